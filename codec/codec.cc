@@ -1,0 +1,606 @@
+// Encoder / Decoder: header, layout selection and validation (FORMAT.md). The layouts live in
+// rans_stream.cc (dense), csr.cc (sparse, paper) and context_model.cc (context).
+#include "codec/codec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "codec/context_model.h"
+#include "codec/crc32c.h"
+#include "codec/csr.h"
+#include "codec/format.h"
+#include "codec/quantize.h"
+#include "codec/rans_stream.h"
+
+namespace splitrans::codec {
+
+const char* ErrorCodeName(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kOk: return "OK";
+    case ErrorCode::kInvalidArgument: return "INVALID_ARGUMENT";
+    case ErrorCode::kTruncated: return "TRUNCATED";
+    case ErrorCode::kBadMagic: return "BAD_MAGIC";
+    case ErrorCode::kUnsupportedVersion: return "UNSUPPORTED_VERSION";
+    case ErrorCode::kReservedBits: return "RESERVED_BITS";
+    case ErrorCode::kBadHeaderField: return "BAD_HEADER_FIELD";
+    case ErrorCode::kLimitExceeded: return "LIMIT_EXCEEDED";
+    case ErrorCode::kChecksumMismatch: return "CHECKSUM_MISMATCH";
+    case ErrorCode::kTrailingBytes: return "TRAILING_BYTES";
+    case ErrorCode::kCorruptPayload: return "CORRUPT_PAYLOAD";
+    case ErrorCode::kInternal: return "INTERNAL";
+    case ErrorCode::kUnavailable: return "UNAVAILABLE";
+  }
+  return "UNKNOWN";
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "OK";
+  return std::string(ErrorCodeName(code_)) + ": " + message_;
+}
+
+const char* LayoutName(Layout layout) {
+  switch (layout) {
+    case Layout::kConstant: return "constant";
+    case Layout::kDense: return "dense";
+    case Layout::kSparse: return "sparse";
+    case Layout::kPaper: return "paper";
+    case Layout::kContext: return "context";
+  }
+  return "unknown";
+}
+
+const char* ModeName(Mode mode) {
+  switch (mode) {
+    case Mode::kAuto: return "auto";
+    case Mode::kPaper: return "paper";
+    case Mode::kDense: return "dense";
+    case Mode::kSparse: return "sparse";
+    case Mode::kContext: return "context";
+  }
+  return "unknown";
+}
+
+bool ParseMode(const std::string& s, Mode* mode) {
+  for (Mode m : {Mode::kAuto, Mode::kPaper, Mode::kDense, Mode::kSparse, Mode::kContext}) {
+    if (s == ModeName(m)) {
+      *mode = m;
+      return true;
+    }
+  }
+  return false;
+}
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalize
+      int e = -1;
+      do {
+        ++e;
+        mant <<= 1;
+      } while (!(mant & 0x400));
+      bits = sign | static_cast<uint32_t>(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | mant << 13;
+  } else {
+    bits = sign | (exp + 127 - 15) << 23 | mant << 13;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t FloatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+  const uint32_t absx = x & 0x7fffffffu;
+  if (absx >= 0x7f800000u) return sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0);  // Inf/NaN
+  if (absx >= 0x477ff000u) return sign | 0x7c00;  // rounds to >= 65520: overflow to Inf
+  if (absx < 0x38800000u) {  // subnormal half (or zero)
+    if (absx < 0x33000000u) return sign;
+    const uint32_t e = absx >> 23;
+    const uint32_t m = (absx & 0x7fffff) | 0x800000;
+    const uint32_t shift = 126 - e;  // 14..24
+    uint32_t r = m >> shift;
+    const uint32_t rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (r & 1))) ++r;
+    return sign | static_cast<uint16_t>(r);
+  }
+  uint32_t r = ((absx - 0x38000000u) >> 13);
+  const uint32_t rem = absx & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) ++r;
+  return sign | static_cast<uint16_t>(r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder
+
+struct Encoder::Impl {
+  std::vector<float> floats;     // float16 input converted
+  std::vector<uint8_t> q;        // quantized symbols
+  std::vector<uint8_t> candidate;
+  Csr csr;
+  std::vector<uint16_t> d;
+  ContextScratch context;
+};
+
+Encoder::Encoder() : impl_(new Impl) {}
+Encoder::~Encoder() = default;
+
+namespace {
+
+uint64_t ElementCount(const std::vector<int64_t>& shape) {
+  uint64_t t = 1;
+  for (int64_t d : shape) t *= static_cast<uint64_t>(d);
+  return t;
+}
+
+Status ValidateTensor(const TensorView& tensor, uint64_t* t) {
+  if (tensor.shape.empty() || tensor.shape.size() > static_cast<size_t>(kMaxRank)) {
+    return InvalidArgument("tensor rank must be 1.." + std::to_string(kMaxRank) + ", got " +
+                           std::to_string(tensor.shape.size()));
+  }
+  if (tensor.dtype != DType::kFloat32 && tensor.dtype != DType::kFloat16) {
+    return InvalidArgument("dtype must be float32 or float16");
+  }
+  uint64_t prod = 1;
+  for (int64_t d : tensor.shape) {
+    if (d < 0 || d > 0xFFFFFFFFll) return InvalidArgument("dimension " + std::to_string(d) + " out of range");
+    if (d != 0 && prod > (uint64_t{1} << 32) / static_cast<uint64_t>(d)) {
+      return InvalidArgument("tensor has more than 2^32 elements");
+    }
+    prod *= static_cast<uint64_t>(d);
+  }
+  if (prod >= (uint64_t{1} << 32)) return InvalidArgument("tensor has more than 2^32 - 1 elements");
+  if (prod > 0 && tensor.data == nullptr) return InvalidArgument("tensor data is null");
+  *t = prod;
+  return Status::Ok();
+}
+
+void WriteHeader(const TensorView& tensor, int q, Layout layout, const QuantParams& qp, std::vector<uint8_t>* out) {
+  FixedHeader h;
+  std::memcpy(h.magic, kMagic, 4);
+  h.version = kFormatVersion;
+  h.flags = 0;
+  h.dtype = static_cast<uint8_t>(tensor.dtype);
+  h.rank = static_cast<uint8_t>(tensor.shape.size());
+  h.q = static_cast<uint8_t>(q);
+  h.layout = static_cast<uint8_t>(layout);
+  h.reserved = 0;
+  h.scale = qp.constant ? 0.f : qp.scale;
+  h.zero_point = qp.constant ? 0 : qp.zero_point;
+  h.body_size = 0;  // patched by Finish
+  out->resize(sizeof(h));
+  std::memcpy(out->data(), &h, sizeof(h));
+  ByteWriter w(out);
+  for (int64_t d : tensor.shape) w.U32(static_cast<uint32_t>(d));
+}
+
+void Finish(std::vector<uint8_t>* out) {
+  const uint32_t body = static_cast<uint32_t>(out->size() - kFixedHeaderBytes);
+  std::memcpy(out->data() + offsetof(FixedHeader, body_size), &body, 4);
+  const uint32_t crc = Crc32c(out->data(), out->size());
+  ByteWriter(out).U32(crc);
+}
+
+// Layout bodies (everything after the shape).
+void DenseBody(const uint8_t* q, uint64_t t, int qbits, std::vector<uint8_t>* out) {
+  uint32_t counts[256];
+  Histogram256(q, t, counts);
+  EncodeStream<uint8_t>(q, static_cast<uint32_t>(t), counts, 1u << qbits, StreamParams(), out);
+}
+
+void Histogram16(const std::vector<uint16_t>& s, uint32_t alphabet, std::vector<uint32_t>* counts) {
+  counts->assign(alphabet, 0);
+  for (uint16_t v : s) (*counts)[v]++;
+}
+
+void SparseBody(const Csr& csr, uint32_t n, uint32_t k, int qbits, std::vector<uint8_t>* out) {
+  ByteWriter w(out);
+  w.U32(n);
+  w.U32(k);
+  std::vector<uint32_t> counts;
+  Histogram16(csr.v, 1u << qbits, &counts);
+  EncodeStream<uint16_t>(csr.v.data(), static_cast<uint32_t>(csr.v.size()), counts.data(), 1u << qbits,
+                         StreamParams(), out);
+  Histogram16(csr.c, k, &counts);
+  EncodeStream<uint16_t>(csr.c.data(), static_cast<uint32_t>(csr.c.size()), counts.data(), k, StreamParams(), out);
+  Histogram16(csr.r, k + 1, &counts);
+  EncodeStream<uint16_t>(csr.r.data(), static_cast<uint32_t>(csr.r.size()), counts.data(), k + 1, StreamParams(),
+                         out);
+}
+
+void PaperBody(const Csr& csr, uint32_t n, uint32_t k, int qbits, std::vector<uint16_t>* d,
+               std::vector<uint8_t>* out) {
+  ByteWriter w(out);
+  w.U32(n);
+  w.U32(k);
+  d->clear();
+  d->insert(d->end(), csr.v.begin(), csr.v.end());
+  d->insert(d->end(), csr.c.begin(), csr.c.end());
+  d->insert(d->end(), csr.r.begin(), csr.r.end());
+  const uint32_t alphabet = std::max<uint32_t>(1u << qbits, k + 1);
+  std::vector<uint32_t> counts;
+  Histogram16(*d, alphabet, &counts);
+  EncodeStream<uint16_t>(d->data(), static_cast<uint32_t>(d->size()), counts.data(), alphabet, StreamParams(), out);
+}
+
+}  // namespace
+
+Result<std::vector<NCandidate>> Encoder::PaperCandidates(const TensorView& tensor, int q) {
+  EncodeOptions opts;
+  opts.q = q;
+  opts.mode = Mode::kPaper;
+  std::vector<uint8_t> scratch;
+  SPLITRANS_RETURN_IF_ERROR(Encode(tensor, opts, &scratch));  // validates and fills impl_->q
+  Impl& m = *impl_;
+  const uint64_t t = ElementCount(tensor.shape);
+  std::vector<NCandidate> out;
+  if (scratch.size() > kFixedHeaderBytes && scratch[9] == static_cast<uint8_t>(Layout::kConstant)) return out;
+  std::vector<uint32_t> domain = PaperDomain(t, q);
+  std::vector<double> costs;
+  for (uint32_t n : domain) {
+    NCandidate c;
+    c.n = n;
+    c.k = static_cast<uint32_t>(t / n);
+    PaperCost(m.q.data(), t, n, &c.len_d, &c.entropy);
+    c.cost = static_cast<double>(c.len_d) * c.entropy;
+    costs.push_back(c.cost);
+    BuildCsr(m.q.data(), n, c.k, &m.csr);
+    m.candidate.clear();
+    PaperBody(m.csr, n, c.k, q, &m.d, &m.candidate);
+    c.coded_bytes = kFixedHeaderBytes + 4 * tensor.shape.size() + m.candidate.size() + kChecksumBytes;
+    out.push_back(c);
+  }
+  if (!out.empty()) {
+    size_t visited = 0;
+    Algorithm1Choice(costs, &visited);
+    for (size_t i = 0; i < visited; ++i) out[i].visited_by_algorithm1 = true;
+  }
+  return out;
+}
+
+Status Encoder::Encode(const TensorView& tensor, const EncodeOptions& opt, std::vector<uint8_t>* out) {
+  Impl& m = *impl_;
+  uint64_t t = 0;
+  SPLITRANS_RETURN_IF_ERROR(ValidateTensor(tensor, &t));
+  if (opt.q < kMinQ || opt.q > kMaxQ) {
+    return InvalidArgument("q must be in " + std::to_string(kMinQ) + ".." + std::to_string(kMaxQ) + ", got " +
+                           std::to_string(opt.q));
+  }
+  if (static_cast<uint8_t>(opt.mode) > static_cast<uint8_t>(Mode::kContext)) return InvalidArgument("unknown mode");
+  const float* x = static_cast<const float*>(tensor.data);
+  if (tensor.dtype == DType::kFloat16) {
+    m.floats.resize(t);
+    const uint16_t* h = static_cast<const uint16_t*>(tensor.data);
+    for (uint64_t i = 0; i < t; ++i) m.floats[i] = HalfToFloat(h[i]);
+    x = m.floats.data();
+  }
+  QuantParams qp;
+  SPLITRANS_RETURN_IF_ERROR(ComputeQuantParams(x, t, opt.q, &qp));
+  if (qp.constant) {
+    WriteHeader(tensor, opt.q, Layout::kConstant, qp, out);
+    ByteWriter(out).F32(qp.constant_value);
+    Finish(out);
+    return Status::Ok();
+  }
+  m.q.resize(t);
+  Quantize(x, t, qp, opt.q, m.q.data());
+
+  auto write_layout = [&](Layout layout, std::vector<uint8_t>* dst) {
+    WriteHeader(tensor, opt.q, layout, qp, dst);
+    switch (layout) {
+      case Layout::kDense:
+        DenseBody(m.q.data(), t, opt.q, dst);
+        break;
+      case Layout::kSparse: {
+        std::vector<uint32_t> domain = PaperDomain(t, opt.q);
+        // One table per stream: pick N by the estimated size of the three streams.
+        size_t best_size = SIZE_MAX;
+        uint32_t best_n = domain.front();
+        std::vector<uint32_t> counts;
+        for (uint32_t n : domain) {
+          const uint32_t k = static_cast<uint32_t>(t / n);
+          BuildCsr(m.q.data(), n, k, &m.csr);
+          size_t size = 0;
+          Histogram16(m.csr.v, 1u << opt.q, &counts);
+          size += StreamSizeEstimate(static_cast<uint32_t>(m.csr.v.size()), counts.data(), 1u << opt.q);
+          Histogram16(m.csr.c, k, &counts);
+          size += StreamSizeEstimate(static_cast<uint32_t>(m.csr.c.size()), counts.data(), k);
+          Histogram16(m.csr.r, k + 1, &counts);
+          size += StreamSizeEstimate(static_cast<uint32_t>(m.csr.r.size()), counts.data(), k + 1);
+          if (size < best_size) best_size = size, best_n = n;
+        }
+        const uint32_t k = static_cast<uint32_t>(t / best_n);
+        BuildCsr(m.q.data(), best_n, k, &m.csr);
+        SparseBody(m.csr, best_n, k, opt.q, dst);
+        break;
+      }
+      case Layout::kPaper: {
+        std::vector<uint32_t> domain = PaperDomain(t, opt.q);
+        std::vector<double> costs;
+        size_t visited_limit = opt.search == NSearch::kAlgorithm1 ? domain.size() : domain.size();
+        costs.reserve(domain.size());
+        // Algorithm 1 stops early: evaluate lazily so it does no more work than the paper's.
+        double prev = INFINITY;
+        for (size_t i = 0; i < visited_limit; ++i) {
+          uint64_t len_d;
+          double h;
+          PaperCost(m.q.data(), t, domain[i], &len_d, &h);
+          costs.push_back(static_cast<double>(len_d) * h);
+          if (opt.search == NSearch::kAlgorithm1 && costs.back() > prev) break;
+          prev = costs.back();
+        }
+        const size_t pick = opt.search == NSearch::kAlgorithm1 ? Algorithm1Choice(costs, nullptr)
+                                                               : ExhaustiveChoice(costs);
+        const uint32_t n = domain[pick];
+        const uint32_t k = static_cast<uint32_t>(t / n);
+        BuildCsr(m.q.data(), n, k, &m.csr);
+        PaperBody(m.csr, n, k, opt.q, &m.d, dst);
+        break;
+      }
+      case Layout::kContext:
+        EncodeContextBody(m.q.data(), tensor.shape, opt.q, qp.zero_point, &m.context, dst);
+        break;
+      case Layout::kConstant:
+        break;
+    }
+    Finish(dst);
+  };
+
+  switch (opt.mode) {
+    case Mode::kDense: write_layout(Layout::kDense, out); break;
+    case Mode::kSparse: write_layout(Layout::kSparse, out); break;
+    case Mode::kPaper: write_layout(Layout::kPaper, out); break;
+    case Mode::kContext: write_layout(Layout::kContext, out); break;
+    case Mode::kAuto: {
+      write_layout(Layout::kDense, out);
+      for (Layout l : {Layout::kContext, Layout::kSparse}) {
+        write_layout(l, &m.candidate);
+        if (m.candidate.size() < out->size()) out->swap(m.candidate);
+      }
+      break;
+    }
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoder
+
+struct Decoder::Impl {
+  DecodeLimits limits;
+  std::vector<uint8_t> q;
+  std::vector<uint16_t> v, c, r, d;
+  std::vector<uint8_t> q8;
+  ContextScratch context;
+};
+
+Decoder::Decoder(DecodeLimits limits) : impl_(new Impl) { impl_->limits = limits; }
+Decoder::~Decoder() = default;
+
+namespace {
+
+struct Parsed {
+  FixedHeader h;
+  std::vector<int64_t> shape;
+  uint64_t t = 0;
+  const uint8_t* body = nullptr;  // after the shape
+  size_t body_bytes = 0;          // up to the checksum
+};
+
+// Validation in the fixed order of FORMAT.md "Decoding".
+Status ParseHeader(const uint8_t* data, size_t size, const DecodeLimits& limits, Parsed* p) {
+  if (data == nullptr && size > 0) return InvalidArgument("null input");
+  if (size < kFixedHeaderBytes) {
+    return Truncated("input has " + std::to_string(size) + " bytes, the header alone needs " +
+                     std::to_string(kFixedHeaderBytes));
+  }
+  std::memcpy(&p->h, data, sizeof(FixedHeader));
+  const FixedHeader& h = p->h;
+  if (std::memcmp(h.magic, kMagic, 4) != 0) return Status(ErrorCode::kBadMagic, "not a splitrans bitstream (bad magic)");
+  if (h.version != kFormatVersion) {
+    return Status(ErrorCode::kUnsupportedVersion,
+                  "bitstream version " + std::to_string(h.version) + " is not supported (this build reads 1)");
+  }
+  if (h.flags != 0 || h.reserved != 0) return Status(ErrorCode::kReservedBits, "reserved header bits are set");
+  auto bad = [](std::string m) { return Status(ErrorCode::kBadHeaderField, std::move(m)); };
+  if (h.dtype != 1 && h.dtype != 2) return bad("dtype " + std::to_string(h.dtype) + " unknown");
+  if (h.rank < 1 || h.rank > kMaxRank) return bad("rank " + std::to_string(h.rank) + " out of range 1..8");
+  if (h.q < kMinQ || h.q > kMaxQ) return bad("q " + std::to_string(h.q) + " out of range 1..8");
+  if (h.layout > static_cast<uint8_t>(Layout::kContext)) return bad("layout " + std::to_string(h.layout) + " unknown");
+  if (h.layout == static_cast<uint8_t>(Layout::kConstant)) {
+    if (h.scale != 0.f || h.zero_point != 0) return bad("constant layout with a nonzero scale or zero point");
+  } else if (!(h.scale > 0.f) || !std::isfinite(h.scale)) {
+    return bad("scale must be finite and > 0");
+  }
+  const uint64_t need = kFixedHeaderBytes + uint64_t{h.body_size} + kChecksumBytes;
+  if (size < need) {
+    return Truncated("bitstream declares " + std::to_string(need) + " bytes, input has " + std::to_string(size));
+  }
+  uint32_t stored;
+  std::memcpy(&stored, data + kFixedHeaderBytes + h.body_size, 4);
+  const uint32_t crc = Crc32c(data, kFixedHeaderBytes + h.body_size);
+  if (crc != stored) return Status(ErrorCode::kChecksumMismatch, "CRC32C mismatch: the bitstream is corrupt");
+  if (size > need) {
+    return Status(ErrorCode::kTrailingBytes, std::to_string(size - need) + " bytes follow the checksum");
+  }
+  ByteReader rd(data + kFixedHeaderBytes, h.body_size);
+  p->shape.resize(h.rank);
+  uint64_t t = 1;
+  for (int i = 0; i < h.rank; ++i) {
+    uint32_t d;
+    SPLITRANS_RETURN_IF_ERROR(rd.U32(&d, "shape"));
+    p->shape[i] = d;
+    t *= d;
+    if (t > limits.max_elements) {
+      return Status(ErrorCode::kLimitExceeded, "tensor has more than max_elements = " +
+                                                    std::to_string(limits.max_elements) + " elements");
+    }
+  }
+  p->t = t;
+  p->body = rd.pos();
+  p->body_bytes = rd.remaining();
+  return Status::Ok();
+}
+
+struct BodyResult {
+  std::vector<BitstreamInfo::Section> sections;
+  uint32_t n = 0, k = 0;
+};
+
+}  // namespace
+
+// Decodes the layout body of p into q symbols (or a constant). Fills info when non-null.
+static Status DecodeBody(Decoder::Impl& m, const Parsed& p, BodyResult* info, bool* constant, float* constant_value) {
+  ByteReader rd(p.body, p.body_bytes);
+  const FixedHeader& h = p.h;
+  const uint64_t t = p.t;
+  const uint32_t maxq = (1u << h.q) - 1;
+  *constant = false;
+  StreamStats st;
+  auto section = [&](const char* name, uint64_t symbols, const StreamStats& s) {
+    if (info) info->sections.push_back({name, symbols, s.table_bytes, s.payload_bytes, s.entropy_bits});
+  };
+  switch (static_cast<Layout>(h.layout)) {
+    case Layout::kConstant: {
+      SPLITRANS_RETURN_IF_ERROR(rd.F32(constant_value, "constant value"));
+      if (!std::isfinite(*constant_value)) return Corrupt("constant value is not finite");
+      *constant = true;
+      break;
+    }
+    case Layout::kDense: {
+      SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint8_t>(&rd, static_cast<uint32_t>(t), maxq, &m.q, &st));
+      if (m.q.size() != t) return Corrupt("dense stream has " + std::to_string(m.q.size()) + " symbols, expected " + std::to_string(t));
+      section("q", t, st);
+      break;
+    }
+    case Layout::kSparse:
+    case Layout::kPaper: {
+      uint32_t n, k;
+      SPLITRANS_RETURN_IF_ERROR(rd.U32(&n, "N"));
+      SPLITRANS_RETURN_IF_ERROR(rd.U32(&k, "K"));
+      if (n == 0 || k == 0 || uint64_t{n} * k != t) {
+        return Corrupt("N x K = " + std::to_string(n) + " x " + std::to_string(k) + " does not match " + std::to_string(t) + " elements");
+      }
+      if (k > 65535) return Corrupt("K " + std::to_string(k) + " too large");
+      if (info) info->n = n, info->k = k;
+      uint64_t nnz;
+      if (h.layout == static_cast<uint8_t>(Layout::kSparse)) {
+        SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint16_t>(&rd, static_cast<uint32_t>(t), maxq, &m.v, &st));
+        section("v", m.v.size(), st);
+        SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint16_t>(&rd, static_cast<uint32_t>(t), k - 1, &m.c, &st));
+        section("c", m.c.size(), st);
+        SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint16_t>(&rd, n, k, &m.r, &st));
+        section("r", m.r.size(), st);
+        if (m.c.size() != m.v.size() || m.r.size() != n) return Corrupt("CSR stream lengths disagree");
+        nnz = m.v.size();
+      } else {
+        const uint32_t max_sym = std::max<uint32_t>(maxq, k);
+        const uint64_t max_len = 2 * t + n;
+        SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint16_t>(
+            &rd, static_cast<uint32_t>(std::min<uint64_t>(max_len, 0xFFFFFFFFu)), max_sym, &m.d, &st));
+        section("D", m.d.size(), st);
+        if (m.d.size() < n || (m.d.size() - n) % 2) return Corrupt("paper stream length inconsistent with N");
+        nnz = (m.d.size() - n) / 2;
+        m.v.assign(m.d.begin(), m.d.begin() + nnz);
+        m.c.assign(m.d.begin() + nnz, m.d.begin() + 2 * nnz);
+        m.r.assign(m.d.begin() + 2 * nnz, m.d.end());
+      }
+      m.q.resize(t);
+      SPLITRANS_RETURN_IF_ERROR(ExpandCsr(m.v.data(), m.c.data(), m.r.data(), nnz, n, k, maxq, m.q.data()));
+      break;
+    }
+    case Layout::kContext: {
+      m.q.resize(t);
+      ContextStats cs;
+      SPLITRANS_RETURN_IF_ERROR(DecodeContextBody(&rd, p.shape, h.q, h.zero_point, &m.context, m.q.data(), &cs));
+      if (info) info->sections.push_back({"context", cs.steps, cs.param_bytes, cs.payload_bytes, cs.model_bits});
+      break;
+    }
+  }
+  if (rd.remaining() != 0) return Corrupt(std::to_string(rd.remaining()) + " unused bytes at the end of the body");
+  return Status::Ok();
+}
+
+Status Decoder::DecodeInto(const uint8_t* data, size_t size, float* out, size_t capacity, std::vector<int64_t>* shape) {
+  Impl& m = *impl_;
+  Parsed p;
+  SPLITRANS_RETURN_IF_ERROR(ParseHeader(data, size, m.limits, &p));
+  if (capacity < p.t) return InvalidArgument("output holds " + std::to_string(capacity) + " floats, tensor has " + std::to_string(p.t));
+  bool constant;
+  float value = 0;
+  SPLITRANS_RETURN_IF_ERROR(DecodeBody(m, p, nullptr, &constant, &value));
+  if (constant) {
+    std::fill(out, out + p.t, value);
+  } else {
+    QuantParams qp;
+    qp.scale = p.h.scale;
+    qp.zero_point = p.h.zero_point;
+    Dequantize(m.q.data(), p.t, qp, p.h.q, out);
+  }
+  if (shape) *shape = p.shape;
+  return Status::Ok();
+}
+
+Status Decoder::Decode(const uint8_t* data, size_t size, DecodedTensor* out) {
+  Parsed p;
+  SPLITRANS_RETURN_IF_ERROR(ParseHeader(data, size, impl_->limits, &p));
+  out->values.resize(p.t);
+  out->dtype = static_cast<DType>(p.h.dtype);
+  return DecodeInto(data, size, out->values.data(), out->values.size(), &out->shape);
+}
+
+Result<std::vector<uint8_t>> Encode(const TensorView& tensor, const EncodeOptions& options) {
+  Encoder enc;
+  std::vector<uint8_t> out;
+  Status s = enc.Encode(tensor, options, &out);
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<DecodedTensor> Decode(const uint8_t* data, size_t size, const DecodeLimits& limits) {
+  Decoder dec(limits);
+  DecodedTensor out;
+  Status s = dec.Decode(data, size, &out);
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<BitstreamInfo> Inspect(const uint8_t* data, size_t size, const DecodeLimits& limits) {
+  Decoder::Impl m;
+  m.limits = limits;
+  Parsed p;
+  SPLITRANS_RETURN_IF_ERROR(ParseHeader(data, size, limits, &p));
+  BodyResult body;
+  bool constant;
+  float value;
+  SPLITRANS_RETURN_IF_ERROR(DecodeBody(m, p, &body, &constant, &value));
+  BitstreamInfo info;
+  info.version = p.h.version;
+  info.dtype = static_cast<DType>(p.h.dtype);
+  info.shape = p.shape;
+  info.q = p.h.q;
+  info.scale = p.h.scale;
+  info.zero_point = p.h.zero_point;
+  info.layout = static_cast<Layout>(p.h.layout);
+  info.n = body.n;
+  info.k = body.k;
+  info.total_bytes = size;
+  info.sections = body.sections;
+  size_t section_bytes = 0;
+  for (const auto& s : info.sections) section_bytes += s.table_bytes + s.payload_bytes;
+  info.header_bytes = size - section_bytes;
+  // Entropy of what was coded: recompute order-0 from the decoded symbols per section.
+  return info;
+}
+
+}  // namespace splitrans::codec

@@ -1,0 +1,156 @@
+// splitrans codec public API: float tensors in, one self-describing byte string out, and back.
+// Knows nothing of Torch or gRPC. Encoder and Decoder objects are not thread-safe (one per
+// thread); they keep scratch buffers so that steady-state calls do not allocate.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codec/status.h"
+
+namespace splitrans::codec {
+
+enum class DType : uint8_t { kFloat32 = 1, kFloat16 = 2 };
+
+// How the quantized symbols are represented in the bitstream (stored in the header).
+enum class Layout : uint8_t {
+  kConstant = 0,  // every element has the same value (also 0-element tensors)
+  kDense = 1,     // q coded with one order-0 table: the fastest layout
+  kSparse = 2,    // modified CSR (v, c, r) with one table per stream
+  kPaper = 3,     // the paper's method: D = v ++ c ++ r with one merged table
+  kContext = 4,   // adaptive binary context model over 2-D maps: the smallest layout
+};
+
+// What the encoder may choose.
+enum class Mode : uint8_t {
+  kAuto = 0,     // smallest exact coded size among dense, sparse and context
+  kPaper = 1,    // faithful to the paper (N from Algorithm 1 or exhaustive search)
+  kDense = 2,    // force a layout (benchmarks, tests, latency-critical callers)
+  kSparse = 3,
+  kContext = 4,
+};
+
+// How paper mode chooses N (rows of the N x K reshape).
+enum class NSearch : uint8_t {
+  kAlgorithm1 = 0,  // the paper's Algorithm 1: descending N, early stop
+  kExhaustive = 1,  // every candidate in the same domain
+};
+
+constexpr int kMaxRank = 8;
+constexpr int kMinQ = 1;
+constexpr int kMaxQ = 8;
+
+struct EncodeOptions {
+  int q = 4;  // bits per quantized value, kMinQ..kMaxQ
+  Mode mode = Mode::kAuto;
+  NSearch search = NSearch::kAlgorithm1;
+};
+
+// A host tensor to encode. data: host memory holding product(shape) elements of dtype,
+// C order; nullable only when the tensor has no elements.
+struct TensorView {
+  const void* data = nullptr;
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+};
+
+struct DecodeLimits {
+  uint64_t max_elements = uint64_t{1} << 28;  // 1 GiB of float32
+};
+
+struct DecodedTensor {
+  std::vector<float> values;   // dequantized, C order (float16 inputs decode to float32 too)
+  std::vector<int64_t> shape;
+  DType dtype = DType::kFloat32;  // dtype of the tensor that was encoded
+};
+
+// Header fields and section sizes, read without decoding the payload.
+struct BitstreamInfo {
+  int version = 0;
+  DType dtype = DType::kFloat32;
+  std::vector<int64_t> shape;
+  int q = 0;
+  float scale = 0;
+  int32_t zero_point = 0;
+  Layout layout = Layout::kConstant;
+  uint32_t n = 0, k = 0;        // paper/sparse reshape; 0 otherwise
+  size_t total_bytes = 0;
+  size_t header_bytes = 0;      // fixed header + shape + layout parameters + checksum
+  struct Section {
+    std::string name;           // "q", "v", "c", "r", "D", "context"
+    uint64_t symbols = 0;       // coded symbols (binary decisions for the context model)
+    size_t table_bytes = 0;     // frequency table and stream parameters
+    size_t payload_bytes = 0;   // rANS states + words (+ block index)
+    double entropy_bits = 0;    // ideal code length of the model coded (order-0 or adaptive)
+  };
+  std::vector<Section> sections;
+};
+
+// One candidate of the paper's N search.
+struct NCandidate {
+  uint32_t n = 0, k = 0;
+  uint64_t len_d = 0;          // |v| + |c| + |r|
+  double entropy = 0;          // H(D) in bits per symbol (merged table)
+  double cost = 0;             // len_d * entropy: Algorithm 1's objective (bits)
+  uint64_t coded_bytes = 0;    // exact encoded size of the whole bitstream with this N
+  bool visited_by_algorithm1 = false;
+};
+
+class Encoder {
+ public:
+  Encoder();
+  ~Encoder();
+  Encoder(const Encoder&) = delete;
+  Encoder& operator=(const Encoder&) = delete;
+
+  // Encodes tensor into *out (replacing its contents). Errors: INVALID_ARGUMENT for bad options,
+  // bad shape, null data or non-finite values.
+  Status Encode(const TensorView& tensor, const EncodeOptions& options, std::vector<uint8_t>* out);
+
+  // Paper mode's search space: every N in the domain (N > sqrt(T), T/N <= 2^Q, N | T), in the
+  // order Algorithm 1 walks it, with cost and exact coded size. For plots and the CLI.
+  Result<std::vector<NCandidate>> PaperCandidates(const TensorView& tensor, int q);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+class Decoder {
+ public:
+  explicit Decoder(DecodeLimits limits = {});
+  ~Decoder();
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+
+  // Validates and decodes a whole bitstream. *out keeps its capacity across calls.
+  Status Decode(const uint8_t* data, size_t size, DecodedTensor* out);
+  // Decodes into caller memory. REQUIRES: out holds capacity floats (host memory).
+  Status DecodeInto(const uint8_t* data, size_t size, float* out, size_t capacity,
+                    std::vector<int64_t>* shape);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Convenience wrappers (allocate per call).
+Result<std::vector<uint8_t>> Encode(const TensorView& tensor, const EncodeOptions& options);
+Result<DecodedTensor> Decode(const uint8_t* data, size_t size, const DecodeLimits& limits = {});
+// Validates the whole bitstream (checksum included) and describes it.
+Result<BitstreamInfo> Inspect(const uint8_t* data, size_t size, const DecodeLimits& limits = {});
+
+const char* LayoutName(Layout layout);
+const char* ModeName(Mode mode);
+bool ParseMode(const std::string& s, Mode* mode);
+
+// IEEE half <-> float (round to nearest even), for float16 tensors.
+float HalfToFloat(uint16_t h);
+uint16_t FloatToHalf(float f);
+
+}  // namespace splitrans::codec

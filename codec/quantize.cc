@@ -1,0 +1,210 @@
+// AIQ quantization kernels: scalar reference plus AVX2 / AVX-512 versions selected at run time.
+// All variants perform the same IEEE float operations (divide, add, round-to-nearest-even,
+// clamp), so their outputs are identical.
+#include "codec/quantize.h"
+
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace splitrans::codec {
+namespace {
+
+struct Range {
+  float lo, hi;
+  bool finite;
+};
+
+Range RangeScalar(const float* x, size_t n) {
+  Range r{INFINITY, -INFINITY, true};
+  for (size_t i = 0; i < n; ++i) {
+    float v = x[i];
+    if (!std::isfinite(v)) {
+      r.finite = false;
+      return r;
+    }
+    r.lo = v < r.lo ? v : r.lo;
+    r.hi = v > r.hi ? v : r.hi;
+  }
+  return r;
+}
+
+void QuantizeScalar(const float* x, size_t n, float s, float zf, float maxq, uint8_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = QuantizeOne(x[i], s, zf, maxq);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) Range RangeAvx2(const float* x, size_t n) {
+  __m256 lo = _mm256_set1_ps(INFINITY), hi = _mm256_set1_ps(-INFINITY);
+  const __m256 inf = _mm256_set1_ps(INFINITY);
+  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256 bad = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_and_ps(v, absmask), inf, _CMP_NLT_UQ));
+    lo = _mm256_min_ps(lo, v);
+    hi = _mm256_max_ps(hi, v);
+  }
+  Range r{INFINITY, -INFINITY, _mm256_movemask_ps(bad) == 0};
+  if (!r.finite) return r;
+  alignas(32) float l[8], h[8];
+  _mm256_store_ps(l, lo);
+  _mm256_store_ps(h, hi);
+  for (int k = 0; k < 8; ++k) {
+    r.lo = l[k] < r.lo ? l[k] : r.lo;
+    r.hi = h[k] > r.hi ? h[k] : r.hi;
+  }
+  Range t = RangeScalar(x + i, n - i);
+  r.finite = t.finite;
+  r.lo = t.lo < r.lo ? t.lo : r.lo;
+  r.hi = t.hi > r.hi ? t.hi : r.hi;
+  return r;
+}
+
+__attribute__((target("avx2"))) void QuantizeAvx2(const float* x, size_t n, float s, float zf, float maxq,
+                                                  uint8_t* out) {
+  const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(zf), vmax = _mm256_set1_ps(maxq);
+  const __m256 zero = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) {
+      __m256 v = _mm256_add_ps(_mm256_div_ps(_mm256_loadu_ps(x + i + 8 * k), vs), vz);
+      v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      v = _mm256_min_ps(_mm256_max_ps(v, zero), vmax);
+      q[k] = _mm256_cvttps_epi32(v);
+    }
+    __m256i a = _mm256_packus_epi32(q[0], q[1]);  // lanes interleaved by 128-bit halves
+    __m256i b = _mm256_packus_epi32(q[2], q[3]);
+    __m256i c = _mm256_packus_epi16(a, b);
+    c = _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), c);
+  }
+  QuantizeScalar(x + i, n - i, s, zf, maxq, out + i);
+}
+
+__attribute__((target("avx512f,avx512bw"))) void QuantizeAvx512(const float* x, size_t n, float s, float zf,
+                                                                 float maxq, uint8_t* out) {
+  const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(zf), vmax = _mm512_set1_ps(maxq);
+  const __m512 zero = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 v = _mm512_add_ps(_mm512_div_ps(_mm512_loadu_ps(x + i), vs), vz);
+    v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_min_ps(_mm512_max_ps(v, zero), vmax);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
+  }
+  QuantizeScalar(x + i, n - i, s, zf, maxq, out + i);
+}
+
+__attribute__((target("avx2"))) void DequantizeAvx2(const uint8_t* q, size_t n, const float* lut, float* out) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + i));
+    __m256i idx = _mm256_cvtepu8_epi32(b);
+    _mm256_storeu_ps(out + i, _mm256_i32gather_ps(lut, idx, 4));
+  }
+  for (; i < n; ++i) out[i] = lut[q[i]];
+}
+
+__attribute__((target("avx512f"))) void DequantizeAvx512Small(const uint8_t* q, size_t n, const float* lut,
+                                                             float* out) {
+  // 16-entry table in one register: no gathers (Q <= 4).
+  const __m512 t = _mm512_loadu_ps(lut);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i)));
+    _mm512_storeu_ps(out + i, _mm512_permutexvar_ps(idx, t));
+  }
+  for (; i < n; ++i) out[i] = lut[q[i]];
+}
+
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+const bool kHaveAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+#endif
+
+}  // namespace
+
+Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* p) {
+  *p = QuantParams();
+  if (q < 1 || q > 8) return InvalidArgument("q must be in 1..8, got " + std::to_string(q));
+  if (n == 0) {
+    p->constant = true;
+    return Status::Ok();
+  }
+#if defined(__x86_64__)
+  Range r = kHaveAvx2 ? RangeAvx2(x, n) : RangeScalar(x, n);
+#else
+  Range r = RangeScalar(x, n);
+#endif
+  if (!r.finite) {
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(x[i])) {
+        return InvalidArgument("tensor element " + std::to_string(i) + " is " + (std::isnan(x[i]) ? "NaN" : "infinite") +
+                               "; only finite values can be quantized");
+      }
+    }
+  }
+  const double range = static_cast<double>(r.hi) - static_cast<double>(r.lo);
+  const double s = range / static_cast<double>((1 << q) - 1);
+  if (s > FLT_MAX) return InvalidArgument("value range " + std::to_string(range) + " too large for a float32 scale");
+  const float sf = static_cast<float>(s);
+  if (r.hi == r.lo || !(sf > 0.f)) {
+    p->constant = true;
+    p->constant_value = r.lo;
+    return Status::Ok();
+  }
+  p->scale = sf;
+  double z = std::nearbyint(-static_cast<double>(r.lo) / static_cast<double>(sf));
+  z = std::fmin(std::fmax(z, -2147483647.0), 2147483647.0);
+  p->zero_point = static_cast<int32_t>(z);
+  return Status::Ok();
+}
+
+void Quantize(const float* x, size_t n, const QuantParams& p, int q, uint8_t* out) {
+  const float zf = static_cast<float>(p.zero_point);
+  const float maxq = static_cast<float>((1 << q) - 1);
+#if defined(__x86_64__)
+  if (kHaveAvx512) return QuantizeAvx512(x, n, p.scale, zf, maxq, out);
+  if (kHaveAvx2) return QuantizeAvx2(x, n, p.scale, zf, maxq, out);
+#endif
+  QuantizeScalar(x, n, p.scale, zf, maxq, out);
+}
+
+void Dequantize(const uint8_t* q, size_t n, const QuantParams& p, int q_bits, float* out) {
+  float lut[256];
+  for (uint32_t v = 0; v < 256; ++v) lut[v] = DequantizeOne(v, p.zero_point, p.scale);
+#if defined(__x86_64__)
+  if (kHaveAvx512 && q_bits <= 4) return DequantizeAvx512Small(q, n, lut, out);
+  if (kHaveAvx2) return DequantizeAvx2(q, n, lut, out);
+#endif
+  for (size_t i = 0; i < n; ++i) out[i] = lut[q[i]];
+}
+
+void Histogram256(const uint8_t* q, size_t n, uint32_t* counts) {
+  uint32_t h[4][256];
+  std::memset(h, 0, sizeof(h));
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, q + i, 8);
+    h[0][w & 0xff]++;
+    h[1][(w >> 8) & 0xff]++;
+    h[2][(w >> 16) & 0xff]++;
+    h[3][(w >> 24) & 0xff]++;
+    h[0][(w >> 32) & 0xff]++;
+    h[1][(w >> 40) & 0xff]++;
+    h[2][(w >> 48) & 0xff]++;
+    h[3][w >> 56]++;
+  }
+  for (; i < n; ++i) h[0][q[i]]++;
+  for (int s = 0; s < 256; ++s) counts[s] = h[0][s] + h[1][s] + h[2][s] + h[3][s];
+}
+
+}  // namespace splitrans::codec

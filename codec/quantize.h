@@ -1,0 +1,51 @@
+// Asymmetric integer quantization (AIQ) exactly as the paper defines it, with SIMD kernels
+// chosen at run time (AVX-512, AVX2, scalar) that produce identical results.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "codec/rans.h"
+#include "codec/status.h"
+
+namespace splitrans::codec {
+
+struct QuantParams {
+  bool constant = false;    // all values equal (or the range underflows): no symbols coded
+  float constant_value = 0;
+  float scale = 0;          // s = (xmax - xmin) / (2^Q - 1), rounded to float
+  int32_t zero_point = 0;   // z = round(-xmin / s), ties to even
+};
+
+// Scans x[0, n) (host) for its range and derives the parameters for q bits.
+// Errors: INVALID_ARGUMENT on NaN/Inf or a range too large for float32.
+Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* params);
+
+// q[i] = clamp(round(x[i] / s + z), 0, 2^Q - 1) with round-half-even (host pointers).
+void Quantize(const float* x, size_t n, const QuantParams& params, int q, uint8_t* out);
+
+// out[i] = (q[i] - z) * s (host pointers). REQUIRES: q[i] < 2^q_bits.
+void Dequantize(const uint8_t* q, size_t n, const QuantParams& params, int q_bits, float* out);
+
+// The per-element quantizer shared with the CUDA kernels.
+SPLITRANS_HD uint8_t QuantizeOne(float x, float scale, float zero_point_f, float max_q) {
+#if defined(__CUDA_ARCH__)
+  float v = __fadd_rn(__fdiv_rn(x, scale), zero_point_f);
+  v = rintf(v);
+#else
+  float v = x / scale + zero_point_f;
+  v = __builtin_nearbyintf(v);
+#endif
+  v = v < 0.f ? 0.f : v;
+  v = v > max_q ? max_q : v;
+  return static_cast<uint8_t>(v);
+}
+
+SPLITRANS_HD float DequantizeOne(uint32_t q, int32_t zero_point, float scale) {
+  return static_cast<float>(static_cast<int32_t>(q) - zero_point) * scale;
+}
+
+// Histogram of q[0, n) into counts[0, 256) (zeroed first).
+void Histogram256(const uint8_t* q, size_t n, uint32_t* counts);
+
+}  // namespace splitrans::codec

@@ -1,0 +1,390 @@
+// Static-table rANS streams and the raw interleaved block coder (see rans.h, FORMAT.md).
+#include "codec/rans_stream.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+namespace splitrans::codec {
+namespace {
+
+int FloorLog2(uint64_t v) { return v == 0 ? -1 : 63 - __builtin_clzll(v); }
+
+uint32_t GetU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+int ChooseLanesLog2(uint64_t n) {
+  // About 2048 symbols per lane keeps the 4-byte final states under ~0.5% of the payload.
+  int l = FloorLog2(std::max<uint64_t>(n / 2048, 1));
+  return std::clamp(l, 0, kMaxLanesLog2);
+}
+
+// Ideal payload bits for counts coded with freqs at prob_bits.
+double CodedBits(const uint32_t* counts, const uint32_t* freqs, uint32_t alphabet, int prob_bits) {
+  double bits = 0;
+  for (uint32_t s = 0; s < alphabet; ++s) {
+    if (counts[s]) bits += counts[s] * (prob_bits - std::log2(static_cast<double>(freqs[s])));
+  }
+  return bits;
+}
+
+size_t TableBytes(const uint32_t* freqs, uint32_t alphabet) {
+  size_t b = VarintSize(alphabet);
+  for (uint32_t s = 0; s < alphabet; ++s) b += VarintSize(freqs[s]);
+  return b;
+}
+
+// Chooses prob_bits minimizing ideal payload + table size (the table grows with precision).
+int ChooseProbBits(uint32_t n, const uint32_t* counts, uint32_t alphabet, std::vector<uint32_t>* freqs) {
+  int lo = std::max(kMinProbBits, FloorLog2(alphabet - 1) + 2);
+  int hi = std::min(kMaxProbBits - 1, std::max(lo, FloorLog2(n) + 2));
+  if (lo > hi) lo = hi = std::min(kMaxProbBits, std::max(lo, kMinProbBits));
+  int best = lo;
+  double best_bits = 0;
+  for (int pb = lo; pb <= hi; ++pb) {
+    NormalizeFrequencies(counts, alphabet, pb, freqs->data());
+    double bits = CodedBits(counts, freqs->data(), alphabet, pb) + 8.0 * TableBytes(freqs->data(), alphabet);
+    if (pb == lo || bits < best_bits) {
+      best = pb;
+      best_bits = bits;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+void NormalizeFrequencies(const uint32_t* counts, uint32_t alphabet, int prob_bits, uint32_t* freqs) {
+  const uint64_t target = uint64_t{1} << prob_bits;
+  uint64_t total = 0;
+  for (uint32_t s = 0; s < alphabet; ++s) total += counts[s];
+  uint64_t sum = 0;
+  for (uint32_t s = 0; s < alphabet; ++s) {
+    if (counts[s] == 0) {
+      freqs[s] = 0;
+      continue;
+    }
+    uint64_t f = counts[s] * target / total;
+    freqs[s] = static_cast<uint32_t>(std::max<uint64_t>(f, 1));
+    sum += freqs[s];
+  }
+  if (sum < target) {
+    // Hand out the missing units by largest remainder (ties: lower symbol first).
+    std::vector<uint32_t> order;
+    for (uint32_t s = 0; s < alphabet; ++s)
+      if (counts[s]) order.push_back(s);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return (counts[a] * target % total) > (counts[b] * target % total);
+    });
+    uint64_t missing = target - sum;
+    for (size_t i = 0; missing > 0; i = (i + 1) % order.size(), --missing) freqs[order[i]]++;
+  } else if (sum > target) {
+    // Take the excess from the largest frequencies (ties: lower symbol first), never below 1.
+    std::vector<uint32_t> order;
+    for (uint32_t s = 0; s < alphabet; ++s)
+      if (counts[s]) order.push_back(s);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return freqs[a] > freqs[b]; });
+    uint64_t excess = sum - target;
+    while (excess > 0) {
+      for (size_t i = 0; i < order.size() && excess > 0; ++i) {
+        if (freqs[order[i]] > 1) {
+          freqs[order[i]]--;
+          excess--;
+        }
+      }
+    }
+  }
+}
+
+double EntropyBits(const uint32_t* counts, uint32_t alphabet) {
+  uint64_t total = 0;
+  for (uint32_t s = 0; s < alphabet; ++s) total += counts[s];
+  if (total == 0) return 0;
+  double bits = 0;
+  const double lt = std::log2(static_cast<double>(total));
+  for (uint32_t s = 0; s < alphabet; ++s) {
+    if (counts[s]) bits += counts[s] * (lt - std::log2(static_cast<double>(counts[s])));
+  }
+  return bits;
+}
+
+size_t StreamSizeEstimate(uint32_t n, const uint32_t* counts, uint32_t alphabet) {
+  if (n == 0) return 1;
+  uint32_t distinct = 0, last = 0;
+  for (uint32_t s = 0; s < alphabet; ++s)
+    if (counts[s]) ++distinct, last = s;
+  if (distinct == 1) return 1 + VarintSize(n) + VarintSize(last);
+  std::vector<uint32_t> freqs(alphabet);
+  int pb = ChooseProbBits(n, counts, alphabet, &freqs);
+  NormalizeFrequencies(counts, alphabet, pb, freqs.data());
+  uint32_t a = last + 1;
+  size_t blocks = (n + (1u << 16) - 1) >> 16;
+  size_t lanes = size_t{1} << ChooseLanesLog2(n);
+  double bits = CodedBits(counts, freqs.data(), alphabet, pb);
+  return 1 + VarintSize(n) + 3 + TableBytes(freqs.data(), a) + blocks * (2 + 4 * lanes) +
+         static_cast<size_t>(std::ceil(bits / 8.0));
+}
+
+template <typename Sym>
+void EncodeStream(const Sym* symbols, uint32_t n, const uint32_t* counts, uint32_t alphabet,
+                  const StreamParams& params, std::vector<uint8_t>* out, StreamStats* stats) {
+  ByteWriter w(out);
+  const size_t begin = out->size();
+  StreamStats local;
+  if (stats == nullptr) stats = &local;
+  *stats = StreamStats();
+  if (n == 0) {
+    w.U8(static_cast<uint8_t>(StreamKind::kEmpty));
+    stats->table_bytes = out->size() - begin;
+    return;
+  }
+  uint32_t distinct = 0, last = 0;
+  for (uint32_t s = 0; s < alphabet; ++s)
+    if (counts[s]) ++distinct, last = s;
+  if (distinct == 1) {
+    w.U8(static_cast<uint8_t>(StreamKind::kConstant));
+    w.Varint(n);
+    w.Varint(last);
+    stats->table_bytes = out->size() - begin;
+    return;
+  }
+  const uint32_t a = last + 1;
+  std::vector<uint32_t> freqs(a);
+  int pb = params.prob_bits;
+  if (pb == 0) pb = ChooseProbBits(n, counts, a, &freqs);
+  NormalizeFrequencies(counts, a, pb, freqs.data());
+  const int lanes_log2 = params.lanes_log2 >= 0 ? params.lanes_log2 : ChooseLanesLog2(n);
+  const int block_log2 = params.block_log2;
+  const uint32_t lanes = 1u << lanes_log2;
+  const uint32_t lane_mask = lanes - 1;
+  const uint32_t block_size = 1u << block_log2;
+  const uint32_t blocks = static_cast<uint32_t>((uint64_t{n} + block_size - 1) >> block_log2);
+  stats->entropy_bits = EntropyBits(counts, a);
+
+  std::vector<RansEncSymbol> table(a);
+  for (uint32_t s = 0, start = 0; s < a; ++s) {
+    table[s] = MakeRansEncSymbol(start, freqs[s]);
+    start += freqs[s];
+  }
+
+  w.U8(static_cast<uint8_t>(StreamKind::kRans));
+  w.Varint(n);
+  w.U8(static_cast<uint8_t>(pb));
+  w.U8(static_cast<uint8_t>(lanes_log2));
+  w.U8(static_cast<uint8_t>(block_log2));
+  w.Varint(a);
+  for (uint32_t s = 0; s < a; ++s) w.Varint(freqs[s]);
+
+  // Code every block into scratch (words written backwards), then emit index and payloads.
+  std::vector<uint16_t> words(std::min<uint64_t>(n, block_size) * uint64_t{blocks});
+  std::vector<uint32_t> states(size_t{lanes} * blocks);
+  std::vector<uint32_t> word_counts(blocks);
+  for (uint32_t b = 0; b < blocks; ++b) {
+    const uint32_t lo = b * block_size;
+    const uint32_t hi = std::min<uint64_t>(n, uint64_t{lo} + block_size);
+    uint16_t* end = words.data() + static_cast<size_t>(b + 1) * std::min<uint64_t>(n, block_size);
+    uint16_t* wp = end;
+    uint32_t* x = &states[size_t{b} * lanes];
+    for (uint32_t l = 0; l < lanes; ++l) x[l] = kRansL;
+    for (uint32_t j = hi; j-- > lo;) {
+      const RansEncSymbol& sym = table[symbols[j]];
+      uint32_t& st = x[(j - lo) & lane_mask];
+      if (RansEncNeedsFlush(st, sym.freq, pb)) {
+        *--wp = static_cast<uint16_t>(st);
+        st >>= 16;
+      }
+      st = RansEncStep(st, sym, pb);
+    }
+    word_counts[b] = static_cast<uint32_t>(end - wp);
+  }
+  for (uint32_t b = 0; b < blocks; ++b) w.Varint(word_counts[b]);
+  stats->table_bytes = out->size() - begin;
+  const size_t payload_begin = out->size();
+  for (uint32_t b = 0; b < blocks; ++b) {
+    for (uint32_t l = 0; l < lanes; ++l) w.U32(states[size_t{b} * lanes + l]);
+    const uint16_t* end = words.data() + static_cast<size_t>(b + 1) * std::min<uint64_t>(n, block_size);
+    w.Raw(end - word_counts[b], 2 * size_t{word_counts[b]});
+  }
+  stats->payload_bytes = out->size() - payload_begin;
+}
+
+template <typename Sym>
+Status DecodeStream(ByteReader* r, uint32_t max_n, uint32_t max_symbol, std::vector<Sym>* out,
+                    StreamStats* stats) {
+  const uint8_t* begin = r->pos();
+  uint8_t kind;
+  SPLITRANS_RETURN_IF_ERROR(r->U8(&kind, "stream kind"));
+  if (kind == static_cast<uint8_t>(StreamKind::kEmpty)) {
+    out->clear();
+    if (stats) *stats = StreamStats{static_cast<size_t>(r->pos() - begin), 0, 0};
+    return Status::Ok();
+  }
+  uint32_t n;
+  SPLITRANS_RETURN_IF_ERROR(r->Varint(&n, max_n, "stream symbol count"));
+  if (n == 0) return Corrupt("stream of kind " + std::to_string(kind) + " declares 0 symbols");
+  if (kind == static_cast<uint8_t>(StreamKind::kConstant)) {
+    uint32_t sym;
+    SPLITRANS_RETURN_IF_ERROR(r->Varint(&sym, max_symbol, "constant stream symbol"));
+    out->assign(n, static_cast<Sym>(sym));
+    if (stats) *stats = StreamStats{static_cast<size_t>(r->pos() - begin), 0, 0};
+    return Status::Ok();
+  }
+  if (kind != static_cast<uint8_t>(StreamKind::kRans)) {
+    return Corrupt("unknown stream kind " + std::to_string(kind));
+  }
+  uint8_t pb, lanes_log2, block_log2;
+  SPLITRANS_RETURN_IF_ERROR(r->U8(&pb, "stream prob_bits"));
+  SPLITRANS_RETURN_IF_ERROR(r->U8(&lanes_log2, "stream lanes"));
+  SPLITRANS_RETURN_IF_ERROR(r->U8(&block_log2, "stream block size"));
+  if (pb < kMinProbBits || pb > kMaxProbBits) return Corrupt("stream prob_bits " + std::to_string(pb) + " out of range");
+  if (lanes_log2 > kMaxLanesLog2) return Corrupt("stream lanes_log2 " + std::to_string(lanes_log2) + " out of range");
+  if (block_log2 < kMinBlockLog2 || block_log2 > kMaxBlockLog2) {
+    return Corrupt("stream block_log2 " + std::to_string(block_log2) + " out of range");
+  }
+  uint32_t a;
+  const uint32_t max_a = std::min<uint32_t>({kMaxAlphabet, max_symbol + 1, 1u << pb});
+  SPLITRANS_RETURN_IF_ERROR(r->Varint(&a, max_a, "table alphabet size"));
+  if (a < 2) return Corrupt("rANS table with alphabet size " + std::to_string(a));
+  std::vector<uint32_t> freq(a), start(a);
+  uint32_t sum = 0, nonzero = 0;
+  for (uint32_t s = 0; s < a; ++s) {
+    SPLITRANS_RETURN_IF_ERROR(r->Varint(&freq[s], (1u << pb) - 1, "table frequency"));
+    start[s] = sum;
+    sum += freq[s];
+    nonzero += freq[s] != 0;
+    if (sum > (1u << pb)) return Corrupt("table frequencies exceed 2^prob_bits");
+  }
+  if (sum != (1u << pb)) return Corrupt("table frequencies sum to " + std::to_string(sum) + ", not 2^" + std::to_string(pb));
+  if (nonzero < 2) return Corrupt("rANS table with fewer than two symbols");
+  const uint32_t lanes = 1u << lanes_log2;
+  const uint32_t lane_mask = lanes - 1;
+  const uint32_t block_size = 1u << block_log2;
+  const uint32_t blocks = static_cast<uint32_t>((uint64_t{n} + block_size - 1) >> block_log2);
+  // Each block index entry takes at least one byte: bound before allocating.
+  if (blocks > r->remaining()) return Truncated("block index of " + std::to_string(blocks) + " blocks exceeds the input");
+  std::vector<uint32_t> word_counts(blocks);
+  uint64_t payload = 0;
+  for (uint32_t b = 0; b < blocks; ++b) {
+    const uint32_t syms = std::min<uint64_t>(block_size, n - uint64_t{b} * block_size);
+    SPLITRANS_RETURN_IF_ERROR(r->Varint(&word_counts[b], syms, "block word count"));
+    payload += 4ull * lanes + 2ull * word_counts[b];
+  }
+  if (payload > r->remaining()) {
+    return Truncated("stream payload needs " + std::to_string(payload) + " bytes, " + std::to_string(r->remaining()) +
+                     " remain");
+  }
+  const size_t header_bytes = r->pos() - begin;
+
+  std::vector<uint16_t> sym_of_slot(size_t{1} << pb);
+  for (uint32_t s = 0; s < a; ++s)
+    for (uint32_t k = 0; k < freq[s]; ++k) sym_of_slot[start[s] + k] = static_cast<uint16_t>(s);
+  const uint32_t mask = (1u << pb) - 1;
+  out->resize(n);
+  Sym* dst = out->data();
+  for (uint32_t b = 0; b < blocks; ++b) {
+    const uint32_t lo = b * block_size;
+    const uint32_t hi = std::min<uint64_t>(n, uint64_t{lo} + block_size);
+    const uint8_t* p;
+    SPLITRANS_RETURN_IF_ERROR(r->Span(&p, 4ull * lanes + 2ull * word_counts[b], "block payload"));
+    uint32_t x[1 << kMaxLanesLog2];
+    for (uint32_t l = 0; l < lanes; ++l) {
+      x[l] = GetU32(p + 4 * l);
+      if (x[l] < kRansL) return Corrupt("block " + std::to_string(b) + " has a state below 2^16");
+    }
+    const uint8_t* wp = p + 4 * lanes;
+    const uint8_t* wend = wp + 2ull * word_counts[b];
+    for (uint32_t j = lo; j < hi; ++j) {
+      uint32_t& st = x[(j - lo) & lane_mask];
+      const uint32_t slot = st & mask;
+      const uint32_t s = sym_of_slot[slot];
+      st = freq[s] * (st >> pb) + slot - start[s];
+      if (st < kRansL) {
+        if (wp == wend) return Corrupt("block " + std::to_string(b) + " ran out of words");
+        st = (st << 16) | (wp[0] | (uint32_t{wp[1]} << 8));
+        wp += 2;
+      }
+      dst[j] = static_cast<Sym>(s);
+    }
+    if (wp != wend) return Corrupt("block " + std::to_string(b) + " has unused words");
+    for (uint32_t l = 0; l < lanes; ++l) {
+      if (x[l] != kRansL) return Corrupt("block " + std::to_string(b) + " does not end on the initial state");
+    }
+  }
+  if (stats) {
+    stats->table_bytes = header_bytes;
+    stats->payload_bytes = static_cast<size_t>(r->pos() - begin) - header_bytes;
+  }
+  return Status::Ok();
+}
+
+template void EncodeStream<uint8_t>(const uint8_t*, uint32_t, const uint32_t*, uint32_t, const StreamParams&,
+                                    std::vector<uint8_t>*, StreamStats*);
+template void EncodeStream<uint16_t>(const uint16_t*, uint32_t, const uint32_t*, uint32_t, const StreamParams&,
+                                     std::vector<uint8_t>*, StreamStats*);
+template Status DecodeStream<uint8_t>(ByteReader*, uint32_t, uint32_t, std::vector<uint8_t>*, StreamStats*);
+template Status DecodeStream<uint16_t>(ByteReader*, uint32_t, uint32_t, std::vector<uint16_t>*, StreamStats*);
+
+void EncodeInterleaved(const RansEncSymbol* steps, size_t n, int lanes_log2, int prob_bits,
+                       std::vector<uint16_t>* scratch, std::vector<uint8_t>* out) {
+  const uint32_t lanes = 1u << lanes_log2;
+  const uint32_t lane_mask = lanes - 1;
+  if (scratch->size() < n) scratch->resize(n);
+  uint16_t* end = scratch->data() + n;
+  uint16_t* wp = end;
+  uint32_t x[1 << kMaxLanesLog2];
+  for (uint32_t l = 0; l < lanes; ++l) x[l] = kRansL;
+  for (size_t j = n; j-- > 0;) {
+    const RansEncSymbol& s = steps[j];
+    uint32_t& st = x[j & lane_mask];
+    if (RansEncNeedsFlush(st, s.freq, prob_bits)) {
+      *--wp = static_cast<uint16_t>(st);
+      st >>= 16;
+    }
+    st = RansEncStep(st, s, prob_bits);
+  }
+  ByteWriter w(out);
+  for (uint32_t l = 0; l < lanes; ++l) w.U32(x[l]);
+  w.Varint(static_cast<uint64_t>(end - wp));
+  w.Raw(wp, 2 * static_cast<size_t>(end - wp));
+}
+
+Status InterleavedDecoder::Init(ByteReader* r, int lanes_log2, size_t max_words) {
+  lanes_ = 1u << lanes_log2;
+  lane_mask_ = lanes_ - 1;
+  lane_ = 0;
+  for (uint32_t l = 0; l < lanes_; ++l) {
+    SPLITRANS_RETURN_IF_ERROR(r->U32(&state_[l], "interleaved state"));
+    if (state_[l] < kRansL) return Corrupt("interleaved state below 2^16");
+  }
+  uint32_t words;
+  SPLITRANS_RETURN_IF_ERROR(
+      r->Varint(&words, static_cast<uint32_t>(std::min<size_t>(max_words, 0xFFFFFFFFu)), "interleaved word count"));
+  const uint8_t* p;
+  SPLITRANS_RETURN_IF_ERROR(r->Span(&p, 2ull * words, "interleaved words"));
+  word_ = p;
+  word_end_ = p + 2ull * words;
+  return Status::Ok();
+}
+
+bool InterleavedDecoder::Finished() const {
+  if (word_ != word_end_) return false;
+  for (uint32_t l = 0; l < lanes_; ++l)
+    if (state_[l] != kRansL) return false;
+  return true;
+}
+
+}  // namespace splitrans::codec

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package splitrans needs on a fresh Debian 12 machine.
+# Idempotent and non-interactive: packages already present are skipped quickly.
+set -euo pipefail
+
+PACKAGES=(
+  # build tools
+  cmake ninja-build g++ pkg-config git ca-certificates
+  # codec + tests + benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev libzstd-dev liblz4-dev zstd
+  libcli11-dev nlohmann-json3-dev libstb-dev libspdlog-dev libfmt-dev
+  # fuzzing (clang's libFuzzer runtime)
+  clang-14 libclang-rt-14-dev
+  # services
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libtorch-dev libopenblas0-pthread
+  # model training / export and real data
+  python3 python3-numpy python3-torch python3-torchvision dataset-fashion-mnist
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "bootstrap: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "bootstrap: installing ${#missing[@]} packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "bootstrap: done"
