@@ -1,0 +1,356 @@
+#include "client/eval.h"
+
+#include <absl/strings/str_cat.h>
+#include <absl/strings/str_format.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "client/dataset.h"
+#include "common/clock.h"
+#include "common/image.h"
+#include "common/limits.h"
+#include "common/model_repository.h"
+#include "common/torch_module.h"
+
+namespace splitrans::client {
+namespace inf = ::inference;
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kDefaultMaxMessageBytes);
+  args.SetMaxSendMessageSize(kDefaultMaxMessageBytes);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+void SetParameters(const InferSettings& s, inf::ModelInferRequest* req) {
+  req->set_model_name(s.model);
+  req->set_model_version(s.model_version);
+  auto* p = req->mutable_parameters();
+  (*p)["q"].set_int64_param(s.q);
+  (*p)["codec_mode"].set_string_param(s.mode);
+  if (!s.split.empty()) (*p)["split"].set_string_param(s.split);
+  (*p)["top_k"].set_int64_param(s.top_k);
+}
+
+inf::ModelInferRequest MakePixelRequest(const InferSettings& s, const uint8_t* pixels, int64_t batch,
+                                        int64_t c, int64_t h, int64_t w) {
+  inf::ModelInferRequest req;
+  SetParameters(s, &req);
+  auto* in = req.add_inputs();
+  in->set_name("input");
+  in->set_datatype("UINT8");
+  for (int64_t d : {batch, c, h, w}) in->add_shape(d);
+  req.add_raw_input_contents(reinterpret_cast<const char*>(pixels), batch * c * h * w);
+  return req;
+}
+
+absl::Status GetLogits(const inf::ModelInferResponse& resp, std::vector<float>* logits, int64_t* rows,
+                       int64_t* cols) {
+  for (int i = 0; i < resp.outputs_size(); ++i) {
+    const auto& o = resp.outputs(i);
+    if (o.name() != "logits") continue;
+    if (o.shape_size() != 2) return absl::InternalError("logits: bad shape");
+    *rows = o.shape(0);
+    *cols = o.shape(1);
+    const size_t n = static_cast<size_t>(*rows * *cols);
+    if (resp.raw_output_contents_size() > i) {
+      const std::string& raw = resp.raw_output_contents(i);
+      if (raw.size() != n * sizeof(float)) return absl::InternalError("logits: bad raw size");
+      logits->resize(n);
+      std::memcpy(logits->data(), raw.data(), raw.size());
+    } else {
+      if (static_cast<size_t>(o.contents().fp32_contents_size()) != n) {
+        return absl::InternalError("logits: bad contents size");
+      }
+      logits->assign(o.contents().fp32_contents().begin(), o.contents().fp32_contents().end());
+    }
+    return absl::OkStatus();
+  }
+  return absl::InternalError("response has no 'logits' output");
+}
+
+std::vector<std::string> GetTopkLabels(const inf::ModelInferResponse& resp) {
+  std::vector<std::string> out;
+  for (int i = 0; i < resp.outputs_size(); ++i) {
+    const auto& o = resp.outputs(i);
+    if (o.name() != "topk_labels") continue;
+    if (resp.raw_output_contents_size() > i) {
+      const std::string& raw = resp.raw_output_contents(i);
+      size_t pos = 0;
+      while (raw.size() - pos >= 4) {
+        uint32_t len = 0;
+        for (int b = 0; b < 4; ++b) len |= uint32_t(uint8_t(raw[pos + b])) << (8 * b);
+        pos += 4;
+        if (raw.size() - pos < len) break;
+        out.push_back(raw.substr(pos, len));
+        pos += len;
+      }
+    } else {
+      out.assign(o.contents().bytes_contents().begin(), o.contents().bytes_contents().end());
+    }
+  }
+  return out;
+}
+
+int64_t GetIntParam(const inf::ModelInferResponse& resp, const std::string& name) {
+  auto it = resp.parameters().find(name);
+  return it == resp.parameters().end() ? 0 : it->second.int64_param();
+}
+
+absl::StatusOr<std::vector<int>> UnsplitPredictions(const std::string& model_repo,
+                                                    const std::string& model, const uint8_t* pixels,
+                                                    int64_t count) {
+  auto repo = ModelRepository::Load(model_repo);
+  if (!repo.ok()) return repo.status();
+  auto m = repo->Find(model);
+  if (!m.ok()) return m.status();
+  const ModelManifest& man = **m;
+  if (man.full_path.empty()) return absl::NotFoundError("manifest has no 'full' model");
+  ConfigureTorchThreads(1);
+  auto full = TorchModule::Load(man.full_path);
+  if (!full.ok()) return full.status();
+  const int64_t per = man.InputElements();
+  const int64_t kChunk = 256;
+  std::vector<float> input, logits;
+  std::vector<int64_t> out_shape;
+  std::vector<int> preds;
+  for (int64_t i = 0; i < count; i += kChunk) {
+    const int64_t b = std::min(kChunk, count - i);
+    input.resize(b * per);
+    for (int64_t j = 0; j < b; ++j) NormalizePixels(pixels + (i + j) * per, man, input.data() + j * per);
+    std::vector<int64_t> shape = {b};
+    shape.insert(shape.end(), man.input_shape.begin(), man.input_shape.end());
+    auto st = (*full)->Forward(input.data(), shape, &logits, &out_shape);
+    if (!st.ok()) return st;
+    const int64_t cols = out_shape.back();
+    for (int64_t j = 0; j < b; ++j) {
+      const float* row = logits.data() + j * cols;
+      preds.push_back(static_cast<int>(std::max_element(row, row + cols) - row));
+    }
+  }
+  return preds;
+}
+
+namespace {
+
+double Percentile(std::vector<int64_t>& v, double p) {
+  if (v.empty()) return 0;
+  size_t idx = static_cast<size_t>(p * (v.size() - 1) + 0.5);
+  std::nth_element(v.begin(), v.begin() + idx, v.end());
+  return v[idx] / 1000.0;
+}
+
+void DrawProgress(int64_t done, int64_t total, int64_t correct, int64_t failed, double elapsed_s) {
+  const int kWidth = 40;
+  int filled = total ? static_cast<int>(kWidth * done / total) : kWidth;
+  std::string bar(filled, '=');
+  if (filled < kWidth) bar += '>' + std::string(kWidth - filled - 1, ' ');
+  std::fprintf(stderr, "\r[%s] %lld/%lld  acc %.2f%%  err %lld  %.0f img/s ", bar.c_str(),
+               static_cast<long long>(done), static_cast<long long>(total),
+               done ? 100.0 * correct / done : 0.0, static_cast<long long>(failed),
+               elapsed_s > 0 ? done / elapsed_s : 0.0);
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
+  auto images = ReadIdxImages(o.images, o.limit);
+  if (!images.ok()) return images.status();
+  auto labels = ReadIdxLabels(o.labels, o.limit);
+  if (!labels.ok()) return labels.status();
+  const int64_t n = std::min<int64_t>(images->count, labels->size());
+  if (n == 0) return absl::InvalidArgumentError("no images");
+  const int64_t per = images->rows * images->cols;
+  const int batch = std::max(1, std::min<int>(o.batch, kMaxBatch));
+
+  EvalSummary sum;
+  sum.images = n;
+  sum.q = o.infer.q;
+  sum.mode = o.infer.mode;
+  std::vector<int> unsplit;
+  if (o.unsplit) {
+    auto p = UnsplitPredictions(o.model_repo, o.infer.model, images->pixels.data(), n);
+    if (!p.ok()) return p.status();
+    unsplit = std::move(*p);
+  }
+
+  auto channel = MakeChannel(o.edge);
+  auto stub = inf::GRPCInferenceService::NewStub(channel);
+  std::vector<int> preds(n, -1);
+  const char* kStages[] = {"preprocess_us", "head_us", "encode_us", "transfer_us",
+                           "decode_us", "tail_us", "edge_total_us"};
+  constexpr int kNumStages = 7;
+  std::vector<std::vector<int64_t>> stage_us(kNumStages + 1);
+  uint64_t feature_bytes = 0, raw_bytes = 0;
+  std::mutex mu;
+  std::condition_variable cv;
+  int inflight = 0;
+  int64_t done_images = 0, correct = 0;
+  const bool tty_progress = o.progress;
+  const int64_t t0 = NowMicros();
+  int64_t last_draw = 0;
+
+  struct Call {
+    grpc::ClientContext ctx;
+    inf::ModelInferRequest req;
+    inf::ModelInferResponse resp;
+    int64_t first = 0, count = 0, start_us = 0;
+  };
+  for (int64_t first = 0; first < n; first += batch) {
+    const int64_t count = std::min<int64_t>(batch, n - first);
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return inflight < std::max(1, o.concurrency); });
+      ++inflight;
+    }
+    auto* call = new Call;
+    call->first = first;
+    call->count = count;
+    call->req = MakePixelRequest(o.infer, images->pixels.data() + first * per, count, 1,
+                                 images->rows, images->cols);
+    call->req.set_id(std::to_string(first));
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o.deadline_ms));
+    call->start_us = NowMicros();
+    stub->async()->ModelInfer(&call->ctx, &call->req, &call->resp, [&, call](grpc::Status s) {
+      const int64_t e2e = NowMicros() - call->start_us;
+      std::vector<float> logits;
+      int64_t rows = 0, cols = 0;
+      absl::Status ps = s.ok() ? GetLogits(call->resp, &logits, &rows, &cols) : absl::OkStatus();
+      std::lock_guard<std::mutex> lock(mu);
+      ++sum.requests;
+      if (!s.ok() || !ps.ok() || rows != call->count) {
+        ++sum.failed_requests;
+        if (sum.first_error.empty()) {
+          sum.first_error = !s.ok() ? absl::StrCat("grpc code ", s.error_code(), ": ", s.error_message())
+                                    : (ps.ok() ? "wrong number of rows" : std::string(ps.message()));
+        }
+      } else {
+        for (int64_t j = 0; j < rows; ++j) {
+          const float* row = logits.data() + j * cols;
+          int pred = static_cast<int>(std::max_element(row, row + cols) - row);
+          preds[call->first + j] = pred;
+          if (pred == (*labels)[call->first + j]) ++correct;
+        }
+        for (int k = 0; k < kNumStages; ++k) stage_us[k].push_back(GetIntParam(call->resp, kStages[k]));
+        stage_us[kNumStages].push_back(e2e);
+        feature_bytes += GetIntParam(call->resp, "feature_bytes");
+        raw_bytes += GetIntParam(call->resp, "raw_feature_bytes");
+        if (sum.split.empty()) {
+          auto it = call->resp.parameters().find("split");
+          if (it != call->resp.parameters().end()) sum.split = it->second.string_param();
+          sum.model_version = call->resp.model_version();
+        }
+      }
+      done_images += call->count;
+      --inflight;
+      const int64_t now = NowMicros();
+      if (tty_progress && (now - last_draw > 100000 || done_images == n)) {
+        last_draw = now;
+        DrawProgress(done_images, n, correct, sum.failed_requests, (now - t0) / 1e6);
+      }
+      delete call;
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return inflight == 0; });
+  }
+  if (tty_progress) std::fprintf(stderr, "\n");
+  sum.wall_s = (NowMicros() - t0) / 1e6;
+  sum.requests_per_s = sum.wall_s > 0 ? sum.requests / sum.wall_s : 0;
+  sum.accuracy = static_cast<double>(correct) / n;
+  if (!unsplit.empty()) {
+    int64_t ucorrect = 0, agree = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      ucorrect += unsplit[i] == (*labels)[i];
+      agree += unsplit[i] == preds[i];
+    }
+    sum.unsplit_accuracy = static_cast<double>(ucorrect) / n;
+    sum.agreement = static_cast<double>(agree) / n;
+  }
+  const int64_t ok_requests = sum.requests - sum.failed_requests;
+  if (ok_requests > 0) {
+    sum.mean_feature_bytes = static_cast<double>(feature_bytes) / ok_requests;
+    sum.mean_raw_feature_bytes = static_cast<double>(raw_bytes) / ok_requests;
+    sum.compression_ratio = feature_bytes ? static_cast<double>(raw_bytes) / feature_bytes : 0;
+  }
+  const char* names[] = {"preprocess", "head", "encode", "transfer", "decode", "tail", "edge_total", "end_to_end"};
+  for (int k = 0; k <= kNumStages; ++k) {
+    StageStats st;
+    st.name = names[k];
+    auto& v = stage_us[k];
+    if (!v.empty()) {
+      double total = 0;
+      for (int64_t x : v) total += x;
+      st.mean_ms = total / v.size() / 1000.0;
+      st.p50_ms = Percentile(v, 0.50);
+      st.p90_ms = Percentile(v, 0.90);
+      st.p99_ms = Percentile(v, 0.99);
+    }
+    sum.stages.push_back(st);
+  }
+  return sum;
+}
+
+std::string EvalSummary::ToJson() const {
+  nlohmann::json j;
+  j["images"] = images;
+  j["requests"] = requests;
+  j["failed_requests"] = failed_requests;
+  if (!first_error.empty()) j["first_error"] = first_error;
+  j["split"] = split;
+  j["model_version"] = model_version;
+  j["q"] = q;
+  j["codec_mode"] = mode;
+  j["accuracy"] = accuracy;
+  if (unsplit_accuracy >= 0) {
+    j["unsplit_accuracy"] = unsplit_accuracy;
+    j["agreement"] = agreement;
+  }
+  j["mean_feature_bytes"] = mean_feature_bytes;
+  j["mean_raw_feature_bytes"] = mean_raw_feature_bytes;
+  j["compression_ratio"] = compression_ratio;
+  j["wall_s"] = wall_s;
+  j["requests_per_s"] = requests_per_s;
+  for (const auto& s : stages) {
+    j["latency_ms"][s.name] = {{"mean", s.mean_ms}, {"p50", s.p50_ms}, {"p90", s.p90_ms}, {"p99", s.p99_ms}};
+  }
+  return j.dump(2);
+}
+
+std::string EvalSummary::ToText() const {
+  std::string s;
+  absl::StrAppendFormat(&s, "images              : %d (%d requests, %d failed)\n", images, requests,
+                        failed_requests);
+  if (!first_error.empty()) absl::StrAppendFormat(&s, "first error         : %s\n", first_error);
+  absl::StrAppendFormat(&s, "split / q / mode    : %s / %d / %s (model version %s)\n", split, q, mode,
+                        model_version);
+  absl::StrAppendFormat(&s, "accuracy (split)    : %.2f %%\n", 100 * accuracy);
+  if (unsplit_accuracy >= 0) {
+    absl::StrAppendFormat(&s, "accuracy (unsplit)  : %.2f %%  (full.pt run locally; delta %+.2f points)\n",
+                          100 * unsplit_accuracy, 100 * (accuracy - unsplit_accuracy));
+    absl::StrAppendFormat(&s, "top-1 agreement     : %.2f %% with the unsplit model\n", 100 * agreement);
+  }
+  absl::StrAppendFormat(&s, "feature bytes/req   : %.1f coded vs %.0f raw float32 -> compression %.1fx (%.3f bits/value)\n",
+                        mean_feature_bytes, mean_raw_feature_bytes, compression_ratio,
+                        mean_raw_feature_bytes > 0 ? 32.0 * mean_feature_bytes / mean_raw_feature_bytes : 0.0);
+  absl::StrAppendFormat(&s, "throughput          : %.1f req/s (wall %.2f s)\n", requests_per_s, wall_s);
+  absl::StrAppendFormat(&s, "latency (ms)          %8s %8s %8s %8s\n", "mean", "p50", "p90", "p99");
+  for (const auto& st : stages) {
+    absl::StrAppendFormat(&s, "  %-19s %8.3f %8.3f %8.3f %8.3f\n", st.name, st.mean_ms, st.p50_ms,
+                          st.p90_ms, st.p99_ms);
+  }
+  return s;
+}
+
+}  // namespace splitrans::client

@@ -1,0 +1,93 @@
+#include "cloud/tail_pipeline.h"
+
+#include <absl/strings/str_cat.h>
+#include <absl/strings/str_join.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <numeric>
+
+#include "codec/codec.h"
+#include "common/clock.h"
+#include "common/limits.h"
+#include "common/status_util.h"
+
+namespace splitrans::cloud {
+
+absl::StatusOr<std::unique_ptr<TailPipeline>> TailPipeline::Create(
+    const TailPipelineOptions& options) {
+  auto repo = ModelRepository::Load(options.model_repo);
+  if (!repo.ok()) return repo.status();
+  std::unique_ptr<TailPipeline> p(new TailPipeline(options, std::move(*repo)));
+  for (const ModelManifest* m : p->repo_.All()) {
+    for (const auto& [name, split] : m->splits) {
+      auto mod = TorchModule::Load(split.tail_path);
+      if (!mod.ok()) return mod.status();
+      // Warm up (the first TorchScript call is much slower than the next ones).
+      std::vector<int64_t> shape = {1};
+      shape.insert(shape.end(), split.feature_shape.begin(), split.feature_shape.end());
+      std::vector<float> zeros(std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>()));
+      std::vector<float> out;
+      std::vector<int64_t> out_shape;
+      if (auto st = (*mod)->Forward(zeros.data(), shape, &out, &out_shape); !st.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(split.tail_path, ": ", st.message()));
+      }
+      spdlog::info("cloud: loaded tail {}/{} split {} feature [{}] from {}", m->name, m->version,
+                   name, absl::StrJoin(split.feature_shape, ","), split.tail_path);
+      p->tails_[{m->name, m->version, name}] = std::move(*mod);
+    }
+  }
+  return p;
+}
+
+absl::StatusOr<TailResult> TailPipeline::Run(const FeatureRequest& req) const {
+  auto manifest = repo_.Find(req.model_name, req.model_version);
+  if (!manifest.ok()) return manifest.status();
+  const ModelManifest& m = **manifest;
+  auto split = m.FindSplit(req.split);
+  if (!split.ok()) return split.status();
+  const SplitSpec& s = **split;
+  if (req.top_k < 0 || req.top_k > kMaxTopK) {
+    return absl::InvalidArgumentError(absl::StrCat("top_k must be in [0, ", kMaxTopK, "]"));
+  }
+
+  TailResult result;
+  result.model_version = std::to_string(m.version);
+  Stopwatch sw;
+  // One decoder per thread: it keeps scratch buffers; values are moved into `feature`.
+  thread_local codec::Decoder decoder(codec::DecodeLimits{options_.max_feature_elements});
+  thread_local codec::DecodedTensor feature;
+  codec::Status cs = decoder.Decode(req.codec_bytes, req.codec_size, &feature);
+  if (!cs.ok()) return FromCodecStatus(cs);
+  // Accept [B, C, H, W] (B in 1..kMaxBatch) or [C, H, W] (B = 1).
+  std::vector<int64_t> shape = feature.shape;
+  if (shape.size() == s.feature_shape.size()) shape.insert(shape.begin(), 1);
+  bool shape_ok = shape.size() == s.feature_shape.size() + 1 && shape[0] >= 1 &&
+                  shape[0] <= kMaxBatch &&
+                  std::equal(s.feature_shape.begin(), s.feature_shape.end(), shape.begin() + 1);
+  if (!shape_ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "decoded feature shape [", absl::StrJoin(feature.shape, ","), "] does not match ", m.name,
+        "/", m.version, " split ", s.name, " feature shape [B,", absl::StrJoin(s.feature_shape, ","),
+        "] (B <= ", kMaxBatch, ")"));
+  }
+  result.decode_us = sw.Lap();
+
+  const TorchModule& tail = *tails_.at({m.name, m.version, s.name});
+  std::vector<int64_t> out_shape;
+  absl::Status ts = tail.Forward(feature.values.data(), shape, &result.logits, &out_shape);
+  if (!ts.ok()) return absl::InternalError(absl::StrCat("tail ", s.name, ": ", ts.message()));
+  if (out_shape.size() != 2 || out_shape[0] != shape[0] || out_shape[1] != m.NumClasses()) {
+    return absl::InternalError(absl::StrCat("tail output shape [", absl::StrJoin(out_shape, ","),
+                                            "] is not [B, ", m.NumClasses(), "]"));
+  }
+  result.tail_us = sw.Lap();
+  result.logits_shape = out_shape;
+  result.topk = SoftmaxTopK(result.logits, out_shape[0], out_shape[1],
+                            req.top_k > 0 ? req.top_k : options_.default_top_k, m.labels);
+  return result;
+}
+
+}  // namespace splitrans::cloud

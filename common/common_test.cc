@@ -1,0 +1,101 @@
+// Unit tests for common/: status mapping, manifest validation, image decoding errors, top-k.
+#include <gtest/gtest.h>
+
+#include "common/image.h"
+#include "common/model_repository.h"
+#include "common/status_util.h"
+#include "common/topk.h"
+
+namespace splitrans {
+namespace {
+
+TEST(StatusUtil, CodecErrorsMapToInvalidArgumentOrDataLoss) {
+  using codec::ErrorCode;
+  struct Case {
+    ErrorCode codec;
+    grpc::StatusCode grpc;
+  } cases[] = {
+      {ErrorCode::kOk, grpc::StatusCode::OK},
+      {ErrorCode::kInvalidArgument, grpc::StatusCode::INVALID_ARGUMENT},
+      {ErrorCode::kTruncated, grpc::StatusCode::DATA_LOSS},
+      {ErrorCode::kBadMagic, grpc::StatusCode::INVALID_ARGUMENT},
+      {ErrorCode::kUnsupportedVersion, grpc::StatusCode::INVALID_ARGUMENT},
+      {ErrorCode::kReservedBits, grpc::StatusCode::INVALID_ARGUMENT},
+      {ErrorCode::kBadHeaderField, grpc::StatusCode::INVALID_ARGUMENT},
+      {ErrorCode::kLimitExceeded, grpc::StatusCode::INVALID_ARGUMENT},
+      {ErrorCode::kChecksumMismatch, grpc::StatusCode::DATA_LOSS},
+      {ErrorCode::kTrailingBytes, grpc::StatusCode::INVALID_ARGUMENT},
+      {ErrorCode::kCorruptPayload, grpc::StatusCode::DATA_LOSS},
+      {ErrorCode::kInternal, grpc::StatusCode::INTERNAL},
+      {ErrorCode::kUnavailable, grpc::StatusCode::UNAVAILABLE},
+  };
+  for (const auto& c : cases) {
+    grpc::Status s = ToGrpcStatus(codec::Status(c.codec, "why"));
+    EXPECT_EQ(s.error_code(), c.grpc) << codec::ErrorCodeName(c.codec);
+    if (c.codec != ErrorCode::kOk) {
+      EXPECT_NE(s.error_message().find(codec::ErrorCodeName(c.codec)), std::string::npos);
+    }
+  }
+}
+
+constexpr char kManifest[] = R"({
+  "name": "m", "version": 2,
+  "input": {"shape": [1, 4, 4], "mean": [0.5], "std": [0.25]},
+  "output": {"shape": [2]}, "labels": ["a", "b"],
+  "default_split": "s1",
+  "splits": {"s1": {"head": "h.pt", "tail": "t.pt", "feature_shape": [3, 2, 2]}}
+})";
+
+TEST(ModelRepository, ParsesAndResolvesPaths) {
+  auto m = ParseManifest(kManifest, "/repo/m/2");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->version, 2);
+  EXPECT_EQ(m->InputElements(), 16);
+  EXPECT_EQ(m->splits.at("s1").head_path, "/repo/m/2/h.pt");
+  EXPECT_EQ((*m->FindSplit(""))->name, "s1");
+  EXPECT_EQ(m->FindSplit("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ModelRepository, RejectsInvalidManifests) {
+  EXPECT_FALSE(ParseManifest("not json", "d").ok());
+  std::string s = kManifest;
+  EXPECT_FALSE(ParseManifest(std::string(s).replace(s.find("[2]"), 3, "[3]"), "d").ok());  // labels
+  EXPECT_FALSE(ParseManifest(std::string(s).replace(s.find("[0.25]"), 6, "[0]"), "d").ok());  // std
+  EXPECT_FALSE(ParseManifest(std::string(s).replace(s.find("\"s1\","), 5, "\"s9\","), "d").ok());
+  EXPECT_FALSE(ParseManifest(std::string(s).replace(s.find("[3, 2, 2]"), 9, "[3, -2, 2]"), "d").ok());
+}
+
+TEST(Image, CorruptImagesAreInvalidArgument) {
+  auto m = ParseManifest(kManifest, "d");
+  ASSERT_TRUE(m.ok());
+  std::vector<float> out(16);
+  const std::string bad[] = {"", "hello", std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16),
+                             std::string("\xff\xd8\xff\xe0garbage", 11)};
+  for (const auto& b : bad) {
+    auto st = DecodeImageToInput(reinterpret_cast<const uint8_t*>(b.data()), b.size(), *m, out.data());
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  }
+}
+
+TEST(Image, NormalizePixels) {
+  auto m = ParseManifest(kManifest, "d");
+  ASSERT_TRUE(m.ok());
+  std::vector<uint8_t> px(16, 255);
+  std::vector<float> out(16);
+  NormalizePixels(px.data(), *m, out.data());
+  EXPECT_FLOAT_EQ(out[0], 2.0f);  // (1 - 0.5) / 0.25
+}
+
+TEST(TopK, SoftmaxOrderAndTies) {
+  std::vector<float> logits = {1, 3, 3, 0, /*row 2*/ 0, 0, 0, 5};
+  auto t = SoftmaxTopK(logits, 2, 4, 2, {"a", "b", "c", "d"});
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_EQ(t[0].index, 1);  // tie with 2: lower index first
+  EXPECT_EQ(t[1].index, 2);
+  EXPECT_EQ(t[2].index, 3);
+  EXPECT_EQ(t[2].label, "d");
+  EXPECT_NEAR(t[0].score, t[1].score, 1e-6);
+}
+
+}  // namespace
+}  // namespace splitrans

@@ -1,0 +1,64 @@
+// Triton-style model repository: <repo>/<model>/<version>/manifest.json (+ TorchScript files).
+// Loaded once at startup; the loaded objects are immutable (thread-safe to read).
+#pragma once
+
+#include <absl/status/statusor.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace splitrans {
+
+struct SplitSpec {
+  std::string name;                    // "stage2"
+  std::string head_path;               // absolute or repo-relative path of the head TorchScript
+  std::string tail_path;
+  std::vector<int64_t> feature_shape;  // [C, H, W] without the batch dimension
+};
+
+struct ModelManifest {
+  std::string name;
+  int64_t version = 0;
+  std::string dir;                     // <repo>/<model>/<version>
+  std::string platform;                // "torchscript"
+  std::vector<int64_t> input_shape;    // [C, H, W]
+  std::vector<float> mean, std;        // per channel (size C, or 1 broadcast)
+  std::string color;                   // "grayscale" or "rgb"
+  std::vector<int64_t> output_shape;   // [num_classes]
+  std::vector<std::string> labels;     // num_classes entries
+  std::string full_path;               // unsplit model (may be empty)
+  std::string default_split;
+  std::map<std::string, SplitSpec> splits;
+
+  int64_t InputElements() const;       // product(input_shape)
+  int NumClasses() const { return static_cast<int>(labels.size()); }
+  // The split with this name; empty name: default_split. NOT_FOUND lists the valid names.
+  absl::StatusOr<const SplitSpec*> FindSplit(const std::string& name) const;
+};
+
+// Parses and validates one manifest.json (dir: its version directory, for resolving paths).
+absl::StatusOr<ModelManifest> ParseManifest(const std::string& json_text, const std::string& dir);
+absl::StatusOr<ModelManifest> LoadManifest(const std::string& version_dir);
+
+class ModelRepository {
+ public:
+  // Scans every <model>/<numeric version>/manifest.json under root. Fails if a manifest is
+  // invalid or no model is found.
+  static absl::StatusOr<ModelRepository> Load(const std::string& root);
+
+  // version "" or "0": the latest version. NOT_FOUND for unknown models or versions.
+  absl::StatusOr<const ModelManifest*> Find(const std::string& model,
+                                            const std::string& version = "") const;
+  std::vector<std::string> ModelNames() const;
+  // All manifests (every version of every model).
+  std::vector<const ModelManifest*> All() const;
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string root_;
+  std::map<std::string, std::map<int64_t, ModelManifest>> models_;  // name -> version -> manifest
+};
+
+}  // namespace splitrans

@@ -1,0 +1,36 @@
+// A loaded TorchScript module behind a Torch-free header (the only TU that includes Torch is
+// torch_module.cc). Forward() is thread-safe (inference mode, no autograd).
+#pragma once
+
+#include <absl/status/statusor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace splitrans {
+
+// Sets LibTorch intra-op threads (default 1 in the binaries) and inter-op threads; call once
+// at startup before any Forward().
+void ConfigureTorchThreads(int intra_op_threads);
+
+class TorchModule {
+ public:
+  static absl::StatusOr<std::unique_ptr<TorchModule>> Load(const std::string& path);
+  ~TorchModule();
+
+  // Runs forward on one float32 tensor (C order, host memory holding product(shape) floats)
+  // and returns the single float32 output tensor.
+  absl::Status Forward(const float* input, const std::vector<int64_t>& shape,
+                       std::vector<float>* output, std::vector<int64_t>* output_shape) const;
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Impl;
+  TorchModule() = default;
+  std::unique_ptr<Impl> impl_;
+  std::string path_;
+};
+
+}  // namespace splitrans

@@ -1,0 +1,133 @@
+#include "edge/head_pipeline.h"
+
+#include <absl/strings/str_cat.h>
+#include <absl/strings/str_join.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/clock.h"
+#include "common/image.h"
+#include "common/limits.h"
+#include "common/status_util.h"
+
+namespace splitrans::edge {
+
+absl::StatusOr<std::unique_ptr<HeadPipeline>> HeadPipeline::Create(
+    const HeadPipelineOptions& options) {
+  auto repo = ModelRepository::Load(options.model_repo);
+  if (!repo.ok()) return repo.status();
+  std::unique_ptr<HeadPipeline> p(new HeadPipeline(std::move(*repo)));
+  for (const ModelManifest* m : p->repo_.All()) {
+    for (const auto& [name, split] : m->splits) {
+      auto mod = TorchModule::Load(split.head_path);
+      if (!mod.ok()) return mod.status();
+      // Warm up (the first TorchScript call is much slower than the next ones).
+      std::vector<int64_t> shape = {1};
+      shape.insert(shape.end(), m->input_shape.begin(), m->input_shape.end());
+      std::vector<float> zeros(m->InputElements()), out;
+      std::vector<int64_t> out_shape;
+      if (auto st = (*mod)->Forward(zeros.data(), shape, &out, &out_shape); !st.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(split.head_path, ": ", st.message()));
+      }
+      std::vector<int64_t> expect = {1};
+      expect.insert(expect.end(), split.feature_shape.begin(), split.feature_shape.end());
+      if (out_shape != expect) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(split.head_path, ": output [", absl::StrJoin(out_shape, ","),
+                         "] does not match the manifest feature_shape"));
+      }
+      spdlog::info("edge: loaded head {}/{} split {} from {}", m->name, m->version, name,
+                   split.head_path);
+      p->heads_[{m->name, m->version, name}] = std::move(*mod);
+    }
+  }
+  return p;
+}
+
+absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req) const {
+  auto manifest = repo_.Find(req.model_name, req.model_version);
+  if (!manifest.ok()) return manifest.status();
+  const ModelManifest& m = **manifest;
+  auto split = m.FindSplit(req.split);
+  if (!split.ok()) return split.status();
+  const SplitSpec& s = **split;
+  const EdgeInput& in = req.input;
+  if (in.batch < 1 || in.batch > kMaxBatch) {
+    return absl::InvalidArgumentError(absl::StrCat("batch size ", in.batch, " not in [1, ", kMaxBatch, "]"));
+  }
+  if (req.encode.q < codec::kMinQ || req.encode.q > codec::kMaxQ) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("q must be in [", codec::kMinQ, ", ", codec::kMaxQ, "], got ", req.encode.q));
+  }
+
+  EncodedFeature out;
+  out.manifest = &m;
+  out.split = s.name;
+  Stopwatch sw;
+  const int64_t per = m.InputElements();
+  thread_local std::vector<float> input;
+  const float* input_ptr = nullptr;
+  switch (in.kind) {
+    case EdgeInput::Kind::kEncodedImages: {
+      if (static_cast<int64_t>(in.images.size()) != in.batch) {
+        return absl::InvalidArgumentError("number of images does not match the batch size");
+      }
+      input.resize(in.batch * per);
+      for (int64_t b = 0; b < in.batch; ++b) {
+        const auto& img = in.images[b];
+        absl::Status st = DecodeImageToInput(reinterpret_cast<const uint8_t*>(img.data()),
+                                             img.size(), m, input.data() + b * per);
+        if (!st.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat("batch element ", b, ": ", st.message()));
+        }
+      }
+      input_ptr = input.data();
+      break;
+    }
+    case EdgeInput::Kind::kPixelsU8:
+      input.resize(in.batch * per);
+      for (int64_t b = 0; b < in.batch; ++b) {
+        NormalizePixels(in.pixels + b * per, m, input.data() + b * per);
+      }
+      input_ptr = input.data();
+      break;
+    case EdgeInput::Kind::kFloat32:
+      for (int64_t i = 0; i < in.batch * per; ++i) {
+        if (!std::isfinite(in.values[i])) {
+          return absl::InvalidArgumentError(absl::StrCat("input element ", i, " is not finite"));
+        }
+      }
+      input_ptr = in.values;
+      break;
+  }
+  out.preprocess_us = sw.Lap();
+
+  std::vector<int64_t> shape = {in.batch};
+  shape.insert(shape.end(), m.input_shape.begin(), m.input_shape.end());
+  thread_local std::vector<float> feature;
+  const TorchModule& head = *heads_.at({m.name, m.version, s.name});
+  absl::Status hs = head.Forward(input_ptr, shape, &feature, &out.feature_shape);
+  if (!hs.ok()) return absl::InternalError(absl::StrCat("head ", s.name, ": ", hs.message()));
+  std::vector<int64_t> expect = {in.batch};
+  expect.insert(expect.end(), s.feature_shape.begin(), s.feature_shape.end());
+  if (out.feature_shape != expect) {
+    return absl::InternalError(absl::StrCat("head output [", absl::StrJoin(out.feature_shape, ","),
+                                            "] differs from the manifest [", absl::StrJoin(expect, ","), "]"));
+  }
+  out.head_us = sw.Lap();
+
+  thread_local codec::Encoder encoder;
+  codec::TensorView view;
+  view.data = feature.data();
+  view.dtype = codec::DType::kFloat32;
+  view.shape = out.feature_shape;
+  codec::Status es = encoder.Encode(view, req.encode, &out.bytes);
+  if (!es.ok()) return FromCodecStatus(es);
+  out.raw_feature_bytes = feature.size() * sizeof(float);
+  out.encode_us = sw.Lap();
+  return out;
+}
+
+}  // namespace splitrans::edge

@@ -1,0 +1,68 @@
+// The edge's core, without gRPC: input images/tensors -> preprocessing -> head model -> codec
+// bitstream. Thread-safe: Run() may be called from many threads (one codec::Encoder per thread).
+#pragma once
+
+#include <absl/status/statusor.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "codec/codec.h"
+#include "common/model_repository.h"
+#include "common/torch_module.h"
+
+namespace splitrans::edge {
+
+struct HeadPipelineOptions {
+  std::string model_repo = "models";
+};
+
+// One request's input batch, in one of three forms (pointers are borrowed for the call).
+struct EdgeInput {
+  enum class Kind { kEncodedImages, kPixelsU8, kFloat32 };
+  Kind kind = Kind::kFloat32;
+  int64_t batch = 0;
+  std::vector<std::string_view> images;  // kEncodedImages: one PNG/JPEG per batch element
+  const uint8_t* pixels = nullptr;       // kPixelsU8: batch * C*H*W raw pixels (0..255)
+  const float* values = nullptr;         // kFloat32: batch * C*H*W normalized model input
+};
+
+struct HeadRequest {
+  std::string model_name;
+  std::string model_version;  // "" = latest
+  std::string split;          // "" = manifest default
+  codec::EncodeOptions encode;
+  EdgeInput input;
+};
+
+struct EncodedFeature {
+  std::vector<uint8_t> bytes;          // codec bitstream of the feature [B, C, H, W]
+  std::vector<int64_t> feature_shape;  // [B, C, H, W]
+  uint64_t raw_feature_bytes = 0;      // float32 size before compression
+  int64_t preprocess_us = 0, head_us = 0, encode_us = 0;
+  const ModelManifest* manifest = nullptr;
+  std::string split;
+};
+
+class HeadPipeline {
+ public:
+  // Loads the head of every split of every model version in the repository.
+  static absl::StatusOr<std::unique_ptr<HeadPipeline>> Create(const HeadPipelineOptions& options);
+
+  // NOT_FOUND: unknown model/version/split; INVALID_ARGUMENT: bad input or options.
+  absl::StatusOr<EncodedFeature> Run(const HeadRequest& request) const;
+
+  const ModelRepository& repository() const { return repo_; }
+
+ private:
+  explicit HeadPipeline(ModelRepository repo) : repo_(std::move(repo)) {}
+  ModelRepository repo_;
+  std::map<std::tuple<std::string, int64_t, std::string>, std::unique_ptr<TorchModule>> heads_;
+};
+
+}  // namespace splitrans::edge

@@ -1,0 +1,421 @@
+// End-to-end tests: splitrans-cloud and splitrans-edge in this process on 127.0.0.1:0, the
+// bundled model repository (models/fmnist_resnet), Fashion-MNIST test images.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "client/dataset.h"
+#include "client/eval.h"
+#include "cloud/cloud_server.h"
+#include "codec/codec.h"
+#include "edge/edge_server.h"
+#include "proto/grpc_service.grpc.pb.h"
+#include "proto/health.grpc.pb.h"
+#include "proto/split_inference.grpc.pb.h"
+
+namespace splitrans {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr char kModel[] = "fmnist_resnet";
+constexpr char kImages[] = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+constexpr char kLabels[] = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+
+std::unique_ptr<cloud::CloudServer> StartCloud(const std::string& addr) {
+  cloud::CloudServerOptions o;
+  o.listen_address = addr;
+  o.pipeline.model_repo = SPLITRANS_MODEL_REPO;
+  auto s = cloud::CloudServer::Create(o);
+  EXPECT_TRUE(s.ok()) << s.status();
+  if (!s.ok()) return nullptr;
+  auto st = (*s)->Start();
+  EXPECT_TRUE(st.ok()) << st;
+  return st.ok() ? std::move(*s) : nullptr;
+}
+
+std::unique_ptr<edge::EdgeServer> StartEdge(int cloud_port, int deadline_ms) {
+  edge::EdgeServerOptions o;
+  o.listen_address = "127.0.0.1:0";
+  o.pipeline.model_repo = SPLITRANS_MODEL_REPO;
+  o.cloud.target = "127.0.0.1:" + std::to_string(cloud_port);
+  o.cloud.deadline_ms = deadline_ms;
+  o.cloud.initial_backoff_ms = 50;
+  o.cloud.max_backoff_ms = 500;
+  auto s = edge::EdgeServer::Create(o);
+  EXPECT_TRUE(s.ok()) << s.status();
+  if (!s.ok()) return nullptr;
+  auto st = (*s)->Start();
+  EXPECT_TRUE(st.ok()) << st;
+  return st.ok() ? std::move(*s) : nullptr;
+}
+
+bool WaitConnected(edge::EdgeServer& e, int ms) {
+  auto until = Clock::now() + std::chrono::milliseconds(ms);
+  while (Clock::now() < until) {
+    if (e.cloud().Connected()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// A minimal grayscale PNG (8-bit, filter 0 per row) for the BYTES input path.
+std::string MakePng(const uint8_t* pixels, int w, int h) {
+  auto be32 = [](std::string* s, uint32_t v) {
+    for (int i = 3; i >= 0; --i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  auto chunk = [&](std::string* out, const char* type, const std::string& data) {
+    be32(out, static_cast<uint32_t>(data.size()));
+    std::string td = std::string(type, 4) + data;
+    out->append(td);
+    be32(out, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(td.data()), td.size())));
+  };
+  std::string png("\x89PNG\r\n\x1a\n", 8), ihdr;
+  be32(&ihdr, w);
+  be32(&ihdr, h);
+  ihdr += std::string("\x08\x00\x00\x00\x00", 5);  // depth 8, gray, deflate, filter 0, no interlace
+  chunk(&png, "IHDR", ihdr);
+  std::string raw;
+  for (int y = 0; y < h; ++y) {
+    raw.push_back(0);
+    raw.append(reinterpret_cast<const char*>(pixels + y * w), w);
+  }
+  uLongf len = compressBound(raw.size());
+  std::string z(len, '\0');
+  compress(reinterpret_cast<Bytef*>(z.data()), &len, reinterpret_cast<const Bytef*>(raw.data()), raw.size());
+  z.resize(len);
+  chunk(&png, "IDAT", z);
+  chunk(&png, "IEND", "");
+  return png;
+}
+
+// A valid bitstream for a feature tensor of the given shape (deterministic values).
+std::string EncodeFeature(const std::vector<int64_t>& shape, int q = 4) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  std::vector<float> v(n);
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> u(0.f, 3.f);
+  for (auto& x : v) x = rng() % 3 == 0 ? 0.f : u(rng);
+  codec::TensorView t{v.data(), codec::DType::kFloat32, shape};
+  auto r = codec::Encode(t, codec::EncodeOptions{q});
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::string(r->begin(), r->end()) : "";
+}
+
+class SplitPipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(kImages)) GTEST_SKIP() << kImages << " not found";
+  }
+  static void SetUpTestSuite() {
+    spdlog::set_level(spdlog::level::warn);
+    cloud_ = StartCloud("127.0.0.1:0").release();
+    ASSERT_NE(cloud_, nullptr);
+    edge_ = StartEdge(cloud_->port(), 5000).release();
+    ASSERT_NE(edge_, nullptr);
+    ASSERT_TRUE(WaitConnected(*edge_, 10000));
+  }
+  static void TearDownTestSuite() {
+    delete edge_;
+    delete cloud_;
+    edge_ = nullptr;
+    cloud_ = nullptr;
+  }
+  static std::string EdgeAddr() { return "127.0.0.1:" + std::to_string(edge_->port()); }
+  static std::string CloudAddr() { return "127.0.0.1:" + std::to_string(cloud_->port()); }
+
+  static client::EvalSummary Eval(int q, int64_t limit) {
+    client::EvalOptions o;
+    o.edge = EdgeAddr();
+    o.model_repo = SPLITRANS_MODEL_REPO;
+    o.images = kImages;
+    o.labels = kLabels;
+    o.infer.q = q;
+    o.limit = limit;
+    o.concurrency = 4;
+    auto s = client::RunEval(o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *s : client::EvalSummary{};
+  }
+
+  static cloud::CloudServer* cloud_;
+  static edge::EdgeServer* edge_;
+};
+cloud::CloudServer* SplitPipelineTest::cloud_ = nullptr;
+edge::EdgeServer* SplitPipelineTest::edge_ = nullptr;
+
+TEST_F(SplitPipelineTest, HealthServingOnBoth) {
+  for (const std::string& addr : {EdgeAddr(), CloudAddr()}) {
+    auto stub = grpc::health::v1::Health::NewStub(client::MakeChannel(addr));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status st = stub->Check(&ctx, {}, &resp);
+    ASSERT_TRUE(st.ok()) << addr << ": " << st.error_message();
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING) << addr;
+  }
+  auto kserve = inference::GRPCInferenceService::NewStub(client::MakeChannel(EdgeAddr()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  inference::ServerReadyResponse ready;
+  ASSERT_TRUE(kserve->ServerReady(&ctx, {}, &ready).ok());
+  EXPECT_TRUE(ready.ready());
+}
+
+TEST_F(SplitPipelineTest, Q8TopOneMatchesUnsplit) {
+  client::EvalSummary s = Eval(8, 1000);
+  std::printf("Q=8, %lld images: split acc %.4f, unsplit acc %.4f, agreement %.4f, %.1f B/req (ratio %.1fx)\n",
+              static_cast<long long>(s.images), s.accuracy, s.unsplit_accuracy, s.agreement,
+              s.mean_feature_bytes, s.compression_ratio);
+  RecordProperty("q8_agreement", std::to_string(s.agreement));
+  EXPECT_EQ(s.images, 1000);
+  EXPECT_EQ(s.failed_requests, 0) << s.first_error;
+  EXPECT_GE(s.agreement, 0.995);
+}
+
+TEST_F(SplitPipelineTest, Q4AccuracyWithinPointThreeOfUnsplit) {
+  client::EvalSummary s = Eval(4, 2000);
+  std::printf("Q=4, %lld images: split acc %.4f, unsplit acc %.4f, agreement %.4f, %.1f B/req (ratio %.1fx)\n",
+              static_cast<long long>(s.images), s.accuracy, s.unsplit_accuracy, s.agreement,
+              s.mean_feature_bytes, s.compression_ratio);
+  RecordProperty("q4_accuracy_delta", std::to_string(s.accuracy - s.unsplit_accuracy));
+  EXPECT_EQ(s.failed_requests, 0) << s.first_error;
+  EXPECT_LE(std::abs(s.accuracy - s.unsplit_accuracy), 0.003);
+  EXPECT_GT(s.compression_ratio, 4.0);  // q=4 alone is 8x smaller than float32 before entropy coding
+}
+
+TEST_F(SplitPipelineTest, MalformedBitstreamToCloudIsRejectedAndServerKeepsServing) {
+  auto stub = v1::SplitInference::NewStub(client::MakeChannel(CloudAddr()));
+  const std::string good = EncodeFeature({1, 32, 14, 14});
+  ASSERT_FALSE(good.empty());
+  std::string flipped = good;
+  flipped[flipped.size() / 2] ^= 0x5a;
+  const std::vector<std::string> bad = {
+      "", "not a splitrans bitstream", good.substr(0, good.size() / 2), good.substr(0, 7), flipped,
+      good + "trailing"};
+  auto infer = [&](const std::string& bytes, v1::Result* r) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::FeaturePacket p;
+    p.set_model_name(kModel);
+    p.set_split("stage2");
+    p.set_codec_bytes(bytes);
+    return stub->Infer(&ctx, p, r);
+  };
+  for (size_t i = 0; i < bad.size(); ++i) {
+    v1::Result r;
+    grpc::Status st = infer(bad[i], &r);
+    EXPECT_TRUE(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+                st.error_code() == grpc::StatusCode::DATA_LOSS)
+        << "case " << i << ": code " << st.error_code() << " " << st.error_message();
+  }
+  // A feature whose shape does not match the split: INVALID_ARGUMENT.
+  {
+    v1::Result r;
+    grpc::Status st = infer(EncodeFeature({1, 16, 28, 28}), &r);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  }
+  // Still serving: the valid packet gets logits.
+  v1::Result r;
+  grpc::Status st = infer(good, &r);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(r.logits_size(), 10);
+
+  // On the stream, a bad packet fails only its own request.
+  grpc::ClientContext ctx;
+  auto stream = stub->Stream(&ctx);
+  v1::FeaturePacket p;
+  p.set_model_name(kModel);
+  p.set_split("stage2");
+  p.set_request_id(1);
+  p.set_codec_bytes(flipped);
+  ASSERT_TRUE(stream->Write(p));
+  p.set_request_id(2);
+  p.set_codec_bytes(good);
+  ASSERT_TRUE(stream->Write(p));
+  stream->WritesDone();
+  std::map<uint64_t, v1::Result> results;
+  v1::Result in;
+  while (stream->Read(&in)) results[in.request_id()] = in;
+  EXPECT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[1].status_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+              results[1].status_code() == grpc::StatusCode::DATA_LOSS)
+      << results[1].status_code() << " " << results[1].status_message();
+  EXPECT_EQ(results[2].status_code(), 0) << results[2].status_message();
+  EXPECT_EQ(results[2].logits_size(), 10);
+}
+
+TEST_F(SplitPipelineTest, UnknownModelIsNotFound) {
+  {
+    auto stub = v1::SplitInference::NewStub(client::MakeChannel(CloudAddr()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::FeaturePacket p;
+    p.set_model_name("no_such_model");
+    p.set_codec_bytes(EncodeFeature({1, 32, 14, 14}));
+    v1::Result r;
+    EXPECT_EQ(stub->Infer(&ctx, p, &r).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  auto kserve = inference::GRPCInferenceService::NewStub(client::MakeChannel(EdgeAddr()));
+  std::vector<uint8_t> pixels(28 * 28, 0);
+  client::InferSettings s;
+  s.model = "no_such_model";
+  auto req = client::MakePixelRequest(s, pixels.data(), 1, 1, 28, 28);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  inference::ModelInferResponse resp;
+  EXPECT_EQ(kserve->ModelInfer(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(SplitPipelineTest, PngImagesAndSplitsThroughTheEdge) {
+  auto images = client::ReadIdxImages(kImages, 4);
+  ASSERT_TRUE(images.ok()) << images.status();
+  auto kserve = inference::GRPCInferenceService::NewStub(client::MakeChannel(EdgeAddr()));
+  for (const char* split : {"stage1", "stage2", "stage3"}) {
+    inference::ModelInferRequest req;
+    client::InferSettings s;
+    s.split = split;
+    client::SetParameters(s, &req);
+    auto* in = req.add_inputs();
+    in->set_name("input");
+    in->set_datatype("BYTES");
+    in->add_shape(4);
+    for (int i = 0; i < 4; ++i) {
+      in->mutable_contents()->add_bytes_contents(MakePng(images->pixels.data() + i * 784, 28, 28));
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    inference::ModelInferResponse resp;
+    grpc::Status st = kserve->ModelInfer(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << split << ": " << st.error_message();
+    std::vector<float> logits;
+    int64_t rows = 0, cols = 0;
+    ASSERT_TRUE(client::GetLogits(resp, &logits, &rows, &cols).ok());
+    EXPECT_EQ(rows, 4);
+    EXPECT_EQ(cols, 10);
+    EXPECT_EQ(client::GetTopkLabels(resp).size(), 4u * 3u);
+    EXPECT_EQ(resp.parameters().at("split").string_param(), split);
+    EXPECT_GT(client::GetIntParam(resp, "feature_bytes"), 0);
+  }
+  // A corrupt image is a clear INVALID_ARGUMENT.
+  inference::ModelInferRequest req;
+  client::SetParameters({}, &req);
+  auto* in = req.add_inputs();
+  in->set_name("input");
+  in->set_datatype("BYTES");
+  in->add_shape(1);
+  in->mutable_contents()->add_bytes_contents(std::string("\x89PNG\r\n\x1a\ngarbage", 15));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  inference::ModelInferResponse resp;
+  grpc::Status st = kserve->ModelInfer(&ctx, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+}
+
+// The core pipelines without any socket: head + encode on the "edge", decode + tail on the
+// "cloud", compared with the unsplit model run locally.
+TEST(CorePipelineTest, HeadEncodeDecodeTailWithoutSockets) {
+  if (!std::filesystem::exists(kImages)) GTEST_SKIP() << kImages << " not found";
+  auto head = edge::HeadPipeline::Create({SPLITRANS_MODEL_REPO});
+  ASSERT_TRUE(head.ok()) << head.status();
+  cloud::TailPipelineOptions topt;
+  topt.model_repo = SPLITRANS_MODEL_REPO;
+  auto tail = cloud::TailPipeline::Create(topt);
+  ASSERT_TRUE(tail.ok()) << tail.status();
+  constexpr int kN = 64;
+  auto images = client::ReadIdxImages(kImages, kN);
+  ASSERT_TRUE(images.ok()) << images.status();
+  auto unsplit = client::UnsplitPredictions(SPLITRANS_MODEL_REPO, kModel, images->pixels.data(), kN);
+  ASSERT_TRUE(unsplit.ok()) << unsplit.status();
+  for (const char* split : {"stage1", "stage2", "stage3"}) {
+    edge::HeadRequest hr;
+    hr.model_name = kModel;
+    hr.split = split;
+    hr.encode.q = 8;
+    hr.input.kind = edge::EdgeInput::Kind::kPixelsU8;
+    hr.input.batch = kN;
+    hr.input.pixels = images->pixels.data();
+    auto enc = (*head)->Run(hr);
+    ASSERT_TRUE(enc.ok()) << enc.status();
+    EXPECT_EQ(enc->feature_shape[0], kN);
+    EXPECT_LT(enc->bytes.size(), enc->raw_feature_bytes / 4);  // q=8 alone is 4x
+    cloud::FeatureRequest fr;
+    fr.model_name = kModel;
+    fr.split = split;
+    fr.codec_bytes = enc->bytes.data();
+    fr.codec_size = enc->bytes.size();
+    fr.top_k = 1;
+    auto res = (*tail)->Run(fr);
+    ASSERT_TRUE(res.ok()) << res.status();
+    ASSERT_EQ(res->topk.size(), static_cast<size_t>(kN));
+    int agree = 0;
+    for (int i = 0; i < kN; ++i) agree += res->topk[i].index == (*unsplit)[i];
+    EXPECT_GE(agree, kN - 1) << split;
+    // Wrong split for this feature: INVALID_ARGUMENT; unknown split: NOT_FOUND.
+    fr.split = std::string(split) == "stage1" ? "stage2" : "stage1";
+    EXPECT_EQ((*tail)->Run(fr).status().code(), absl::StatusCode::kInvalidArgument);
+    fr.split = "stage9";
+    EXPECT_EQ((*tail)->Run(fr).status().code(), absl::StatusCode::kNotFound);
+  }
+}
+
+// The cloud goes down: the edge answers UNAVAILABLE within its deadline, then recovers by itself
+// when the cloud comes back on the same port.
+TEST(CloudOutageTest, EdgeAnswersUnavailableAndRecovers) {
+  spdlog::set_level(spdlog::level::warn);
+  constexpr int kDeadlineMs = 1500;
+  auto cloud = StartCloud("127.0.0.1:0");
+  ASSERT_NE(cloud, nullptr);
+  const int port = cloud->port();
+  auto edge = StartEdge(port, kDeadlineMs);
+  ASSERT_NE(edge, nullptr);
+  ASSERT_TRUE(WaitConnected(*edge, 10000));
+  auto kserve = inference::GRPCInferenceService::NewStub(
+      client::MakeChannel("127.0.0.1:" + std::to_string(edge->port())));
+  std::vector<uint8_t> pixels(28 * 28, 100);
+  auto req = client::MakePixelRequest({}, pixels.data(), 1, 1, 28, 28);
+  auto infer = [&](grpc::Status* st) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    inference::ModelInferResponse resp;
+    auto t0 = Clock::now();
+    *st = kserve->ModelInfer(&ctx, req, &resp);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  };
+  grpc::Status st;
+  infer(&st);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+
+  cloud->Shutdown(0);
+  cloud.reset();
+  for (int i = 0; i < 3; ++i) {
+    auto ms = infer(&st);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+    EXPECT_LE(ms, kDeadlineMs + 500);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+
+  cloud = StartCloud("127.0.0.1:" + std::to_string(port));
+  ASSERT_NE(cloud, nullptr);
+  auto until = Clock::now() + std::chrono::seconds(15);
+  bool recovered = false;
+  while (Clock::now() < until && !recovered) {
+    infer(&st);
+    recovered = st.ok();
+    if (!recovered) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(recovered) << "last error: " << st.error_message();
+}
+
+}  // namespace
+}  // namespace splitrans
