@@ -14,6 +14,8 @@ PACKAGES=(
   # services
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libtorch-dev libopenblas0-pthread
+  # docker-compose v1 client: validates docker-compose.yml offline (no engine needed)
+  docker-compose
   # model training / export and real data
   python3 python3-numpy python3-torch python3-torchvision dataset-fashion-mnist
 )
