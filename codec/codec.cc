@@ -194,7 +194,7 @@ void Finish(std::vector<uint8_t>* out) {
 // Layout bodies (everything after the shape).
 void DenseBody(const uint8_t* q, uint64_t t, int qbits, std::vector<uint8_t>* out) {
   uint32_t counts[256];
-  Histogram256(q, t, counts);
+  Histogram256(q, t, counts, qbits);
   EncodeStream<uint8_t>(q, static_cast<uint32_t>(t), counts, 1u << qbits, StreamParams(), out);
 }
 

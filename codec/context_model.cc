@@ -1,11 +1,21 @@
-// Context layout: adaptive binary context model + interleaved rANS. The element loop is one
-// template shared by encoder and decoder, so both sides derive identical contexts and
-// probabilities by construction (FORMAT.md "Context layout" specifies it).
+// Context layout: context models over 2-D maps (FORMAT.md "Context layout").
+//
+// Each element is predicted from its already-coded neighbours: "level" predicts the zero point
+// with contexts from neighbour magnitudes (sparse, noisy features), "med" is LOCO-I's median
+// edge detector with contexts from local gradients (smooth maps, constant backgrounds). Two
+// models code the residual symbols:
+// - semi-static (any size): the encoder measures per-context histograms, sends the tables and
+//   codes with table lookups only. Maps are interleaved 4 at a time (lane g = map g of the
+//   group) so the decoder runs 4 independent dependency chains at once.
+// - adaptive (up to 2^16 elements, where tables would dominate): binary decisions with
+//   adaptive probabilities, no tables.
+// The encoder tries the candidates and keeps the smallest.
 #include "codec/context_model.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 
 #include "codec/rans_stream.h"
@@ -13,83 +23,87 @@
 namespace splitrans::codec {
 namespace {
 
-constexpr int kCtxProbBits = 12;
-constexpr uint32_t kCtxOne = 1u << kCtxProbBits;
-constexpr uint64_t kSegmentTargetElements = uint64_t{1} << 17;
 constexpr int kPadLeft = 2, kPadRight = 1, kPadTop = 2;
+constexpr uint64_t kSegmentTargetElements = uint64_t{1} << 18;
+constexpr int kMaxCtxProbBits = 12;
+constexpr int kLanesLog2 = 2;
+constexpr int kDirectTokens = 16;  // symbols below this are their own token
+constexpr int kMaxTokens = 26;     // enough for symbols up to 510
+constexpr int kNumPredictors = 2;
+constexpr uint64_t kAdaptiveMaxElements = uint64_t{1} << 16;
+enum ModelKind : uint8_t { kSemiStatic = 0, kAdaptive = 1 };
 
-// Adaptive probability of a 1 bit, 16-bit precision, adapting fast at first then slower.
-struct Prob {
-  uint16_t p = 32768;
-  uint16_t n = 0;
-};
-
-constexpr uint8_t kRate[32] = {1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-                               5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
-
-inline uint32_t Freq1(const Prob& s) {
-  uint32_t f = s.p >> (16 - kCtxProbBits);
-  return f < 1 ? 1 : (f > kCtxOne - 1 ? kCtxOne - 1 : f);
-}
-
-inline void Update(Prob& s, int bit) {
-  const int rate = kRate[s.n];
-  s.n += s.n < 31;
-  if (bit) s.p = static_cast<uint16_t>(s.p + ((65536u - s.p) >> rate));
-  else s.p = static_cast<uint16_t>(s.p - (s.p >> rate));
-}
-
-// Bit length of v (0 for 0).
 inline int BitLen(uint32_t v) { return v ? 32 - __builtin_clz(v) : 0; }
 
-constexpr int kZeroCtx = 16 * 2 * 4;
-constexpr int kActBuckets = 12;
-constexpr int kMaxExp = 8;
+// Symbol -> (token, raw bits). Symbols < 16 are tokens; larger ones keep their two leading
+// bits in the token and send the rest raw.
+inline void Tokenize(uint32_t s, uint32_t* token, uint32_t* raw) {
+  if (s < kDirectTokens) {
+    *token = s;
+    *raw = 0;
+    return;
+  }
+  const int n = BitLen(s);  // >= 5
+  *token = kDirectTokens + 2 * (n - 5) + ((s >> (n - 2)) & 1);
+  *raw = s & ((1u << (n - 2)) - 1);
+}
 
-struct Model {
-  Prob zero[kZeroCtx];
-  Prob sign[9];
-  Prob exp[kActBuckets][kMaxExp];
-  Prob mant_first[kActBuckets][kMaxExp];
-  Prob mant[kMaxExp][kMaxExp];
+inline int RawBitsOfToken(uint32_t token) { return token < kDirectTokens ? 0 : 3 + (token - kDirectTokens) / 2; }
+inline uint32_t TokenBase(uint32_t token) {
+  if (token < kDirectTokens) return token;
+  const int n = 5 + (token - kDirectTokens) / 2;
+  return (2u | ((token - kDirectTokens) & 1)) << (n - 2);
+}
+
+constexpr int kLevelBuckets = 5;
+inline int NumContexts(int qbits) { return std::max(qbits + 4, 2 + 4 * kLevelBuckets); }
+
+inline uint32_t ZigZag(int r) { return r >= 0 ? 2u * r : 2u * static_cast<uint32_t>(-r) - 1; }
+inline int UnZigZag(uint32_t s) { return (s & 1) ? -static_cast<int>((s + 1) >> 1) : static_cast<int>(s >> 1); }
+
+// The neighbourhood of element x in a padded plane of quantized values. The two left
+// neighbours are passed by value so that decoders can keep them in registers.
+struct Nbr {
+  uint32_t left;        // (y, x - 1)
+  uint32_t left2;       // (y, x - 2)
+  const uint16_t* up;   // row above (x - 1 .. x + 1)
+  const uint16_t* up2;  // two rows above (x)
 };
 
-// Encoder side: records each decision as a rANS event.
-struct EventSink {
-  RansEncSymbol* ev;
-  const uint32_t* rcp;
-  size_t n = 0;
-  bool ok = true;  // unused: symmetry with the decoder
-  int Bit(Prob& s, int bit) {
-    const uint32_t f1 = Freq1(s);
-    RansEncSymbol& e = ev[n++];
-    if (bit) {
-      e.rcp = rcp[f1];
-      e.freq = static_cast<uint16_t>(f1);
-      e.start = 0;
-    } else {
-      e.rcp = rcp[kCtxOne - f1];
-      e.freq = static_cast<uint16_t>(kCtxOne - f1);
-      e.start = static_cast<uint16_t>(f1);
-    }
-    Update(s, bit);
-    return bit;
+// Predictor 0, "level": predicts the zero point; context from how many of the four nearest
+// neighbours are nonzero and the bit length of their summed magnitudes.
+struct LevelModel {
+  static uint32_t Predict(const Nbr& n, int64_t x, int cap, uint32_t base, int* ctx) {
+    auto mag = [base](uint32_t v) { return v >= base ? v - base : base - v; };
+    const uint32_t a = mag(n.left), b = mag(n.up[x]), c = mag(n.up[x - 1]), d = mag(n.up[x + 1]);
+    const uint32_t act = a + b + ((c + d) >> 1);
+    const int nz = (a != 0) + (b != 0) + (c != 0) + (d != 0);
+    const int far = (n.left2 != base) | (n.up2[x] != base);
+    *ctx = nz == 0 ? far : 2 + (nz - 1) * kLevelBuckets + std::min(BitLen(act) >> 1, kLevelBuckets - 1);
+    (void)cap;
+    return base;
+  }
+  // With a zero point of 0 (post-ReLU features) values are never below it: code q itself.
+  static uint32_t Symbol(uint32_t q, uint32_t pred) {
+    return pred == 0 ? q : ZigZag(static_cast<int>(q) - static_cast<int>(pred));
+  }
+  static int Value(uint32_t sym, uint32_t pred) {
+    return pred == 0 ? static_cast<int>(sym) : static_cast<int>(pred) + UnZigZag(sym);
   }
 };
 
-// Decoder side: decodes each decision.
-struct EventSource {
-  InterleavedDecoder* d;
-  size_t n = 0;
-  bool ok = true;
-  int Bit(Prob& s, int) {
-    const uint32_t f1 = Freq1(s);
-    const int bit = d->Peek(kCtxProbBits) < f1;
-    ok &= bit ? d->Advance(0, f1, kCtxProbBits) : d->Advance(f1, kCtxOne - f1, kCtxProbBits);
-    ++n;
-    Update(s, bit);
-    return bit;
+// Predictor 1, "med": LOCO-I's median edge detector; context from local gradients.
+struct MedModel {
+  static uint32_t Predict(const Nbr& n, int64_t x, int cap, uint32_t, int* ctx) {
+    const int a = static_cast<int>(n.left), b = n.up[x], c = n.up[x - 1], d = n.up[x + 1];
+    const uint32_t act = std::abs(a - c) + std::abs(b - c) + std::abs(d - b);
+    const int far = (static_cast<int>(n.left2) != a) | (n.up2[x] != b);
+    *ctx = act == 0 ? far : 1 + std::min(BitLen(act), cap);
+    const int lo = a < b ? a : b, hi = a < b ? b : a;
+    return static_cast<uint32_t>(c >= hi ? lo : (c <= lo ? hi : a + b - c));
   }
+  static uint32_t Symbol(uint32_t q, uint32_t pred) { return ZigZag(static_cast<int>(q) - static_cast<int>(pred)); }
+  static int Value(uint32_t sym, uint32_t pred) { return static_cast<int>(pred) + UnZigZag(sym); }
 };
 
 struct Geometry {
@@ -106,35 +120,330 @@ Geometry MapGeometry(const std::vector<int64_t>& shape) {
   return g;
 }
 
-// Codes one map. kEncode: q is read; otherwise q is written. plane: padded signed plane.
-// Returns false on a decoded value outside the quantizer's range.
-template <bool kEncode, typename Coder>
-bool CodeMap(Coder& c, Model& m, int16_t* plane, uint32_t stride, const Geometry& g, uint8_t* q, int base, int maxq,
-             bool has_sign) {
-  const int pos_max = maxq - base, neg_max = base;
+struct Params {
+  Geometry g;
+  uint32_t qmask = 0;  // 2^Q - 1
+  uint32_t base = 0;   // zero point clamped to 0..2^Q-1
+  uint32_t stride = 0;
+  size_t plane_size = 0;
+  int cap = 0, contexts = 0;
+};
+
+Params MakeParams(const std::vector<int64_t>& shape, int qbits, int32_t zero_point) {
+  Params p;
+  p.g = MapGeometry(shape);
+  p.qmask = (1u << qbits) - 1;
+  p.base = static_cast<uint32_t>(std::clamp<int64_t>(zero_point, 0, p.qmask));
+  p.stride = p.g.w + kPadLeft + kPadRight;
+  p.plane_size = static_cast<size_t>(p.stride) * (p.g.h + kPadTop);
+  p.contexts = NumContexts(qbits);
+  p.cap = p.contexts - 2;
+  return p;
+}
+
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) v >>= 7, ++n;
+  return n;
+}
+
+// log2(f) for table frequencies f in [1, 2^kMaxCtxProbBits].
+const float* Log2Table() {
+  static const float* table = [] {
+    auto* t = new float[(1u << kMaxCtxProbBits) + 1];
+    t[0] = 0;
+    for (uint32_t f = 1; f <= (1u << kMaxCtxProbBits); ++f) t[f] = static_cast<float>(std::log2(f));
+    return t;
+  }();
+  return table;
+}
+
+// Picks the table precision minimizing payload + table bytes; returns that cost in bits.
+double ChooseTables(const std::vector<uint32_t>& hist, int contexts, int* best_pb, std::vector<uint32_t>* best_freqs) {
+  std::vector<uint32_t> freqs(hist.size());
+  const float* log2f = Log2Table();
+  double best_cost = 0;
+  *best_pb = 0;
+  for (int pb = kMinProbBits; pb <= kMaxCtxProbBits; ++pb) {
+    double bits = 0;
+    size_t table_bytes = 0;
+    for (int c = 0; c < contexts; ++c) {
+      const uint32_t* h = &hist[c * kMaxTokens];
+      uint32_t* f = &freqs[c * kMaxTokens];
+      std::fill(f, f + kMaxTokens, 0);
+      uint32_t a = 0, distinct = 0;
+      for (int k = 0; k < kMaxTokens; ++k) {
+        if (h[k]) a = k + 1, ++distinct;
+        if (h[k] && k >= kDirectTokens) bits += static_cast<double>(h[k]) * RawBitsOfToken(k);
+      }
+      table_bytes += VarintSize(a);
+      if (distinct == 0) continue;
+      if (distinct == 1) {  // a - 1 zeros, then 2^pb: the token costs nothing
+        f[a - 1] = 1u << pb;
+        table_bytes += a - 1 + VarintSize(1u << pb);
+        continue;
+      }
+      NormalizeFrequencies(h, a, pb, f);
+      for (uint32_t k = 0; k < a; ++k) {
+        table_bytes += VarintSize(f[k]);
+        if (h[k]) bits += h[k] * (pb - static_cast<double>(log2f[f[k]]));
+      }
+    }
+    const double cost = bits + 8.0 * table_bytes;
+    if (*best_pb == 0 || cost < best_cost) *best_pb = pb, best_cost = cost, *best_freqs = freqs;
+  }
+  return best_cost;
+}
+
+// Everything the row decoder needs besides the states.
+struct RowTables {
+  const uint32_t* dtab;  // per-context slot tables, entries as MakeDecEntry
+  int pb;
+  int cap;
+  uint32_t stride;
+  uint32_t qmask;
+  uint32_t base;
+};
+
+// Decoder table entry: bad << 31 | token << 25 | freq << 12 | bias. A context with a single
+// token has freq = 2^PB and bias = slot (the step leaves the state unchanged: no rANS step); a
+// context absent from the tables has the bad bit set.
+inline uint32_t MakeDecEntry(uint32_t bad, uint32_t token, uint32_t freq, uint32_t bias) {
+  return bad << 31 | token << 25 | freq << 12 | bias;
+}
+
+// Branch-free renormalization (the branch would be mispredicted often). wp may point at the
+// zero padding after the words; the caller checks the position after each row.
+inline void Refill(uint32_t& st, const uint16_t*& wp) {
+  const uint32_t need = st < kRansL;
+  st = (st << (need << 4)) | (*wp & (0u - need));
+  wp += need;
+}
+
+// Decodes one element of one lane and returns its value (> qmask on corrupt input).
+// PB: the tables' precision.
+template <typename M, int PB>
+inline uint32_t DecodeOne(const RowTables& t, const Nbr& n, int64_t x, uint32_t& st, const uint16_t*& wp) {
+  int ctx;
+  const uint32_t pred = M::Predict(n, x, t.cap, t.base, &ctx);
+  constexpr uint32_t mask = (1u << PB) - 1;
+  const uint32_t e = t.dtab[(static_cast<size_t>(ctx) << PB) | (st & mask)];
+  const uint32_t token = (e >> 25) & 31;
+  st = ((e >> 12) & 0x1fff) * (st >> PB) + (e & 0xfff);
+  Refill(st, wp);
+  uint32_t sym = token;
+  if (token >= static_cast<uint32_t>(kDirectTokens)) {
+    const int rb = RawBitsOfToken(token);
+    if (rb > PB) return ~0u;
+    const uint32_t slot = st & mask;
+    const uint32_t f = 1u << (PB - rb);
+    sym = TokenBase(token) | (slot >> (PB - rb));
+    st = f * (st >> PB) + (slot & (f - 1));
+    Refill(st, wp);
+  }
+  const int v = M::Value(sym, pred);
+  return (e >> 31) ? ~0u : static_cast<uint32_t>(v);
+}
+
+// One row of a group of gl <= G maps: gl independent chains, states and left neighbours in
+// registers when the group is full.
+template <typename M, int G, int PB>
+bool DecodeRow(const RowTables& t, uint16_t* const* rows, int gl, uint32_t* states, const uint16_t** wpp, int64_t w) {
+  const uint16_t* wp = *wpp;
+  uint32_t bad = 0;
+  auto run = [&](int lanes, uint32_t* st) {
+    uint32_t left[G], left2[G];
+    for (int l = 0; l < lanes; ++l) left[l] = left2[l] = 0;
+    for (int64_t x = 0; x < w; ++x) {
+#pragma GCC unroll 8
+      for (int l = 0; l < lanes; ++l) {
+        const uint16_t* up = rows[l] - t.stride;
+        const uint32_t v = DecodeOne<M, PB>(t, Nbr{left[l], left2[l], up, up - t.stride}, x, st[l], wp);
+        bad |= v > t.qmask;
+        left2[l] = left[l];
+        left[l] = v & t.qmask;
+        rows[l][x] = static_cast<uint16_t>(left[l]);
+      }
+    }
+  };
+  if (gl == G) {
+    uint32_t st[G];
+    for (int l = 0; l < G; ++l) st[l] = states[l];
+    run(G, st);
+    for (int l = 0; l < G; ++l) states[l] = st[l];
+  } else {
+    run(gl, states);
+  }
+  *wpp = wp;
+  return bad == 0;
+}
+
+using RowDecoder = bool (*)(const RowTables&, uint16_t* const*, int, uint32_t*, const uint16_t**, int64_t);
+
+template <typename M>
+RowDecoder PickRowDecoder(int pb) {
+  constexpr int G = 1 << kLanesLog2;
+  switch (pb) {
+    case 8: return DecodeRow<M, G, 8>;
+    case 9: return DecodeRow<M, G, 9>;
+    case 10: return DecodeRow<M, G, 10>;
+    case 11: return DecodeRow<M, G, 11>;
+    default: return DecodeRow<M, G, 12>;
+  }
+}
+
+// Encoder pass 1 for one predictor: ctx << 24 | token << 16 | raw of every element in coding
+// order, and the per-context token histograms. The encoder knows every value, so contexts are
+// computed map by map with no serial dependency.
+template <typename M>
+void Analyze(const uint8_t* q, const Params& p, uint64_t maps_per_segment, std::vector<uint16_t>* plane,
+             uint32_t* coded, std::vector<uint32_t>* hist) {
+  const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
+  const int lanes = 1 << kLanesLog2;
+  hist->assign(static_cast<size_t>(p.contexts) * kMaxTokens, 0);
+  for (uint64_t m0 = 0; m0 < p.g.maps; m0 += maps_per_segment) {
+    const uint64_t m1 = std::min<uint64_t>(p.g.maps, m0 + maps_per_segment);
+    for (uint64_t g0 = m0; g0 < m1; g0 += lanes) {
+      const uint64_t gl = std::min<uint64_t>(lanes, m1 - g0);
+      uint32_t* group = coded + g0 * map_elems;
+      for (uint64_t l = 0; l < gl; ++l) {
+        const uint8_t* qm = q + (g0 + l) * map_elems;
+        for (int64_t y = 0; y < p.g.h; ++y) {
+          uint16_t* row = plane->data() + (y + kPadTop) * p.stride + kPadLeft;
+          for (int64_t x = 0; x < p.g.w; ++x) row[x] = qm[y * p.g.w + x];
+        }
+        for (int64_t y = 0; y < p.g.h; ++y) {
+          const uint16_t* row = plane->data() + (y + kPadTop) * p.stride + kPadLeft;
+          uint32_t* dst = group + static_cast<uint64_t>(y) * p.g.w * gl + l;
+          for (int64_t x = 0; x < p.g.w; ++x) {
+            int ctx;
+            const uint32_t pred = M::Predict(Nbr{row[x - 1], row[x - 2], row - p.stride, row - 2 * p.stride}, x,
+                                             p.cap, p.base, &ctx);
+            uint32_t token, raw;
+            Tokenize(M::Symbol(row[x], pred), &token, &raw);
+            dst[x * gl] = static_cast<uint32_t>(ctx) << 24 | token << 16 | raw;
+            (*hist)[ctx * kMaxTokens + token]++;
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adaptive binary model: for small tensors, where table bytes would dominate. Every decision is
+// a binary event with an adaptive probability; no tables are sent. Slower per element than the
+// semi-static model, so the encoder only tries it up to kAdaptiveMaxElements.
+
+constexpr int kBinProbBits = 12;
+constexpr uint32_t kBinOne = 1u << kBinProbBits;
+
+// Probability of a 1 bit in 1/65536, adapting fast at first, then slower.
+struct Prob {
+  uint16_t p = 32768;
+  uint16_t n = 0;
+};
+
+constexpr uint8_t kRate[32] = {1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+                               5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
+
+inline uint32_t Freq1(const Prob& s) {
+  const uint32_t f = s.p >> (16 - kBinProbBits);
+  return f < 1 ? 1 : (f > kBinOne - 1 ? kBinOne - 1 : f);
+}
+
+inline void Update(Prob& s, int bit) {
+  const int rate = kRate[s.n];
+  s.n += s.n < 31;
+  if (bit) s.p = static_cast<uint16_t>(s.p + ((65536u - s.p) >> rate));
+  else s.p = static_cast<uint16_t>(s.p - (s.p >> rate));
+}
+
+constexpr int kZeroCtx = 16 * 2 * 4;
+constexpr int kActBuckets = 12;
+constexpr int kMaxExp = 8;
+
+struct BinModel {
+  Prob zero[kZeroCtx];
+  Prob sign[9];
+  Prob exp[kActBuckets][kMaxExp];
+  Prob mant_first[kActBuckets][kMaxExp];
+  Prob mant[kMaxExp][kMaxExp];
+};
+
+// Encoder side: records each decision as a rANS event.
+struct EventSink {
+  RansEncSymbol* ev;
+  const uint32_t* rcp;
+  size_t n = 0;
+  int Bit(Prob& s, int bit) {
+    const uint32_t f1 = Freq1(s);
+    RansEncSymbol& e = ev[n++];
+    if (bit) e.rcp = rcp[f1], e.freq = static_cast<uint16_t>(f1), e.start = 0;
+    else e.rcp = rcp[kBinOne - f1], e.freq = static_cast<uint16_t>(kBinOne - f1), e.start = static_cast<uint16_t>(f1);
+    Update(s, bit);
+    return bit;
+  }
+};
+
+// Decoder side: decodes each decision.
+struct EventSource {
+  InterleavedDecoder* d;
   bool ok = true;
-  for (int64_t y = 0; y < g.h; ++y) {
-    int16_t* row = plane + (y + kPadTop) * stride + kPadLeft;
-    const int16_t* up = row - stride;
-    const int16_t* up2 = up - stride;
-    uint8_t* qrow = q + static_cast<uint64_t>(y) * g.w;
-    for (int64_t x = 0; x < g.w; ++x) {
+  int Bit(Prob& s, int) {
+    const uint32_t f1 = Freq1(s);
+    const int bit = d->Peek(kBinProbBits) < f1;
+    ok &= bit ? d->Advance(0, f1, kBinProbBits) : d->Advance(f1, kBinOne - f1, kBinProbBits);
+    Update(s, bit);
+    return bit;
+  }
+};
+
+const uint32_t* ReciprocalTable() {
+  static const auto* table = [] {
+    auto* t = new uint32_t[kBinOne];
+    for (uint32_t f = 0; f < kBinOne; ++f) t[f] = RansReciprocal(f);
+    return t;
+  }();
+  return table;
+}
+
+// Codes one map in raster order. planes: padded plane of values (qp) and of residuals (ep).
+// kEncode: q is read; otherwise q is written. Returns false on an out-of-range decoded value.
+template <bool kEncode, typename M, typename Coder>
+bool CodeMapAdaptive(Coder& c, BinModel& m, uint16_t* qp, int16_t* ep, const Params& p, uint8_t* q) {
+  const int maxq = static_cast<int>(p.qmask);
+  bool ok = true;
+  for (int64_t y = 0; y < p.g.h; ++y) {
+    uint16_t* qrow = qp + (y + kPadTop) * p.stride + kPadLeft;
+    int16_t* row = ep + (y + kPadTop) * p.stride + kPadLeft;
+    const int16_t* up = row - p.stride;
+    const int16_t* up2 = up - p.stride;
+    uint8_t* out = q + static_cast<uint64_t>(y) * p.g.w;
+    for (int64_t x = 0; x < p.g.w; ++x) {
+      int unused_ctx;
+      const int pred = static_cast<int>(M::Predict(
+          Nbr{qrow[x - 1], qrow[x - 2], qrow - p.stride, qrow - 2 * p.stride}, x, p.cap, p.base, &unused_ctx));
       const int a = std::abs(row[x - 1]), b = std::abs(up[x]), cc = std::abs(up[x - 1]), d = std::abs(up[x + 1]);
       const int far = (row[x - 2] != 0) | (up2[x] != 0);
       const int act = 2 * a + 2 * b + cc + d;
       const int zctx = (a > 0) | (b > 0) << 1 | (cc > 0) << 2 | (d > 0) << 3 | far << 4 |
                        std::min(BitLen(static_cast<uint32_t>(act)) >> 1, 3) << 5;
-      int e = kEncode ? static_cast<int>(qrow[x]) - base : 0;
+      int e = kEncode ? static_cast<int>(out[x]) - pred : 0;
       if (!c.Bit(m.zero[zctx], e != 0)) {
         row[x] = 0;
-        if (!kEncode) qrow[x] = static_cast<uint8_t>(base);
+        qrow[x] = static_cast<uint16_t>(pred);
+        if (!kEncode) out[x] = static_cast<uint8_t>(pred);
         continue;
       }
+      const int pos_max = maxq - pred, neg_max = pred;
       int neg = 0;
-      if (has_sign) {
+      if (pos_max > 0 && neg_max > 0) {
         const int sw = row[x - 1] > 0 ? 2 : (row[x - 1] < 0 ? 1 : 0);
         const int sn = up[x] > 0 ? 2 : (up[x] < 0 ? 1 : 0);
         neg = c.Bit(m.sign[sw * 3 + sn], e < 0);
+      } else {
+        neg = neg_max > 0;
       }
       const int mag_max = neg ? neg_max : pos_max;
       const int k = std::min(BitLen(static_cast<uint32_t>(act)), kActBuckets - 1);
@@ -145,47 +454,59 @@ bool CodeMap(Coder& c, Model& m, int16_t* plane, uint32_t stride, const Geometry
       while (ex < emax && c.Bit(m.exp[k][ex], ebits > ex)) ++ex;
       int v = 1;
       for (int i = ex - 1; i >= 0; --i) {
-        Prob& p = (i == ex - 1) ? m.mant_first[k][ex] : m.mant[ex][i];
-        v = (v << 1) | c.Bit(p, (mag >> i) & 1);
+        Prob& pr = (i == ex - 1) ? m.mant_first[k][ex] : m.mant[ex][i];
+        v = (v << 1) | c.Bit(pr, (mag >> i) & 1);
       }
       if (!kEncode) {
-        if (v > mag_max) {
+        if (v > mag_max || mag_max == 0) {
           ok = false;
-          v = mag_max > 0 ? mag_max : 0;
+          v = 0;
         }
         e = neg ? -v : v;
-        qrow[x] = static_cast<uint8_t>(base + e);
+        out[x] = static_cast<uint8_t>(pred + e);
       }
       row[x] = static_cast<int16_t>(e);
+      qrow[x] = static_cast<uint16_t>(pred + e);
     }
   }
   return ok;
 }
 
-const uint32_t* ReciprocalTable() {
-  static const auto* table = [] {
-    auto* t = new uint32_t[kCtxOne];
-    for (uint32_t f = 0; f < kCtxOne; ++f) t[f] = RansReciprocal(f);
-    return t;
-  }();
-  return table;
+template <typename M>
+void EncodeAdaptive(const uint8_t* q, const Params& p, ContextScratch* s, std::vector<uint8_t>* out) {
+  const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
+  const uint64_t t = map_elems * p.g.maps;
+  const size_t need = static_cast<size_t>(t * (2 + 2 * (BitLen(p.qmask))));
+  if (s->events.size() < need) s->events.resize(need);
+  s->planes.assign(p.plane_size, 0);
+  s->eplane.assign(p.plane_size, 0);
+  auto model = std::make_unique<BinModel>();
+  EventSink sink{s->events.data(), ReciprocalTable()};
+  for (uint64_t mi = 0; mi < p.g.maps; ++mi) {
+    CodeMapAdaptive<true, M>(sink, *model, s->planes.data(), s->eplane.data(), p,
+                             const_cast<uint8_t*>(q + mi * map_elems));
+  }
+  EncodeInterleaved(s->events.data(), sink.n, kLanesLog2, kBinProbBits, &s->words, out);
 }
 
-struct Params {
-  Geometry g;
-  int base = 0, maxq = 0;
-  bool has_sign = false;
-  uint32_t stride = 0;
-};
-
-Params MakeParams(const std::vector<int64_t>& shape, int qbits, int32_t zero_point) {
-  Params p;
-  p.g = MapGeometry(shape);
-  p.maxq = (1 << qbits) - 1;
-  p.base = std::clamp<int64_t>(zero_point, 0, p.maxq);
-  p.has_sign = p.base > 0;
-  p.stride = p.g.w + kPadLeft + kPadRight;
-  return p;
+template <typename M>
+Status DecodeAdaptive(ByteReader* r, const Params& p, ContextScratch* s, uint8_t* q) {
+  const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
+  const uint64_t t = map_elems * p.g.maps;
+  InterleavedDecoder dec;
+  const uint64_t max_words = t * (2 + 2 * static_cast<uint64_t>(BitLen(p.qmask)));
+  SPLITRANS_RETURN_IF_ERROR(dec.Init(r, kLanesLog2, static_cast<size_t>(std::min<uint64_t>(max_words, 0xFFFFFFFFu))));
+  s->planes.assign(p.plane_size, 0);
+  s->eplane.assign(p.plane_size, 0);
+  auto model = std::make_unique<BinModel>();
+  EventSource src{&dec};
+  bool ok = true;
+  for (uint64_t mi = 0; mi < p.g.maps && ok; ++mi) {
+    ok = CodeMapAdaptive<false, M>(src, *model, s->planes.data(), s->eplane.data(), p, q + mi * map_elems) && src.ok;
+  }
+  if (!ok) return Corrupt("adaptive context model decodes to invalid data");
+  if (!dec.Finished()) return Corrupt("adaptive context model does not end cleanly");
+  return Status::Ok();
 }
 
 }  // namespace
@@ -194,40 +515,120 @@ void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int 
                        ContextScratch* s, std::vector<uint8_t>* out, ContextStats* stats) {
   const Params p = MakeParams(shape, qbits, zero_point);
   const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
-  const uint64_t maps_per_segment =
-      std::max<uint64_t>(1, std::min<uint64_t>(p.g.maps, kSegmentTargetElements / std::max<uint64_t>(map_elems, 1)));
+  const int lanes = 1 << kLanesLog2;
+  uint64_t maps_per_segment = std::max<uint64_t>(1, kSegmentTargetElements / std::max<uint64_t>(map_elems, 1));
+  maps_per_segment = std::min<uint64_t>(p.g.maps, (maps_per_segment + lanes - 1) / lanes * lanes);
+  const uint64_t t = map_elems * p.g.maps;
+
+  // Pass 1 for each predictor; keep the one with the smaller estimated size.
+  s->planes.assign(p.plane_size, 0);
+  s->coded.resize(t);
+  s->coded_alt.resize(t);
+  std::vector<uint32_t> hist, hist_alt, freqs, freqs_alt;
+  int pb, pb_alt;
+  Analyze<LevelModel>(q, p, maps_per_segment, &s->planes, s->coded.data(), &hist);
+  const double cost = ChooseTables(hist, p.contexts, &pb, &freqs);
+  Analyze<MedModel>(q, p, maps_per_segment, &s->planes, s->coded_alt.data(), &hist_alt);
+  const double cost_alt = ChooseTables(hist_alt, p.contexts, &pb_alt, &freqs_alt);
+  uint8_t predictor = 0;
+  if (cost_alt < cost) {
+    predictor = 1;
+    s->coded.swap(s->coded_alt);
+    hist.swap(hist_alt);
+    freqs.swap(freqs_alt);
+    pb = pb_alt;
+  }
+
   const size_t begin = out->size();
   ByteWriter w(out);
-  const uint64_t steps_per_elem = 2 + 2 * static_cast<uint64_t>(qbits);
-  const int lanes_log2 = 2;
-  w.U8(static_cast<uint8_t>(lanes_log2));
+  w.U8(kSemiStatic);
+  w.U8(predictor);
+  w.U8(static_cast<uint8_t>(kLanesLog2));
+  w.U8(static_cast<uint8_t>(pb));
   w.U32(static_cast<uint32_t>(maps_per_segment));
+  std::vector<RansEncSymbol> enc(hist.size());
+  std::vector<uint8_t> constant(p.contexts, 0);
+  for (int c = 0; c < p.contexts; ++c) {
+    const uint32_t* f = &freqs[c * kMaxTokens];
+    uint32_t a = 0;
+    for (int k = 0; k < kMaxTokens; ++k)
+      if (hist[c * kMaxTokens + k]) a = k + 1;
+    w.Varint(a);
+    uint32_t start = 0;
+    for (uint32_t k = 0; k < a; ++k) {
+      w.Varint(f[k]);
+      if (f[k] == (1u << pb)) constant[c] = 1;  // the context's only token: costs nothing
+      else if (f[k]) enc[c * kMaxTokens + k] = MakeRansEncSymbol(start, f[k]);
+      start += f[k];
+    }
+  }
   const size_t param_bytes = out->size() - begin;
-  s->plane.assign(static_cast<size_t>(p.stride) * (p.g.h + kPadTop), 0);
-  const uint32_t* rcp = ReciprocalTable();
-  uint64_t total_steps = 0;
-  Model* model = new Model;
+
+  // Pass 2: rANS in reverse coding order, one interleaved block per segment.
+  uint64_t seg_begin = 0;
+  double model_bits = 0;
   for (uint64_t m0 = 0; m0 < p.g.maps; m0 += maps_per_segment) {
     const uint64_t m1 = std::min<uint64_t>(p.g.maps, m0 + maps_per_segment);
-    const size_t need = static_cast<size_t>((m1 - m0) * map_elems * steps_per_elem);
-    if (s->events.size() < need) s->events.resize(need);
-    *model = Model();
-    EventSink sink{s->events.data(), rcp};
-    for (uint64_t mi = m0; mi < m1; ++mi) {
-      CodeMap<true>(sink, *model, s->plane.data(), p.stride, p.g, const_cast<uint8_t*>(q + mi * map_elems), p.base,
-                    p.maxq, p.has_sign);
+    const uint64_t seg_elems = (m1 - m0) * map_elems;
+    if (s->words.size() < 2 * seg_elems + 16) s->words.resize(2 * seg_elems + 16);
+    uint16_t* end = s->words.data() + s->words.size();
+    uint16_t* wp = end;
+    uint32_t x[1 << kLanesLog2];
+    for (int l = 0; l < lanes; ++l) x[l] = kRansL;
+    // Groups in reverse; element e of a group = pixel * gl + lane.
+    uint64_t i = seg_begin + seg_elems;
+    for (uint64_t g0 = m0 + ((m1 - m0 - 1) / lanes) * lanes;; g0 -= lanes) {
+      const int gl = static_cast<int>(std::min<uint64_t>(lanes, m1 - g0));
+      for (uint64_t e = map_elems * gl; e-- > 0;) {
+        const int l = static_cast<int>(e % gl);
+        const uint32_t v = s->coded[--i];
+        const uint32_t ctx = v >> 24, token = (v >> 16) & 0xff, raw = v & 0xffff;
+        const int rb = RawBitsOfToken(token);
+        uint32_t& st = x[l];
+        if (rb) {  // raw bits are decoded after the token, so they are encoded before it
+          const RansEncSymbol r = MakeRansEncSymbol(raw << (pb - rb), 1u << (pb - rb));
+          if (RansEncNeedsFlush(st, r.freq, pb)) *--wp = static_cast<uint16_t>(st), st >>= 16;
+          st = RansEncStep(st, r, pb);
+          model_bits += rb;
+        }
+        if (!constant[ctx]) {
+          const RansEncSymbol& sym = enc[ctx * kMaxTokens + token];
+          if (RansEncNeedsFlush(st, sym.freq, pb)) *--wp = static_cast<uint16_t>(st), st >>= 16;
+          st = RansEncStep(st, sym, pb);
+          if (stats) model_bits += pb - std::log2(static_cast<double>(sym.freq));
+        }
+      }
+      if (g0 == m0) break;
     }
-    EncodeInterleaved(s->events.data(), sink.n, lanes_log2, kCtxProbBits, &s->words, out);
-    if (stats) {
-      for (size_t i = 0; i < sink.n; ++i) stats->model_bits += kCtxProbBits - std::log2(s->events[i].freq);
-    }
-    total_steps += sink.n;
+    for (int l = 0; l < lanes; ++l) w.U32(x[l]);
+    w.Varint(static_cast<uint64_t>(end - wp));
+    w.Raw(wp, 2 * static_cast<size_t>(end - wp));
+    seg_begin += seg_elems;
   }
-  delete model;
   if (stats) {
-    stats->steps = total_steps;
+    stats->steps = t;
     stats->param_bytes = param_bytes;
     stats->payload_bytes = out->size() - begin - param_bytes;
+    stats->model_bits = model_bits;
+  }
+
+  // Small tensors: the adaptive model sends no tables; keep it when it is smaller.
+  if (t <= kAdaptiveMaxElements) {
+    for (uint8_t pred = 0; pred < kNumPredictors; ++pred) {
+      std::vector<uint8_t>& alt = s->alt;
+      alt.clear();
+      ByteWriter aw(&alt);
+      aw.U8(kAdaptive);
+      aw.U8(pred);
+      aw.U8(static_cast<uint8_t>(kLanesLog2));
+      if (pred == 0) EncodeAdaptive<LevelModel>(q, p, s, &alt);
+      else EncodeAdaptive<MedModel>(q, p, s, &alt);
+      if (alt.size() < out->size() - begin) {
+        out->resize(begin);
+        out->insert(out->end(), alt.begin(), alt.end());
+        if (stats) *stats = ContextStats{t, 3, alt.size() - 3, 0};
+      }
+    }
   }
 }
 
@@ -235,41 +636,98 @@ Status DecodeContextBody(ByteReader* r, const std::vector<int64_t>& shape, int q
                          ContextScratch* s, uint8_t* q, ContextStats* stats) {
   const Params p = MakeParams(shape, qbits, zero_point);
   const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
-  const uint8_t* begin = r->pos();
-  uint8_t lanes_log2;
-  uint32_t maps_per_segment;
-  SPLITRANS_RETURN_IF_ERROR(r->U8(&lanes_log2, "context lanes"));
-  if (lanes_log2 > kMaxLanesLog2) return Corrupt("context lanes_log2 " + std::to_string(lanes_log2) + " out of range");
-  SPLITRANS_RETURN_IF_ERROR(r->U32(&maps_per_segment, "context maps per segment"));
-  if (maps_per_segment == 0) return Corrupt("context maps per segment is 0");
-  const size_t param_bytes = static_cast<size_t>(r->pos() - begin);
   if (map_elems == 0 || p.g.maps == 0) return Corrupt("context layout for an empty tensor");
-  s->plane.assign(static_cast<size_t>(p.stride) * (p.g.h + kPadTop), 0);
-  Model* model = new Model;
-  uint64_t total_steps = 0;
-  Status status;
-  for (uint64_t m0 = 0; m0 < p.g.maps && status.ok(); m0 += maps_per_segment) {
-    const uint64_t m1 = std::min<uint64_t>(p.g.maps, m0 + maps_per_segment);
-    InterleavedDecoder dec;
-    const uint64_t max_words = (m1 - m0) * map_elems * (2 + 2 * static_cast<uint64_t>(qbits));
-    status = dec.Init(r, lanes_log2, static_cast<size_t>(std::min<uint64_t>(max_words, 0xFFFFFFFFu)));
-    if (!status.ok()) break;
-    *model = Model();
-    EventSource src{&dec};
-    bool ok = true;
-    for (uint64_t mi = m0; mi < m1 && ok; ++mi) {
-      ok = CodeMap<false>(src, *model, s->plane.data(), p.stride, p.g, q + mi * map_elems, p.base, p.maxq,
-                          p.has_sign) &&
-           src.ok;
-    }
-    if (!ok) status = Corrupt("context segment at map " + std::to_string(m0) + " decodes to invalid data");
-    else if (!dec.Finished()) status = Corrupt("context segment at map " + std::to_string(m0) + " does not end cleanly");
-    total_steps += src.n;
+  const uint8_t* begin = r->pos();
+  uint8_t kind_byte, predictor, lanes_log2, pb;
+  uint32_t maps_per_segment;
+  SPLITRANS_RETURN_IF_ERROR(r->U8(&kind_byte, "context model kind"));
+  SPLITRANS_RETURN_IF_ERROR(r->U8(&predictor, "context predictor"));
+  SPLITRANS_RETURN_IF_ERROR(r->U8(&lanes_log2, "context lanes"));
+  if (kind_byte > kAdaptive) return Corrupt("context model kind " + std::to_string(kind_byte) + " unknown");
+  if (predictor >= kNumPredictors) return Corrupt("context predictor " + std::to_string(predictor) + " unknown");
+  if (lanes_log2 != kLanesLog2) return Corrupt("context lanes_log2 " + std::to_string(lanes_log2) + " is not 2");
+  if (kind_byte == kAdaptive) {
+    if (map_elems * p.g.maps > kAdaptiveMaxElements) return Corrupt("adaptive context model on a large tensor");
+    SPLITRANS_RETURN_IF_ERROR(predictor == 0 ? DecodeAdaptive<LevelModel>(r, p, s, q) : DecodeAdaptive<MedModel>(r, p, s, q));
+    if (stats) *stats = ContextStats{map_elems * p.g.maps, 3, static_cast<size_t>(r->pos() - begin) - 3, 0};
+    return Status::Ok();
   }
-  delete model;
-  if (!status.ok()) return status;
+  SPLITRANS_RETURN_IF_ERROR(r->U8(&pb, "context prob_bits"));
+  SPLITRANS_RETURN_IF_ERROR(r->U32(&maps_per_segment, "context maps per segment"));
+  if (pb < kMinProbBits || pb > kMaxCtxProbBits) {
+    return Corrupt("context prob_bits " + std::to_string(pb) + " out of range 8..12");
+  }
+  if (maps_per_segment == 0) return Corrupt("context maps per segment is 0");
+  const int lanes = 1 << lanes_log2;
+
+  // Tables -> per-context decode tables (MakeDecEntry); contexts that never occur are "bad".
+  const uint32_t one = 1u << pb;
+  s->dtab.resize(static_cast<size_t>(p.contexts) << pb);
+  for (int c = 0; c < p.contexts; ++c) {
+    uint32_t* dt = &s->dtab[static_cast<size_t>(c) << pb];
+    uint32_t a;
+    SPLITRANS_RETURN_IF_ERROR(r->Varint(&a, kMaxTokens, "context table size"));
+    if (a == 0) {
+      for (uint32_t j = 0; j < one; ++j) dt[j] = MakeDecEntry(1, 0, one, j);
+      continue;
+    }
+    uint32_t sum = 0;
+    for (uint32_t k = 0; k < a; ++k) {
+      uint32_t f;
+      SPLITRANS_RETURN_IF_ERROR(r->Varint(&f, one, "context frequency"));
+      if (sum + f > one) return Corrupt("context table frequencies exceed 2^prob_bits");
+      for (uint32_t j = 0; j < f; ++j) dt[sum + j] = MakeDecEntry(0, k, f, f == one ? sum + j : j);
+      sum += f;
+    }
+    if (sum != one) return Corrupt("context table frequencies sum to " + std::to_string(sum));
+  }
+  const size_t param_bytes = static_cast<size_t>(r->pos() - begin);
+  const RowDecoder decode_row = predictor == 0 ? PickRowDecoder<LevelModel>(pb) : PickRowDecoder<MedModel>(pb);
+  const RowTables rt{s->dtab.data(), pb, p.cap, p.stride, p.qmask, p.base};
+
+  // The planes' padding stays zero; their interior is written before it is read.
+  s->planes.assign(p.plane_size * lanes, 0);
+  for (uint64_t m0 = 0; m0 < p.g.maps; m0 += maps_per_segment) {
+    const uint64_t m1 = std::min<uint64_t>(p.g.maps, m0 + maps_per_segment);
+    uint32_t x[1 << kLanesLog2];
+    for (int l = 0; l < lanes; ++l) {
+      SPLITRANS_RETURN_IF_ERROR(r->U32(&x[l], "context state"));
+      if (x[l] < kRansL) return Corrupt("context state below 2^16");
+    }
+    uint32_t words;
+    const uint64_t max_words = 2 * (m1 - m0) * map_elems;  // at most two words per element
+    SPLITRANS_RETURN_IF_ERROR(
+        r->Varint(&words, static_cast<uint32_t>(std::min<uint64_t>(max_words, 0xFFFFFFFFu)), "context word count"));
+    const uint8_t* wbytes;
+    SPLITRANS_RETURN_IF_ERROR(r->Span(&wbytes, 2ull * words, "context words"));
+    // A zero-padded copy lets renormalization read without a branch; one row of a group reads
+    // at most 2 * W * G words, checked after each row.
+    s->wordbuf.resize(words + 2 * static_cast<size_t>(p.g.w) * lanes + 4);
+    std::memcpy(s->wordbuf.data(), wbytes, 2ull * words);
+    std::fill(s->wordbuf.begin() + words, s->wordbuf.end(), 0);
+    const uint16_t* wp = s->wordbuf.data();
+    const uint16_t* const wlimit = wp + words;
+    bool ok = true;
+    for (uint64_t g0 = m0; g0 < m1 && ok; g0 += lanes) {
+      const int gl = static_cast<int>(std::min<uint64_t>(lanes, m1 - g0));
+      for (int64_t y = 0; y < p.g.h && ok; ++y) {
+        uint16_t* rows[1 << kLanesLog2];
+        for (int l = 0; l < gl; ++l) rows[l] = s->planes.data() + l * p.plane_size + (y + kPadTop) * p.stride + kPadLeft;
+        ok &= decode_row(rt, rows, gl, x, &wp, p.g.w);
+        ok &= wp <= wlimit;
+        for (int l = 0; l < gl; ++l) {
+          uint8_t* qrow = q + (g0 + l) * map_elems + y * p.g.w;
+          for (int64_t xx = 0; xx < p.g.w; ++xx) qrow[xx] = static_cast<uint8_t>(rows[l][xx]);
+        }
+      }
+    }
+    if (!ok) return Corrupt("context segment at map " + std::to_string(m0) + " decodes to invalid data");
+    if (wp != wlimit) return Corrupt("context segment at map " + std::to_string(m0) + " has unused words");
+    for (int l = 0; l < lanes; ++l)
+      if (x[l] != kRansL) return Corrupt("context segment at map " + std::to_string(m0) + " does not end cleanly");
+  }
   if (stats) {
-    stats->steps = total_steps;
+    stats->steps = map_elems * p.g.maps;
     stats->param_bytes = param_bytes;
     stats->payload_bytes = static_cast<size_t>(r->pos() - begin) - param_bytes;
   }

@@ -1,4 +1,4 @@
-// The context layout: an adaptive binary context model over the 2-D maps of the tensor, coded
+// The context layout: a semi-static context model over the 2-D maps of the tensor, coded
 // with interleaved rANS (FORMAT.md "Context layout"). The smallest layout on real features.
 #pragma once
 
@@ -13,16 +13,22 @@ namespace splitrans::codec {
 
 // Reusable buffers (one per Encoder/Decoder).
 struct ContextScratch {
-  std::vector<RansEncSymbol> events;
-  std::vector<uint16_t> words;
-  std::vector<int16_t> plane;  // padded map of signed symbols (q - base)
+  std::vector<uint32_t> coded;   // encoder: ctx << 24 | token << 16 | raw bits, coding order
+  std::vector<uint32_t> coded_alt;  // encoder: the same for the other predictor
+  std::vector<uint16_t> words;   // encoder: rANS words, written backwards
+  std::vector<uint16_t> planes;  // padded maps of symbols, one per lane
+  std::vector<uint32_t> dtab;    // decoder: per-context slot tables
+  std::vector<uint16_t> wordbuf; // decoder: zero-padded copy of a segment's words
+  std::vector<int16_t> eplane;   // adaptive model: padded plane of residuals
+  std::vector<RansEncSymbol> events;  // adaptive model: encoder's binary events
+  std::vector<uint8_t> alt;      // encoder: the candidate body being compared
 };
 
 struct ContextStats {
-  uint64_t steps = 0;         // binary decisions coded
+  uint64_t steps = 0;         // elements coded
   size_t param_bytes = 0;     // layout parameters
   size_t payload_bytes = 0;   // rANS states, word counts, words
-  double model_bits = 0;      // ideal adaptive code length (sum of -log2 p of each decision)
+  double model_bits = 0;      // ideal code length under the transmitted tables (encoder only)
 };
 
 // Appends the context layout body for q[0, T) (host) to *out.

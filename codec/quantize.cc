@@ -125,6 +125,19 @@ __attribute__((target("avx512f"))) void DequantizeAvx512Small(const uint8_t* q, 
   for (; i < n; ++i) out[i] = lut[q[i]];
 }
 
+// Counts of the values 0..15 in q[0, n) by compare + popcount, 64 bytes at a time.
+__attribute__((target("avx512f,avx512bw,popcnt"))) size_t Histogram16Avx512(const uint8_t* q, size_t n,
+                                                                             uint32_t* counts) {
+  uint64_t c[16] = {};
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i v = _mm512_loadu_si512(q + i);
+    for (int s = 0; s < 16; ++s) c[s] += __builtin_popcountll(_mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(s)));
+  }
+  for (int s = 0; s < 16; ++s) counts[s] += static_cast<uint32_t>(c[s]);
+  return i;
+}
+
 const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
 const bool kHaveAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
 #endif
@@ -161,8 +174,12 @@ Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* p) {
     return Status::Ok();
   }
   p->scale = sf;
-  double z = std::nearbyint(-static_cast<double>(r.lo) / static_cast<double>(sf));
-  z = std::fmin(std::fmax(z, -2147483647.0), 2147483647.0);
+  const double z = std::nearbyint(-static_cast<double>(r.lo) / static_cast<double>(sf));
+  if (std::fabs(z) > kMaxZeroPoint) {
+    return InvalidArgument("the tensor's offset is too large for its range (zero point " + std::to_string(z) +
+                           " beyond +-2^24, values in [" + std::to_string(r.lo) + ", " + std::to_string(r.hi) +
+                           "]): float32 cannot represent the quantization grid; subtract the mean or lower Q");
+  }
   p->zero_point = static_cast<int32_t>(z);
   return Status::Ok();
 }
@@ -187,7 +204,15 @@ void Dequantize(const uint8_t* q, size_t n, const QuantParams& p, int q_bits, fl
   for (size_t i = 0; i < n; ++i) out[i] = lut[q[i]];
 }
 
-void Histogram256(const uint8_t* q, size_t n, uint32_t* counts) {
+void Histogram256(const uint8_t* q, size_t n, uint32_t* counts, int q_bits) {
+#if defined(__x86_64__)
+  if (q_bits <= 4 && kHaveAvx512) {
+    std::memset(counts, 0, 256 * sizeof(uint32_t));
+    const size_t done = Histogram16Avx512(q, n, counts);
+    for (size_t i = done; i < n; ++i) counts[q[i]]++;
+    return;
+  }
+#endif
   uint32_t h[4][256];
   std::memset(h, 0, sizeof(h));
   size_t i = 0;

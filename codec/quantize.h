@@ -10,6 +10,10 @@
 
 namespace splitrans::codec {
 
+// |z| above 2^24 means the grid is finer than float32 resolution at the tensor's offset: such
+// tensors are rejected (INVALID_ARGUMENT) rather than quantized into garbage.
+constexpr double kMaxZeroPoint = 16777216.0;
+
 struct QuantParams {
   bool constant = false;    // all values equal (or the range underflows): no symbols coded
   float constant_value = 0;
@@ -42,10 +46,13 @@ SPLITRANS_HD uint8_t QuantizeOne(float x, float scale, float zero_point_f, float
 }
 
 SPLITRANS_HD float DequantizeOne(uint32_t q, int32_t zero_point, float scale) {
-  return static_cast<float>(static_cast<int32_t>(q) - zero_point) * scale;
+  // q - z in 64 bits: any i32 zero point from a header is valid, and q - z may exceed i32.
+  // Clamped to the finite range: (q - z) * s can round past FLT_MAX for ranges near it.
+  const float v = static_cast<float>(static_cast<int64_t>(q) - zero_point) * scale;
+  return v > 3.402823466e38f ? 3.402823466e38f : (v < -3.402823466e38f ? -3.402823466e38f : v);
 }
 
-// Histogram of q[0, n) into counts[0, 256) (zeroed first).
-void Histogram256(const uint8_t* q, size_t n, uint32_t* counts);
+// Histogram of q[0, n) into counts[0, 256) (zeroed first). REQUIRES: q[i] < 2^q_bits.
+void Histogram256(const uint8_t* q, size_t n, uint32_t* counts, int q_bits = 8);
 
 }  // namespace splitrans::codec

@@ -1,10 +1,14 @@
 // Static-table rANS streams and the raw interleaved block coder (see rans.h, FORMAT.md).
 #include "codec/rans_stream.h"
 
+#include <type_traits>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
+
+#include "codec/rans_simd.h"
 
 namespace splitrans::codec {
 namespace {
@@ -51,7 +55,8 @@ size_t TableBytes(const uint32_t* freqs, uint32_t alphabet) {
 // Chooses prob_bits minimizing ideal payload + table size (the table grows with precision).
 int ChooseProbBits(uint32_t n, const uint32_t* counts, uint32_t alphabet, std::vector<uint32_t>* freqs) {
   int lo = std::max(kMinProbBits, FloorLog2(alphabet - 1) + 2);
-  int hi = std::min(kMaxProbBits - 1, std::max(lo, FloorLog2(n) + 2));
+  // 12 bits at most for alphabets up to 256: the SIMD decoder packs symbol, freq and bias in 32 bits.
+  int hi = std::min(alphabet <= 256 ? 12 : kMaxProbBits - 1, std::max(lo, FloorLog2(n) + 2));
   if (lo > hi) lo = hi = std::min(kMaxProbBits, std::max(lo, kMinProbBits));
   int best = lo;
   double best_bits = 0;
@@ -200,7 +205,10 @@ void EncodeStream(const Sym* symbols, uint32_t n, const uint32_t* counts, uint32
     uint16_t* wp = end;
     uint32_t* x = &states[size_t{b} * lanes];
     for (uint32_t l = 0; l < lanes; ++l) x[l] = kRansL;
-    for (uint32_t j = hi; j-- > lo;) {
+    // Fast path: the partial last step with the scalar coder, whole steps with AVX-512.
+    uint32_t simd_end = lo;
+    if (std::is_same_v<Sym, uint8_t> && lanes == 32 && pb <= 12 && HaveAvx512Rans()) simd_end = lo + (hi - lo) / 32 * 32;
+    for (uint32_t j = hi; j-- > simd_end;) {
       const RansEncSymbol& sym = table[symbols[j]];
       uint32_t& st = x[(j - lo) & lane_mask];
       if (RansEncNeedsFlush(st, sym.freq, pb)) {
@@ -208,6 +216,15 @@ void EncodeStream(const Sym* symbols, uint32_t n, const uint32_t* counts, uint32
         st >>= 16;
       }
       st = RansEncStep(st, sym, pb);
+    }
+    if (simd_end > lo) {
+      uint32_t fs[256], rcp[256];
+      for (uint32_t s = 0; s < 256; ++s) {
+        fs[s] = s < a ? (table[s].freq | uint32_t{table[s].start} << 16) : 0;
+        rcp[s] = s < a ? table[s].rcp : 0;
+      }
+      EncodeBlock32Avx512(reinterpret_cast<const uint8_t*>(symbols) + lo, simd_end - lo, fs, rcp, static_cast<int>(a),
+                          pb, x, &wp);
     }
     word_counts[b] = static_cast<uint32_t>(end - wp);
   }
@@ -292,6 +309,13 @@ Status DecodeStream(ByteReader* r, uint32_t max_n, uint32_t max_symbol, std::vec
   std::vector<uint16_t> sym_of_slot(size_t{1} << pb);
   for (uint32_t s = 0; s < a; ++s)
     for (uint32_t k = 0; k < freq[s]; ++k) sym_of_slot[start[s] + k] = static_cast<uint16_t>(s);
+  const bool simd = std::is_same_v<Sym, uint8_t> && lanes == 32 && pb <= 12 && a <= 256 && HaveAvx512Rans();
+  std::vector<uint32_t> dtab;
+  if (simd) {
+    dtab.resize(size_t{1} << pb);
+    for (uint32_t s = 0; s < a; ++s)
+      for (uint32_t k = 0; k < freq[s]; ++k) dtab[start[s] + k] = s << 24 | freq[s] << 12 | k;
+  }
   const uint32_t mask = (1u << pb) - 1;
   out->resize(n);
   Sym* dst = out->data();
@@ -307,7 +331,12 @@ Status DecodeStream(ByteReader* r, uint32_t max_n, uint32_t max_symbol, std::vec
     }
     const uint8_t* wp = p + 4 * lanes;
     const uint8_t* wend = wp + 2ull * word_counts[b];
-    for (uint32_t j = lo; j < hi; ++j) {
+    uint32_t j0 = lo;
+    if (simd) {
+      j0 += static_cast<uint32_t>(
+          DecodeBlock32Avx512(dtab.data(), pb, hi - lo, x, &wp, wend, reinterpret_cast<uint8_t*>(dst) + lo));
+    }
+    for (uint32_t j = j0; j < hi; ++j) {
       uint32_t& st = x[(j - lo) & lane_mask];
       const uint32_t slot = st & mask;
       const uint32_t s = sym_of_slot[slot];
