@@ -59,20 +59,25 @@ absl::StatusOr<TailResult> TailPipeline::Run(const FeatureRequest& req) const {
   // One decoder per thread: it keeps scratch buffers; values are moved into `feature`.
   thread_local codec::Decoder decoder(codec::DecodeLimits{options_.max_feature_elements});
   thread_local codec::DecodedTensor feature;
-  codec::Status cs = decoder.Decode(req.codec_bytes, req.codec_size, &feature);
+  // Check the declared shape before decoding, so a small malformed packet cannot make the
+  // decoder allocate for a huge tensor. Accept [B, C, H, W] (B in 1..kMaxBatch) or [C, H, W].
+  std::vector<int64_t> shape;
+  codec::Status cs =
+      codec::PeekShape(req.codec_bytes, req.codec_size, &shape, codec::DecodeLimits{options_.max_feature_elements});
   if (!cs.ok()) return FromCodecStatus(cs);
-  // Accept [B, C, H, W] (B in 1..kMaxBatch) or [C, H, W] (B = 1).
-  std::vector<int64_t> shape = feature.shape;
+  const std::vector<int64_t> declared = shape;
   if (shape.size() == s.feature_shape.size()) shape.insert(shape.begin(), 1);
   bool shape_ok = shape.size() == s.feature_shape.size() + 1 && shape[0] >= 1 &&
                   shape[0] <= kMaxBatch &&
                   std::equal(s.feature_shape.begin(), s.feature_shape.end(), shape.begin() + 1);
   if (!shape_ok) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "decoded feature shape [", absl::StrJoin(feature.shape, ","), "] does not match ", m.name,
+        "feature shape [", absl::StrJoin(declared, ","), "] does not match ", m.name,
         "/", m.version, " split ", s.name, " feature shape [B,", absl::StrJoin(s.feature_shape, ","),
         "] (B <= ", kMaxBatch, ")"));
   }
+  cs = decoder.Decode(req.codec_bytes, req.codec_size, &feature);
+  if (!cs.ok()) return FromCodecStatus(cs);
   result.decode_us = sw.Lap();
 
   const TorchModule& tail = *tails_.at({m.name, m.version, s.name});

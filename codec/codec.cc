@@ -467,6 +467,7 @@ static Status DecodeBody(Decoder::Impl& m, const Parsed& p, BodyResult* info, bo
   const uint32_t maxq = (1u << h.q) - 1;
   *constant = false;
   StreamStats st;
+  StreamStats* sp = info ? &st : nullptr;  // sizes and entropy only when asked (Inspect)
   auto section = [&](const char* name, uint64_t symbols, const StreamStats& s) {
     if (info) info->sections.push_back({name, symbols, s.table_bytes, s.payload_bytes, s.entropy_bits});
   };
@@ -478,7 +479,7 @@ static Status DecodeBody(Decoder::Impl& m, const Parsed& p, BodyResult* info, bo
       break;
     }
     case Layout::kDense: {
-      SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint8_t>(&rd, static_cast<uint32_t>(t), maxq, &m.q, &st));
+      SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint8_t>(&rd, static_cast<uint32_t>(t), maxq, &m.q, sp));
       if (m.q.size() != t) return Corrupt("dense stream has " + std::to_string(m.q.size()) + " symbols, expected " + std::to_string(t));
       section("q", t, st);
       break;
@@ -495,11 +496,11 @@ static Status DecodeBody(Decoder::Impl& m, const Parsed& p, BodyResult* info, bo
       if (info) info->n = n, info->k = k;
       uint64_t nnz;
       if (h.layout == static_cast<uint8_t>(Layout::kSparse)) {
-        SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint16_t>(&rd, static_cast<uint32_t>(t), maxq, &m.v, &st));
+        SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint16_t>(&rd, static_cast<uint32_t>(t), maxq, &m.v, sp));
         section("v", m.v.size(), st);
-        SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint16_t>(&rd, static_cast<uint32_t>(t), k - 1, &m.c, &st));
+        SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint16_t>(&rd, static_cast<uint32_t>(t), k - 1, &m.c, sp));
         section("c", m.c.size(), st);
-        SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint16_t>(&rd, n, k, &m.r, &st));
+        SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint16_t>(&rd, n, k, &m.r, sp));
         section("r", m.r.size(), st);
         if (m.c.size() != m.v.size() || m.r.size() != n) return Corrupt("CSR stream lengths disagree");
         nnz = m.v.size();
@@ -507,7 +508,7 @@ static Status DecodeBody(Decoder::Impl& m, const Parsed& p, BodyResult* info, bo
         const uint32_t max_sym = std::max<uint32_t>(maxq, k);
         const uint64_t max_len = 2 * t + n;
         SPLITRANS_RETURN_IF_ERROR(DecodeStream<uint16_t>(
-            &rd, static_cast<uint32_t>(std::min<uint64_t>(max_len, 0xFFFFFFFFu)), max_sym, &m.d, &st));
+            &rd, static_cast<uint32_t>(std::min<uint64_t>(max_len, 0xFFFFFFFFu)), max_sym, &m.d, sp));
         section("D", m.d.size(), st);
         if (m.d.size() < n || (m.d.size() - n) % 2) return Corrupt("paper stream length inconsistent with N");
         nnz = (m.d.size() - n) / 2;
@@ -523,7 +524,14 @@ static Status DecodeBody(Decoder::Impl& m, const Parsed& p, BodyResult* info, bo
       m.q.resize(t);
       ContextStats cs;
       SPLITRANS_RETURN_IF_ERROR(DecodeContextBody(&rd, p.shape, h.q, h.zero_point, &m.context, m.q.data(), &cs));
-      if (info) info->sections.push_back({"context", cs.steps, cs.param_bytes, cs.payload_bytes, cs.model_bits});
+      if (info) {
+        // The decoder does not track code lengths; the encoder is deterministic, so coding the
+        // decoded values again yields the same model and its ideal code length.
+        ContextStats es;
+        std::vector<uint8_t> again;
+        EncodeContextBody(m.q.data(), p.shape, h.q, h.zero_point, &m.context, &again, &es);
+        info->sections.push_back({"context", cs.steps, cs.param_bytes, cs.payload_bytes, es.model_bits});
+      }
       break;
     }
   }
@@ -573,6 +581,13 @@ Result<DecodedTensor> Decode(const uint8_t* data, size_t size, const DecodeLimit
   Status s = dec.Decode(data, size, &out);
   if (!s.ok()) return s;
   return out;
+}
+
+Status PeekShape(const uint8_t* data, size_t size, std::vector<int64_t>* shape, const DecodeLimits& limits) {
+  Parsed p;
+  SPLITRANS_RETURN_IF_ERROR(ParseHeader(data, size, limits, &p));
+  *shape = p.shape;
+  return Status::Ok();
 }
 
 Result<BitstreamInfo> Inspect(const uint8_t* data, size_t size, const DecodeLimits& limits) {

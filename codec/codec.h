@@ -142,6 +142,9 @@ class Decoder {
 // Convenience wrappers (allocate per call).
 Result<std::vector<uint8_t>> Encode(const TensorView& tensor, const EncodeOptions& options);
 Result<DecodedTensor> Decode(const uint8_t* data, size_t size, const DecodeLimits& limits = {});
+// Validates the header and the checksum and returns the tensor's shape without decoding the
+// payload or allocating for it: lets a server check the shape it expects first.
+Status PeekShape(const uint8_t* data, size_t size, std::vector<int64_t>* shape, const DecodeLimits& limits = {});
 // Validates the whole bitstream (checksum included) and describes it.
 Result<BitstreamInfo> Inspect(const uint8_t* data, size_t size, const DecodeLimits& limits = {});
 

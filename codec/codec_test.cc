@@ -930,3 +930,26 @@ TEST(DecoderHardening, CorruptBodiesWithValidCrc) {
 
 }  // namespace
 }  // namespace splitrans::codec
+
+namespace splitrans::codec {
+namespace {
+
+TEST(PeekShape, ReturnsShapeWithoutDecodingAndRejectsCorruption) {
+  std::vector<float> x(3 * 5 * 7);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 11);
+  auto enc = Encode(TensorView{x.data(), DType::kFloat32, {3, 5, 7}}, EncodeOptions{});
+  ASSERT_TRUE(enc.ok());
+  std::vector<int64_t> shape;
+  ASSERT_TRUE(PeekShape(enc->data(), enc->size(), &shape).ok());
+  EXPECT_EQ(shape, (std::vector<int64_t>{3, 5, 7}));
+  std::vector<uint8_t> bad = *enc;
+  bad[bad.size() / 2] ^= 0x10;
+  EXPECT_EQ(PeekShape(bad.data(), bad.size(), &shape).code(), ErrorCode::kChecksumMismatch);
+  EXPECT_EQ(PeekShape(enc->data(), 10, &shape).code(), ErrorCode::kTruncated);
+  DecodeLimits small;
+  small.max_elements = 100;
+  EXPECT_EQ(PeekShape(enc->data(), enc->size(), &shape, small).code(), ErrorCode::kLimitExceeded);
+}
+
+}  // namespace
+}  // namespace splitrans::codec

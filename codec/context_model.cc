@@ -62,27 +62,36 @@ inline uint32_t ZigZag(int r) { return r >= 0 ? 2u * r : 2u * static_cast<uint32
 inline int UnZigZag(uint32_t s) { return (s & 1) ? -static_cast<int>((s + 1) >> 1) : static_cast<int>(s >> 1); }
 
 // The neighbourhood of element x in a padded plane of quantized values. The two left
-// neighbours are passed by value so that decoders can keep them in registers.
+// neighbours are passed by value so that decoders keep them in registers; everything that
+// depends only on the rows above is precomputed per row by the model's Prep (vectorizable),
+// which keeps the decoder's serial chain short.
 struct Nbr {
-  uint32_t left;        // (y, x - 1)
-  uint32_t left2;       // (y, x - 2)
-  const uint16_t* up;   // row above (x - 1 .. x + 1)
-  const uint16_t* up2;  // two rows above (x)
+  uint32_t left;         // (y, x - 1)
+  uint32_t left2;        // (y, x - 2)
+  const uint16_t* up;    // row above (x - 1 .. x + 1)
+  const uint32_t* pre;   // Prep's output for this row
 };
 
 // Predictor 0, "level": predicts the zero point; context from how many of the four nearest
 // neighbours are nonzero and the bit length of their summed magnitudes.
 struct LevelModel {
-  static uint32_t Predict(const Nbr& n, int64_t x, int cap, uint32_t base, int* ctx) {
-    auto mag = [base](uint32_t v) { return v >= base ? v - base : base - v; };
-    const uint32_t a = mag(n.left), b = mag(n.up[x]), c = mag(n.up[x - 1]), d = mag(n.up[x + 1]);
-    const uint32_t act = a + b + ((c + d) >> 1);
-    const int nz = (a != 0) + (b != 0) + (c != 0) + (d != 0);
-    const int far = (n.left2 != base) | (n.up2[x] != base);
+  static uint32_t Mag(uint32_t v, uint32_t base) { return v >= base ? v - base : base - v; }
+  // pre[x] = m(b) + ((m(c) + m(d)) >> 1) | nonzero count of b, c, d << 16 | [bb != base] << 19.
+  static void Prep(const uint16_t* up, const uint16_t* up2, int64_t w, uint32_t base, uint32_t* pre) {
+    for (int64_t x = 0; x < w; ++x) {
+      const uint32_t b = Mag(up[x], base), c = Mag(up[x - 1], base), d = Mag(up[x + 1], base);
+      pre[x] = (b + ((c + d) >> 1)) | ((b != 0) + (c != 0) + (d != 0)) << 16 | (up2[x] != base) << 19;
+    }
+  }
+  static uint32_t Predict(const Nbr& n, int64_t x, int, uint32_t base, int* ctx) {
+    const uint32_t a = Mag(n.left, base), pre = n.pre[x];
+    const uint32_t act = a + (pre & 0xffff);
+    const int nz = (a != 0) + static_cast<int>((pre >> 16) & 7);
+    const int far = (n.left2 != base) | static_cast<int>(pre >> 19);
     *ctx = nz == 0 ? far : 2 + (nz - 1) * kLevelBuckets + std::min(BitLen(act) >> 1, kLevelBuckets - 1);
-    (void)cap;
     return base;
   }
+  static uint32_t PredictValue(uint32_t, const uint16_t*, int64_t, uint32_t base) { return base; }
   // With a zero point of 0 (post-ReLU features) values are never below it: code q itself.
   static uint32_t Symbol(uint32_t q, uint32_t pred) {
     return pred == 0 ? q : ZigZag(static_cast<int>(q) - static_cast<int>(pred));
@@ -94,13 +103,27 @@ struct LevelModel {
 
 // Predictor 1, "med": LOCO-I's median edge detector; context from local gradients.
 struct MedModel {
-  static uint32_t Predict(const Nbr& n, int64_t x, int cap, uint32_t, int* ctx) {
-    const int a = static_cast<int>(n.left), b = n.up[x], c = n.up[x - 1], d = n.up[x + 1];
-    const uint32_t act = std::abs(a - c) + std::abs(b - c) + std::abs(d - b);
-    const int far = (static_cast<int>(n.left2) != a) | (n.up2[x] != b);
-    *ctx = act == 0 ? far : 1 + std::min(BitLen(act), cap);
+  static uint32_t Med(int a, int b, int c) {
     const int lo = a < b ? a : b, hi = a < b ? b : a;
     return static_cast<uint32_t>(c >= hi ? lo : (c <= lo ? hi : a + b - c));
+  }
+  // pre[x] = |b - c| + |d - b| | [bb != b] << 16.
+  static void Prep(const uint16_t* up, const uint16_t* up2, int64_t w, uint32_t, uint32_t* pre) {
+    for (int64_t x = 0; x < w; ++x) {
+      const int b = up[x], c = up[x - 1], d = up[x + 1];
+      pre[x] = static_cast<uint32_t>(std::abs(b - c) + std::abs(d - b)) | (up2[x] != up[x]) << 16;
+    }
+  }
+  static uint32_t Predict(const Nbr& n, int64_t x, int cap, uint32_t, int* ctx) {
+    const int a = static_cast<int>(n.left), b = n.up[x], c = n.up[x - 1];
+    const uint32_t pre = n.pre[x];
+    const uint32_t act = static_cast<uint32_t>(std::abs(a - c)) + (pre & 0xffff);
+    const int far = (static_cast<int>(n.left2) != a) | static_cast<int>(pre >> 16);
+    *ctx = act == 0 ? far : 1 + std::min(BitLen(act), cap);
+    return Med(a, b, c);
+  }
+  static uint32_t PredictValue(uint32_t left, const uint16_t* up, int64_t x, uint32_t) {
+    return Med(static_cast<int>(left), up[x], up[x - 1]);
   }
   static uint32_t Symbol(uint32_t q, uint32_t pred) { return ZigZag(static_cast<int>(q) - static_cast<int>(pred)); }
   static int Value(uint32_t sym, uint32_t pred) { return static_cast<int>(pred) + UnZigZag(sym); }
@@ -203,6 +226,7 @@ struct RowTables {
   uint32_t stride;
   uint32_t qmask;
   uint32_t base;
+  uint32_t* pre;  // scratch: G rows of Prep output
 };
 
 // Decoder table entry: bad << 31 | token << 25 | freq << 12 | bias. A context with a single
@@ -245,36 +269,45 @@ inline uint32_t DecodeOne(const RowTables& t, const Nbr& n, int64_t x, uint32_t&
   return (e >> 31) ? ~0u : static_cast<uint32_t>(v);
 }
 
-// One row of a group of gl <= G maps: gl independent chains, states and left neighbours in
-// registers when the group is full.
+// One row of L maps (L lanes): L independent chains. With L a compile-time constant the
+// states and left neighbours stay in registers.
+template <typename M, int L, int PB>
+inline uint32_t DecodeRowLanes(const RowTables& t, uint16_t* const* rows, uint32_t* states, const uint16_t*& wp,
+                               int64_t w) {
+  uint32_t st[L], left[L], left2[L];
+  uint32_t bad = 0;
+#pragma GCC unroll 8
+  for (int l = 0; l < L; ++l) {
+    st[l] = states[l], left[l] = left2[l] = 0;
+    const uint16_t* up = rows[l] - t.stride;
+    M::Prep(up, up - t.stride, w, t.base, t.pre + l * w);
+  }
+  for (int64_t x = 0; x < w; ++x) {
+#pragma GCC unroll 8
+    for (int l = 0; l < L; ++l) {
+      const uint32_t v = DecodeOne<M, PB>(t, Nbr{left[l], left2[l], rows[l] - t.stride, t.pre + l * w}, x, st[l], wp);
+      bad |= v > t.qmask;
+      left2[l] = left[l];
+      left[l] = v & t.qmask;
+      rows[l][x] = static_cast<uint16_t>(left[l]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int l = 0; l < L; ++l) states[l] = st[l];
+  return bad;
+}
+
+// One row of a group of gl <= G maps.
 template <typename M, int G, int PB>
 bool DecodeRow(const RowTables& t, uint16_t* const* rows, int gl, uint32_t* states, const uint16_t** wpp, int64_t w) {
-  const uint16_t* wp = *wpp;
-  uint32_t bad = 0;
-  auto run = [&](int lanes, uint32_t* st) {
-    uint32_t left[G], left2[G];
-    for (int l = 0; l < lanes; ++l) left[l] = left2[l] = 0;
-    for (int64_t x = 0; x < w; ++x) {
-#pragma GCC unroll 8
-      for (int l = 0; l < lanes; ++l) {
-        const uint16_t* up = rows[l] - t.stride;
-        const uint32_t v = DecodeOne<M, PB>(t, Nbr{left[l], left2[l], up, up - t.stride}, x, st[l], wp);
-        bad |= v > t.qmask;
-        left2[l] = left[l];
-        left[l] = v & t.qmask;
-        rows[l][x] = static_cast<uint16_t>(left[l]);
-      }
-    }
-  };
-  if (gl == G) {
-    uint32_t st[G];
-    for (int l = 0; l < G; ++l) st[l] = states[l];
-    run(G, st);
-    for (int l = 0; l < G; ++l) states[l] = st[l];
-  } else {
-    run(gl, states);
+  static_assert(G == 4, "the dispatch below covers 1..4 lanes");
+  uint32_t bad;
+  switch (gl) {
+    case 4: bad = DecodeRowLanes<M, 4, PB>(t, rows, states, *wpp, w); break;
+    case 3: bad = DecodeRowLanes<M, 3, PB>(t, rows, states, *wpp, w); break;
+    case 2: bad = DecodeRowLanes<M, 2, PB>(t, rows, states, *wpp, w); break;
+    default: bad = DecodeRowLanes<M, 1, PB>(t, rows, states, *wpp, w); break;
   }
-  *wpp = wp;
   return bad == 0;
 }
 
@@ -297,7 +330,7 @@ RowDecoder PickRowDecoder(int pb) {
 // computed map by map with no serial dependency.
 template <typename M>
 void Analyze(const uint8_t* q, const Params& p, uint64_t maps_per_segment, std::vector<uint16_t>* plane,
-             uint32_t* coded, std::vector<uint32_t>* hist) {
+             uint32_t* pre, uint32_t* coded, std::vector<uint32_t>* hist) {
   const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
   const int lanes = 1 << kLanesLog2;
   hist->assign(static_cast<size_t>(p.contexts) * kMaxTokens, 0);
@@ -315,10 +348,10 @@ void Analyze(const uint8_t* q, const Params& p, uint64_t maps_per_segment, std::
         for (int64_t y = 0; y < p.g.h; ++y) {
           const uint16_t* row = plane->data() + (y + kPadTop) * p.stride + kPadLeft;
           uint32_t* dst = group + static_cast<uint64_t>(y) * p.g.w * gl + l;
+          M::Prep(row - p.stride, row - 2 * p.stride, p.g.w, p.base, pre);
           for (int64_t x = 0; x < p.g.w; ++x) {
             int ctx;
-            const uint32_t pred = M::Predict(Nbr{row[x - 1], row[x - 2], row - p.stride, row - 2 * p.stride}, x,
-                                             p.cap, p.base, &ctx);
+            const uint32_t pred = M::Predict(Nbr{row[x - 1], row[x - 2], row - p.stride, pre}, x, p.cap, p.base, &ctx);
             uint32_t token, raw;
             Tokenize(M::Symbol(row[x], pred), &token, &raw);
             dst[x * gl] = static_cast<uint32_t>(ctx) << 24 | token << 16 | raw;
@@ -421,9 +454,7 @@ bool CodeMapAdaptive(Coder& c, BinModel& m, uint16_t* qp, int16_t* ep, const Par
     const int16_t* up2 = up - p.stride;
     uint8_t* out = q + static_cast<uint64_t>(y) * p.g.w;
     for (int64_t x = 0; x < p.g.w; ++x) {
-      int unused_ctx;
-      const int pred = static_cast<int>(M::Predict(
-          Nbr{qrow[x - 1], qrow[x - 2], qrow - p.stride, qrow - 2 * p.stride}, x, p.cap, p.base, &unused_ctx));
+      const int pred = static_cast<int>(M::PredictValue(qrow[x - 1], qrow - p.stride, x, p.base));
       const int a = std::abs(row[x - 1]), b = std::abs(up[x]), cc = std::abs(up[x - 1]), d = std::abs(up[x + 1]);
       const int far = (row[x - 2] != 0) | (up2[x] != 0);
       const int act = 2 * a + 2 * b + cc + d;
@@ -472,8 +503,9 @@ bool CodeMapAdaptive(Coder& c, BinModel& m, uint16_t* qp, int16_t* ep, const Par
   return ok;
 }
 
+// Returns the ideal code length of the decisions in bits.
 template <typename M>
-void EncodeAdaptive(const uint8_t* q, const Params& p, ContextScratch* s, std::vector<uint8_t>* out) {
+double EncodeAdaptive(const uint8_t* q, const Params& p, ContextScratch* s, std::vector<uint8_t>* out) {
   const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
   const uint64_t t = map_elems * p.g.maps;
   const size_t need = static_cast<size_t>(t * (2 + 2 * (BitLen(p.qmask))));
@@ -487,6 +519,9 @@ void EncodeAdaptive(const uint8_t* q, const Params& p, ContextScratch* s, std::v
                              const_cast<uint8_t*>(q + mi * map_elems));
   }
   EncodeInterleaved(s->events.data(), sink.n, kLanesLog2, kBinProbBits, &s->words, out);
+  double bits = 0;
+  for (size_t i = 0; i < sink.n; ++i) bits += kBinProbBits - std::log2(static_cast<double>(s->events[i].freq));
+  return bits;
 }
 
 template <typename M>
@@ -526,9 +561,10 @@ void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int 
   s->coded_alt.resize(t);
   std::vector<uint32_t> hist, hist_alt, freqs, freqs_alt;
   int pb, pb_alt;
-  Analyze<LevelModel>(q, p, maps_per_segment, &s->planes, s->coded.data(), &hist);
+  s->pre.resize(p.g.w);
+  Analyze<LevelModel>(q, p, maps_per_segment, &s->planes, s->pre.data(), s->coded.data(), &hist);
   const double cost = ChooseTables(hist, p.contexts, &pb, &freqs);
-  Analyze<MedModel>(q, p, maps_per_segment, &s->planes, s->coded_alt.data(), &hist_alt);
+  Analyze<MedModel>(q, p, maps_per_segment, &s->planes, s->pre.data(), s->coded_alt.data(), &hist_alt);
   const double cost_alt = ChooseTables(hist_alt, p.contexts, &pb_alt, &freqs_alt);
   uint8_t predictor = 0;
   if (cost_alt < cost) {
@@ -621,12 +657,11 @@ void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int 
       aw.U8(kAdaptive);
       aw.U8(pred);
       aw.U8(static_cast<uint8_t>(kLanesLog2));
-      if (pred == 0) EncodeAdaptive<LevelModel>(q, p, s, &alt);
-      else EncodeAdaptive<MedModel>(q, p, s, &alt);
+      const double bits = pred == 0 ? EncodeAdaptive<LevelModel>(q, p, s, &alt) : EncodeAdaptive<MedModel>(q, p, s, &alt);
       if (alt.size() < out->size() - begin) {
         out->resize(begin);
         out->insert(out->end(), alt.begin(), alt.end());
-        if (stats) *stats = ContextStats{t, 3, alt.size() - 3, 0};
+        if (stats) *stats = ContextStats{t, 3, alt.size() - 3, bits};
       }
     }
   }
@@ -683,7 +718,8 @@ Status DecodeContextBody(ByteReader* r, const std::vector<int64_t>& shape, int q
   }
   const size_t param_bytes = static_cast<size_t>(r->pos() - begin);
   const RowDecoder decode_row = predictor == 0 ? PickRowDecoder<LevelModel>(pb) : PickRowDecoder<MedModel>(pb);
-  const RowTables rt{s->dtab.data(), pb, p.cap, p.stride, p.qmask, p.base};
+  s->pre.resize(static_cast<size_t>(p.g.w) * (1 << kLanesLog2));
+  const RowTables rt{s->dtab.data(), pb, p.cap, p.stride, p.qmask, p.base, s->pre.data()};
 
   // The planes' padding stays zero; their interior is written before it is read.
   s->planes.assign(p.plane_size * lanes, 0);

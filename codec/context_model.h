@@ -19,6 +19,7 @@ struct ContextScratch {
   std::vector<uint16_t> planes;  // padded maps of symbols, one per lane
   std::vector<uint32_t> dtab;    // decoder: per-context slot tables
   std::vector<uint16_t> wordbuf; // decoder: zero-padded copy of a segment's words
+  std::vector<uint32_t> pre;     // per-row context precomputation (one row per lane)
   std::vector<int16_t> eplane;   // adaptive model: padded plane of residuals
   std::vector<RansEncSymbol> events;  // adaptive model: encoder's binary events
   std::vector<uint8_t> alt;      // encoder: the candidate body being compared

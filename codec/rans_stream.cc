@@ -356,6 +356,9 @@ Status DecodeStream(ByteReader* r, uint32_t max_n, uint32_t max_symbol, std::vec
   if (stats) {
     stats->table_bytes = header_bytes;
     stats->payload_bytes = static_cast<size_t>(r->pos() - begin) - header_bytes;
+    std::vector<uint32_t> counts(a, 0);
+    for (uint32_t j = 0; j < n; ++j) counts[dst[j]]++;
+    stats->entropy_bits = EntropyBits(counts.data(), a);
   }
   return Status::Ok();
 }

@@ -19,7 +19,6 @@
 #include <nlohmann/json.hpp>
 #endif
 
-#include "codec/cli/section_entropy.h"
 #include "codec/codec.h"
 #include "codec/npy.h"
 #include "codec/status.h"
@@ -183,27 +182,8 @@ double BitsPerSymbol(const BitstreamInfo::Section& s) {
   return s.symbols ? s.entropy_bits / static_cast<double>(s.symbols) : 0.0;
 }
 
-// Where each section's entropy comes from: "codec" (codec::Inspect), "recomputed" (order-0 over
-// the decoded symbols, see section_entropy.h) or "unavailable" (e.g. the context model's).
-std::vector<std::string> CompleteEntropy(const std::vector<uint8_t>& bytes, BitstreamInfo* info) {
-  std::vector<std::string> source(info->sections.size(), "codec");
-  if (!tools::AnyEntropyMissing(*info)) return source;
-  std::vector<bool> missing;
-  for (const auto& s : info->sections) missing.push_back(tools::EntropyMissing(s));
-  DecodedTensor t;
-  std::vector<uint8_t> q;
-  if (Decoder().Decode(bytes.data(), bytes.size(), &t).ok() &&
-      tools::RecoverSymbols(t.values.data(), t.values.size(), *info, &q)) {
-    tools::FillSectionEntropy(q.data(), q.size(), info);
-  }
-  for (size_t i = 0; i < source.size(); ++i) {
-    if (missing[i]) source[i] = tools::EntropyMissing(info->sections[i]) ? "unavailable" : "recomputed";
-  }
-  return source;
-}
-
 #if defined(SPLITRANS_HAVE_NLOHMANN_JSON)
-std::string InspectJson(const std::string& path, const BitstreamInfo& info, const std::vector<std::string>& source) {
+std::string InspectJson(const std::string& path, const BitstreamInfo& info) {
   nlohmann::ordered_json j;
   const uint64_t t = ElementCount(info.shape);
   j["file"] = path;
@@ -225,16 +205,14 @@ std::string InspectJson(const std::string& path, const BitstreamInfo& info, cons
   j["sections"] = nlohmann::ordered_json::array();
   for (size_t i = 0; i < info.sections.size(); ++i) {
     const auto& s = info.sections[i];
-    const bool known = source[i] != "unavailable";
     nlohmann::ordered_json js;
     js["name"] = s.name;
     js["symbols"] = s.symbols;
     js["table_bytes"] = s.table_bytes;
     js["payload_bytes"] = s.payload_bytes;
-    js["entropy_bits"] = known ? nlohmann::ordered_json(s.entropy_bits) : nlohmann::ordered_json();
-    js["entropy_bits_per_symbol"] = known ? nlohmann::ordered_json(BitsPerSymbol(s)) : nlohmann::ordered_json();
-    js["entropy_bytes"] = known ? nlohmann::ordered_json(s.entropy_bits / 8.0) : nlohmann::ordered_json();
-    js["entropy_source"] = source[i];
+    js["entropy_bits"] = s.entropy_bits;
+    js["entropy_bits_per_symbol"] = BitsPerSymbol(s);
+    js["entropy_bytes"] = s.entropy_bits / 8.0;
     j["sections"].push_back(std::move(js));
   }
   return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
@@ -319,7 +297,7 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-std::string InspectJson(const std::string& path, const BitstreamInfo& info, const std::vector<std::string>& source) {
+std::string InspectJson(const std::string& path, const BitstreamInfo& info) {
   JsonWriter w;
   const uint64_t t = ElementCount(info.shape);
   w.Open('{');
@@ -344,16 +322,14 @@ std::string InspectJson(const std::string& path, const BitstreamInfo& info, cons
   w.Key("sections"), w.Open('[');
   for (size_t i = 0; i < info.sections.size(); ++i) {
     const auto& s = info.sections[i];
-    const double unknown = source[i] == "unavailable" ? NAN : 0.0;  // NaN prints as null
     w.Open('{');
     w.Key("name"), w.Str(s.name);
     w.Key("symbols"), w.Uint(s.symbols);
     w.Key("table_bytes"), w.Uint(s.table_bytes);
     w.Key("payload_bytes"), w.Uint(s.payload_bytes);
-    w.Key("entropy_bits"), w.Double(s.entropy_bits + unknown);
-    w.Key("entropy_bits_per_symbol"), w.Double(BitsPerSymbol(s) + unknown);
-    w.Key("entropy_bytes"), w.Double(s.entropy_bits / 8.0 + unknown);
-    w.Key("entropy_source"), w.Str(source[i]);
+    w.Key("entropy_bits"), w.Double(s.entropy_bits);
+    w.Key("entropy_bits_per_symbol"), w.Double(BitsPerSymbol(s));
+    w.Key("entropy_bytes"), w.Double(s.entropy_bits / 8.0);
     w.Close('}');
   }
   w.Close(']');
@@ -368,9 +344,8 @@ Status RunInspect(const InspectArgs& a) {
   auto r = Inspect(bytes->data(), bytes->size());
   if (!r.ok()) return WithPath(a.input, r.status());
   BitstreamInfo& info = *r;
-  const std::vector<std::string> source = CompleteEntropy(*bytes, &info);
   if (a.json) {
-    std::printf("%s\n", InspectJson(a.input, info, source).c_str());
+    std::printf("%s\n", InspectJson(a.input, info).c_str());
     return Status::Ok();
   }
   const uint64_t t = ElementCount(info.shape);
@@ -393,21 +368,10 @@ Status RunInspect(const InspectArgs& a) {
   }
   std::printf("\n%-8s %12s %10s %12s %10s %14s\n", "section", "symbols", "table B", "payload B", "bits/sym",
               "entropy B");
-  bool recomputed = false, unavailable = false;
-  for (size_t i = 0; i < info.sections.size(); ++i) {
-    const auto& s = info.sections[i];
-    std::printf("%-8s %12llu %10zu %12zu", s.name.c_str(), static_cast<unsigned long long>(s.symbols), s.table_bytes,
-                s.payload_bytes);
-    if (source[i] == "unavailable") {
-      std::printf(" %10s %14s\n", "n/a", "n/a");
-      unavailable = true;
-    } else {
-      std::printf(" %10.4f %14.1f%s\n", BitsPerSymbol(s), s.entropy_bits / 8.0, source[i] == "recomputed" ? " *" : "");
-      recomputed |= source[i] == "recomputed";
-    }
+  for (const auto& s : info.sections) {
+    std::printf("%-8s %12llu %10zu %12zu %10.4f %14.1f\n", s.name.c_str(), static_cast<unsigned long long>(s.symbols),
+                s.table_bytes, s.payload_bytes, BitsPerSymbol(s), s.entropy_bits / 8.0);
   }
-  if (recomputed) std::printf("* order-0 entropy recomputed from the decoded symbols (not reported by the codec)\n");
-  if (unavailable) std::printf("n/a: the codec does not report this model's ideal code length when decoding\n");
   return Status::Ok();
 }
 
@@ -551,9 +515,9 @@ int Main(int argc, char** argv) {
       "(q: dense; v, c, r: sparse; D: paper; context: context model): coded symbols (binary decisions\n"
       "for the context model), table bytes, payload bytes, and the entropy of the model coded in\n"
       "bits/symbol and as the total bytes it implies (ideal code length: payload bytes minus this is\n"
-      "the coder's overhead). Where the codec does not report it, the order-0 entropy is recomputed\n"
-      "from the decoded symbols (marked *; JSON entropy_source \"recomputed\") or shown as n/a\n"
-      "(JSON null, entropy_source \"unavailable\"). The bitstream is fully decoded to validate it.");
+      "the coder's overhead): order-0 entropy for the q/v/c/r/D streams, the ideal code length under\n"
+      "the coded tables or adaptive probabilities for the context model. The bitstream is fully\n"
+      "decoded to validate it.");
 
   SearchArgs sea;
   CLI::App* search = app.add_subcommand("search", "Print every candidate N of paper mode's search for a .npy tensor");
