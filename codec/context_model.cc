@@ -56,7 +56,7 @@ inline uint32_t TokenBase(uint32_t token) {
 }
 
 constexpr int kLevelBuckets = 5;
-inline int NumContexts(int qbits) { return std::max(qbits + 4, 2 + 4 * kLevelBuckets); }
+inline int NumContexts(int qbits) { return std::max(qbits + 4, 2 + 8 * kLevelBuckets); }
 
 inline uint32_t ZigZag(int r) { return r >= 0 ? 2u * r : 2u * static_cast<uint32_t>(-r) - 1; }
 inline int UnZigZag(uint32_t s) { return (s & 1) ? -static_cast<int>((s + 1) >> 1) : static_cast<int>(s >> 1); }
@@ -88,7 +88,7 @@ struct LevelModel {
     const uint32_t act = a + (pre & 0xffff);
     const int nz = (a != 0) + static_cast<int>((pre >> 16) & 7);
     const int far = (n.left2 != base) | static_cast<int>(pre >> 19);
-    *ctx = nz == 0 ? far : 2 + (nz - 1) * kLevelBuckets + std::min(BitLen(act) >> 1, kLevelBuckets - 1);
+    *ctx = nz == 0 ? far : 2 + 2 * ((nz - 1) * kLevelBuckets + std::min(BitLen(act) >> 1, kLevelBuckets - 1)) + far;
     return base;
   }
   static uint32_t PredictValue(uint32_t, const uint16_t*, int64_t, uint32_t base) { return base; }
