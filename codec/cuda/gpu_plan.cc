@@ -1,0 +1,331 @@
+// Host side of the CUDA dense codec (see gpu_plan.h). The validation mirrors ParseHeader and
+// DecodeStream of the CPU codec check for check; gpu_core_test.cc compares the error codes of
+// both on malformed inputs.
+#include "codec/cuda/gpu_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "codec/crc32c.h"
+
+namespace splitrans::codec::gpu {
+namespace {
+
+size_t Align(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+std::string ItemPrefix(size_t i) { return "item " + std::to_string(i) + ": "; }
+
+}  // namespace
+
+void FillLog2Table(double* log2_table) {
+  log2_table[0] = 0;
+  for (uint32_t f = 1; f < kLog2TableSize; ++f) log2_table[f] = std::log2(static_cast<double>(f));
+}
+
+uint64_t MaxDenseEncodedSize(uint64_t t, int rank) {
+  const uint64_t blocks = (t + kDenseBlockSize - 1) / kDenseBlockSize;
+  const uint64_t states = uint64_t{4} << kMaxLanesLog2;
+  return kFixedHeaderBytes + 4ull * static_cast<uint64_t>(rank) + kMaxStreamHeaderBytes + blocks * (3 + states) +
+         2 * t + kChecksumBytes;
+}
+
+Status PlanEncode(const EncodeRequest* requests, size_t count, int q, EncodeLayout* layout,
+                  std::vector<uint8_t>* desc) {
+  if (q < kMinQ || q > kMaxQ) {
+    return InvalidArgument("q must be in " + std::to_string(kMinQ) + ".." + std::to_string(kMaxQ) + ", got " +
+                           std::to_string(q));
+  }
+  if (count == 0) return InvalidArgument("empty batch");
+  if (count > (1u << 24)) return InvalidArgument("batch of " + std::to_string(count) + " items is too large");
+  if (requests == nullptr) return InvalidArgument("null batch");
+  std::vector<EncItem> items(count);
+  std::vector<uint32_t> tile_prefix(count + 1), block_prefix(count + 1), asm_prefix(count + 1);
+  uint64_t tiles = 0, blocks = 0, ctas = 0, sym_bytes = 0, word_units = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const EncodeRequest& r = requests[i];
+    if (r.rank < 1 || r.rank > kMaxRank || r.shape == nullptr) {
+      return InvalidArgument(ItemPrefix(i) + "tensor rank must be 1.." + std::to_string(kMaxRank) + ", got " +
+                             std::to_string(r.rank));
+    }
+    if (r.dtype != DType::kFloat32 && r.dtype != DType::kFloat16) {
+      return InvalidArgument(ItemPrefix(i) + "dtype must be float32 or float16");
+    }
+    uint64_t t = 1;
+    for (int d = 0; d < r.rank; ++d) {
+      const int64_t dim = r.shape[d];
+      if (dim < 0 || dim > 0xFFFFFFFFll) {
+        return InvalidArgument(ItemPrefix(i) + "dimension " + std::to_string(dim) + " out of range");
+      }
+      if (dim != 0 && t > (uint64_t{1} << 32) / static_cast<uint64_t>(dim)) {
+        return InvalidArgument(ItemPrefix(i) + "tensor has more than 2^32 elements");
+      }
+      t *= static_cast<uint64_t>(dim);
+    }
+    if (t >= (uint64_t{1} << 32)) return InvalidArgument(ItemPrefix(i) + "tensor has more than 2^32 - 1 elements");
+    if (t > 0 && r.in == nullptr) return InvalidArgument(ItemPrefix(i) + "tensor data is null");
+    const uint64_t bound = MaxDenseEncodedSize(t, r.rank);
+    if (bound - kFixedHeaderBytes - kChecksumBytes > 0xFFFFFFFFull) {
+      return InvalidArgument(ItemPrefix(i) + "tensor too large for the GPU encoder (the body could exceed 4 GiB)");
+    }
+    if (r.out == nullptr) return InvalidArgument(ItemPrefix(i) + "output is null");
+    if (r.out_capacity < bound) {
+      return InvalidArgument(ItemPrefix(i) + "output holds " + std::to_string(r.out_capacity) +
+                             " bytes, MaxCompressedSize is " + std::to_string(bound));
+    }
+    EncItem& it = items[i];
+    std::memset(&it, 0, sizeof(it));
+    it.in = r.in;
+    it.out = r.out;
+    it.t = static_cast<uint32_t>(t);
+    it.num_blocks = static_cast<uint32_t>((t + kDenseBlockSize - 1) / kDenseBlockSize);
+    it.block_words = static_cast<uint32_t>(std::min<uint64_t>(t, kDenseBlockSize));
+    for (int d = 0; d < r.rank; ++d) it.shape[d] = static_cast<uint32_t>(r.shape[d]);
+    it.rank = static_cast<uint8_t>(r.rank);
+    it.dtype = static_cast<uint8_t>(r.dtype);
+    it.q = static_cast<uint8_t>(q);
+    it.vec_ok = (reinterpret_cast<uintptr_t>(r.in) % 16) == 0;
+    it.sym_offset = sym_bytes;
+    it.word_offset = word_units;
+    sym_bytes += Align(t, 16);
+    word_units += Align(uint64_t{it.num_blocks} * it.block_words, 8);
+    tile_prefix[i] = static_cast<uint32_t>(tiles);
+    block_prefix[i] = static_cast<uint32_t>(blocks);
+    asm_prefix[i] = static_cast<uint32_t>(ctas);
+    tiles += (t + kTileElems - 1) / kTileElems;
+    blocks += it.num_blocks;
+    ctas += std::max<uint32_t>(1, it.num_blocks);
+    if (tiles > 0x7FFFFFFF || ctas > 0x7FFFFFFF) return InvalidArgument("batch too large for one launch");
+  }
+  tile_prefix[count] = static_cast<uint32_t>(tiles);
+  block_prefix[count] = static_cast<uint32_t>(blocks);
+  asm_prefix[count] = static_cast<uint32_t>(ctas);
+
+  EncodeLayout& L = *layout;
+  L = EncodeLayout();
+  size_t off = 0;
+  auto take = [&](size_t bytes) {
+    const size_t at = off;
+    off = Align(off + bytes, 256);
+    return at;
+  };
+  L.items = take(count * sizeof(EncItem));
+  L.tile_prefix = take((count + 1) * 4);
+  L.block_prefix = take((count + 1) * 4);
+  L.asm_prefix = take((count + 1) * 4);
+  L.desc_bytes = off;
+  L.accum = take(count * sizeof(EncAccum));
+  L.accum_bytes = count * sizeof(EncAccum);
+  L.state = take(count * sizeof(EncState));
+  L.blocks = take(blocks * sizeof(EncBlockOut));
+  L.symbols = take(sym_bytes);
+  L.words = take(word_units * 2);
+  L.total = off;
+  L.total_tiles = static_cast<uint32_t>(tiles);
+  L.total_blocks = static_cast<uint32_t>(blocks);
+  L.total_asm = static_cast<uint32_t>(ctas);
+
+  if (desc) {
+    desc->assign(L.desc_bytes, 0);
+    std::memcpy(desc->data() + L.items, items.data(), count * sizeof(EncItem));
+    std::memcpy(desc->data() + L.tile_prefix, tile_prefix.data(), (count + 1) * 4);
+    std::memcpy(desc->data() + L.block_prefix, block_prefix.data(), (count + 1) * 4);
+    std::memcpy(desc->data() + L.asm_prefix, asm_prefix.data(), (count + 1) * 4);
+  }
+  return Status::Ok();
+}
+
+Status ParseHeaderForGpu(const uint8_t* data, size_t size, const DecodeLimits& limits, const ExternalCrc* crc,
+                         HeaderInfo* p) {
+  if (data == nullptr && size > 0) return InvalidArgument("null input");
+  if (size < kFixedHeaderBytes) {
+    return Truncated("input has " + std::to_string(size) + " bytes, the header alone needs " +
+                     std::to_string(kFixedHeaderBytes));
+  }
+  std::memcpy(&p->h, data, sizeof(FixedHeader));
+  const FixedHeader& h = p->h;
+  if (std::memcmp(h.magic, kMagic, 4) != 0) return Status(ErrorCode::kBadMagic, "not a splitrans bitstream (bad magic)");
+  if (h.version != kFormatVersion) {
+    return Status(ErrorCode::kUnsupportedVersion,
+                  "bitstream version " + std::to_string(h.version) + " is not supported (this build reads 1)");
+  }
+  if (h.flags != 0 || h.reserved != 0) return Status(ErrorCode::kReservedBits, "reserved header bits are set");
+  auto bad = [](std::string m) { return Status(ErrorCode::kBadHeaderField, std::move(m)); };
+  if (h.dtype != 1 && h.dtype != 2) return bad("dtype " + std::to_string(h.dtype) + " unknown");
+  if (h.rank < 1 || h.rank > kMaxRank) return bad("rank " + std::to_string(h.rank) + " out of range 1..8");
+  if (h.q < kMinQ || h.q > kMaxQ) return bad("q " + std::to_string(h.q) + " out of range 1..8");
+  if (h.layout > static_cast<uint8_t>(Layout::kContext)) return bad("layout " + std::to_string(h.layout) + " unknown");
+  if (h.layout == static_cast<uint8_t>(Layout::kConstant)) {
+    if (h.scale != 0.f || h.zero_point != 0) return bad("constant layout with a nonzero scale or zero point");
+  } else if (!(h.scale > 0.f) || !std::isfinite(h.scale)) {
+    return bad("scale must be finite and > 0");
+  }
+  const uint64_t need = kFixedHeaderBytes + uint64_t{h.body_size} + kChecksumBytes;
+  if (size < need) {
+    return Truncated("bitstream declares " + std::to_string(need) + " bytes, input has " + std::to_string(size));
+  }
+  uint32_t stored, computed;
+  if (crc != nullptr) {
+    stored = crc->stored;
+    computed = crc->computed;
+  } else {
+    std::memcpy(&stored, data + kFixedHeaderBytes + h.body_size, 4);
+    computed = Crc32c(data, kFixedHeaderBytes + h.body_size);
+  }
+  if (computed != stored) return Status(ErrorCode::kChecksumMismatch, "CRC32C mismatch: the bitstream is corrupt");
+  if (size > need) {
+    return Status(ErrorCode::kTrailingBytes, std::to_string(size - need) + " bytes follow the checksum");
+  }
+  ByteReader rd(data + kFixedHeaderBytes, h.body_size);
+  p->shape.resize(h.rank);
+  uint64_t t = 1;
+  for (int i = 0; i < h.rank; ++i) {
+    uint32_t d;
+    SPLITRANS_RETURN_IF_ERROR(rd.U32(&d, "shape"));
+    p->shape[i] = d;
+    t *= d;
+    if (t > limits.max_elements) {
+      return Status(ErrorCode::kLimitExceeded, "tensor has more than max_elements = " +
+                                                    std::to_string(limits.max_elements) + " elements");
+    }
+  }
+  p->t = t;
+  p->body_offset = kFixedHeaderBytes + 4 * size_t{h.rank};
+  p->body_end = kFixedHeaderBytes + h.body_size;
+  return Status::Ok();
+}
+
+size_t DenseParsePrefixBound(uint64_t t, int rank) {
+  // kind, n, three parameter bytes, alphabet, up to 256 frequencies, then one varint per
+  // block with blocks <= ceil(t / 2^kMinBlockLog2); varints take at most 5 bytes.
+  const uint64_t blocks = (t + (1u << kMinBlockLog2) - 1) >> kMinBlockLog2;
+  const uint64_t b = kFixedHeaderBytes + 4ull * rank + 1 + 5 + 3 + 5 + 5ull * kMaxDenseAlphabet + 5 * blocks;
+  return static_cast<size_t>(std::min<uint64_t>(b, SIZE_MAX));
+}
+
+Status ParseDenseBody(const uint8_t* data, const HeaderInfo& hdr, DenseStreamInfo* out) {
+  DenseStreamInfo& s = *out;
+  s = DenseStreamInfo();
+  ByteReader rd(data + hdr.body_offset, hdr.body_end - hdr.body_offset);
+  const uint64_t t = hdr.t;
+  const uint32_t max_n = static_cast<uint32_t>(t);
+  const uint32_t max_symbol = (1u << hdr.h.q) - 1;
+  auto count_mismatch = [&](uint64_t got) {
+    return Corrupt("dense stream has " + std::to_string(got) + " symbols, expected " + std::to_string(t));
+  };
+  // DecodeStream, up to its payload.
+  uint8_t kind;
+  SPLITRANS_RETURN_IF_ERROR(rd.U8(&kind, "stream kind"));
+  if (kind == static_cast<uint8_t>(StreamKind::kEmpty)) {
+    s.kind = StreamKind::kEmpty;
+    if (t != 0) return count_mismatch(0);
+  } else {
+    uint32_t n;
+    SPLITRANS_RETURN_IF_ERROR(rd.Varint(&n, max_n, "stream symbol count"));
+    if (n == 0) return Corrupt("stream of kind " + std::to_string(kind) + " declares 0 symbols");
+    s.n = n;
+    if (kind == static_cast<uint8_t>(StreamKind::kConstant)) {
+      uint32_t sym;
+      SPLITRANS_RETURN_IF_ERROR(rd.Varint(&sym, max_symbol, "constant stream symbol"));
+      s.kind = StreamKind::kConstant;
+      s.symbol = sym;
+      if (n != t) return count_mismatch(n);
+    } else if (kind != static_cast<uint8_t>(StreamKind::kRans)) {
+      return Corrupt("unknown stream kind " + std::to_string(kind));
+    } else {
+      s.kind = StreamKind::kRans;
+      uint8_t pb, lanes_log2, block_log2;
+      SPLITRANS_RETURN_IF_ERROR(rd.U8(&pb, "stream prob_bits"));
+      SPLITRANS_RETURN_IF_ERROR(rd.U8(&lanes_log2, "stream lanes"));
+      SPLITRANS_RETURN_IF_ERROR(rd.U8(&block_log2, "stream block size"));
+      if (pb < kMinProbBits || pb > kMaxProbBits) {
+        return Corrupt("stream prob_bits " + std::to_string(pb) + " out of range");
+      }
+      if (lanes_log2 > kMaxLanesLog2) return Corrupt("stream lanes_log2 " + std::to_string(lanes_log2) + " out of range");
+      if (block_log2 < kMinBlockLog2 || block_log2 > kMaxBlockLog2) {
+        return Corrupt("stream block_log2 " + std::to_string(block_log2) + " out of range");
+      }
+      uint32_t a;
+      const uint32_t max_a = std::min<uint32_t>({kMaxAlphabet, max_symbol + 1, 1u << pb});
+      SPLITRANS_RETURN_IF_ERROR(rd.Varint(&a, max_a, "table alphabet size"));
+      if (a < 2) return Corrupt("rANS table with alphabet size " + std::to_string(a));
+      s.freq.resize(a);
+      s.start.resize(a);
+      uint32_t sum = 0, nonzero = 0;
+      for (uint32_t k = 0; k < a; ++k) {
+        SPLITRANS_RETURN_IF_ERROR(rd.Varint(&s.freq[k], (1u << pb) - 1, "table frequency"));
+        s.start[k] = sum;
+        sum += s.freq[k];
+        nonzero += s.freq[k] != 0;
+        if (sum > (1u << pb)) return Corrupt("table frequencies exceed 2^prob_bits");
+      }
+      if (sum != (1u << pb)) {
+        return Corrupt("table frequencies sum to " + std::to_string(sum) + ", not 2^" + std::to_string(pb));
+      }
+      if (nonzero < 2) return Corrupt("rANS table with fewer than two symbols");
+      const uint32_t lanes = 1u << lanes_log2;
+      const uint32_t block_size = 1u << block_log2;
+      const uint32_t blocks = static_cast<uint32_t>((uint64_t{n} + block_size - 1) >> block_log2);
+      if (blocks > rd.remaining()) {
+        return Truncated("block index of " + std::to_string(blocks) + " blocks exceeds the input");
+      }
+      s.word_counts.resize(blocks);
+      s.block_offsets.resize(blocks);
+      uint64_t payload = 0;
+      for (uint32_t b = 0; b < blocks; ++b) {
+        const uint32_t syms = static_cast<uint32_t>(std::min<uint64_t>(block_size, n - uint64_t{b} * block_size));
+        SPLITRANS_RETURN_IF_ERROR(rd.Varint(&s.word_counts[b], syms, "block word count"));
+        s.block_offsets[b] = payload;
+        payload += 4ull * lanes + 2ull * s.word_counts[b];
+      }
+      if (payload > rd.remaining()) {
+        return Truncated("stream payload needs " + std::to_string(payload) + " bytes, " +
+                         std::to_string(rd.remaining()) + " remain");
+      }
+      s.prob_bits = pb;
+      s.lanes_log2 = lanes_log2;
+      s.block_log2 = block_log2;
+      s.alphabet = a;
+      s.payload_offset = static_cast<size_t>(rd.pos() - data);
+      s.payload_bytes = static_cast<size_t>(payload);
+      const uint8_t* skip;
+      SPLITRANS_RETURN_IF_ERROR(rd.Span(&skip, s.payload_bytes, "stream payload"));  // no read
+      // The CPU decoder decodes here and then compares the count: a short stream is corrupt
+      // either way.
+      if (n != t) return count_mismatch(n);
+    }
+  }
+  if (rd.remaining() != 0) return Corrupt(std::to_string(rd.remaining()) + " unused bytes at the end of the body");
+  return Status::Ok();
+}
+
+size_t DecodeTableBytes(const DenseStreamInfo& s, size_t* fs_offset) {
+  const size_t slots = size_t{1} << s.prob_bits;
+  if (s.prob_bits <= kPackedMaxProbBits) {
+    if (fs_offset) *fs_offset = 0;
+    return 4 * slots;
+  }
+  const size_t fs = Align(slots, 16);
+  if (fs_offset) *fs_offset = fs;
+  return Align(fs + 4 * size_t{s.alphabet}, 16);
+}
+
+void BuildDecodeTable(const DenseStreamInfo& s, uint8_t* out) {
+  size_t fs_offset;
+  DecodeTableBytes(s, &fs_offset);
+  if (s.prob_bits <= kPackedMaxProbBits) {
+    uint32_t* packed = reinterpret_cast<uint32_t*>(out);
+    for (uint32_t k = 0; k < s.alphabet; ++k) {
+      for (uint32_t b = 0; b < s.freq[k]; ++b) packed[s.start[k] + b] = k << 24 | s.freq[k] << 12 | b;
+    }
+    return;
+  }
+  for (uint32_t k = 0; k < s.alphabet; ++k) {
+    std::memset(out + s.start[k], static_cast<int>(k), s.freq[k]);
+    const uint32_t fs = s.freq[k] | s.start[k] << 16;
+    std::memcpy(out + fs_offset + 4 * size_t{k}, &fs, 4);
+  }
+}
+
+}  // namespace splitrans::codec::gpu
