@@ -1,13 +1,9 @@
 #include "cloud/cloud_server.h"
 
-#include <absl/strings/str_cat.h>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <chrono>
 #include <deque>
 #include <mutex>
 
@@ -57,6 +53,7 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
       c->set_score(e.score);
     }
     out->mutable_cloud_timings()->set_decode_us(r->decode_us);
+    out->mutable_cloud_timings()->set_decoded_on_gpu(r->decode_path == CodecPath::kGpu);
     out->mutable_cloud_timings()->set_tail_us(r->tail_us);
   }
 
@@ -225,33 +222,17 @@ CloudServer::~CloudServer() { Shutdown(0); }
 const TailPipeline& CloudServer::pipeline() const { return service_->pipeline(); }
 
 absl::Status CloudServer::Start() {
-  grpc::EnableDefaultHealthCheckService(true);
-  if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port_);
-  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
-  builder.SetMaxSendMessageSize(options_.max_message_bytes);
-  builder.RegisterService(service_.get());
-  server_ = builder.BuildAndStart();
-  if (!server_ || port_ == 0) {
-    server_.reset();
-    return absl::UnavailableError(absl::StrCat("cloud: cannot listen on ", options_.listen_address));
-  }
-  spdlog::info("cloud: serving splitrans.v1.SplitInference on port {} ({})", port_,
-               options_.listen_address);
-  return absl::OkStatus();
+  GrpcServerOptions o;
+  o.name = "cloud";
+  o.service_label = "splitrans.v1.SplitInference";
+  o.listen_address = options_.listen_address;
+  o.max_message_bytes = options_.max_message_bytes;
+  o.reflection = options_.reflection;
+  return server_.Start(o, service_.get());
 }
 
-void CloudServer::Shutdown(int grace_ms) {
-  if (!server_ || shut_down_) return;
-  shut_down_ = true;
-  if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
-  spdlog::info("cloud: shut down");
-}
+void CloudServer::Shutdown(int grace_ms) { server_.Shutdown(grace_ms); }
 
-void CloudServer::Wait() {
-  if (server_) server_->Wait();
-}
+void CloudServer::Wait() { server_.Wait(); }
 
 }  // namespace splitrans::cloud

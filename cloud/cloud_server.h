@@ -8,11 +8,8 @@
 #include <string>
 
 #include "cloud/tail_pipeline.h"
+#include "common/grpc_server.h"
 #include "common/limits.h"
-
-namespace grpc {
-class Server;
-}
 
 namespace splitrans::cloud {
 
@@ -32,7 +29,7 @@ class CloudServer {
   ~CloudServer();
 
   absl::Status Start();
-  int port() const { return port_; }
+  int port() const { return server_.port(); }
   // Stops accepting calls, cancels open streams after grace_ms, waits for in-flight work.
   void Shutdown(int grace_ms = 1000);
   void Wait();
@@ -44,9 +41,7 @@ class CloudServer {
   CloudServer() = default;
   CloudServerOptions options_;
   std::unique_ptr<Service> service_;
-  std::unique_ptr<grpc::Server> server_;
-  int port_ = 0;
-  bool shut_down_ = false;
+  GrpcServer server_;  // after service_: destroyed first
 };
 
 }  // namespace splitrans::cloud

@@ -1,14 +1,12 @@
 // splitrans-cloud: decodes compressed features from edges and runs the tail of split models.
 #include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
 
 #include "cloud/cloud_server.h"
-#include "common/logging.h"
-#include "common/signals.h"
+#include "common/server_main.h"
 
 int main(int argc, char** argv) {
   splitrans::cloud::CloudServerOptions opt;
-  std::string log_level = "info";
+  std::string log_level = "info", codec_device = "auto";
   int grace_ms = 2000;
 
   CLI::App app{"splitrans-cloud: serves splitrans.v1.SplitInference (Stream, Infer): decodes codec "
@@ -24,6 +22,11 @@ int main(int argc, char** argv) {
       ->envname("SPLITRANS_CLOUD_WORKERS")->check(CLI::Range(1, 256));
   app.add_option("--torch-threads", opt.torch_threads, "LibTorch intra-op threads")
       ->envname("SPLITRANS_TORCH_THREADS")->check(CLI::Range(1, 256));
+  app.add_option("--codec-device", codec_device,
+                 "where the codec runs: auto (GPU when one is usable, else CPU; logged at start), "
+                 "cpu, or gpu (refuse to start without a usable GPU). The GPU decodes the dense "
+                 "layout; other layouts always run on the CPU")
+      ->envname("SPLITRANS_CODEC_DEVICE")->check(CLI::IsMember({"auto", "cpu", "gpu"}));
   app.add_option("--top-k", opt.pipeline.default_top_k, "default top-k when a request sends 0")
       ->envname("SPLITRANS_TOP_K")->check(CLI::Range(1, 100));
   app.add_option("--max-message-bytes", opt.max_message_bytes, "gRPC max send/receive message size")
@@ -38,21 +41,8 @@ int main(int argc, char** argv) {
       ->envname("SPLITRANS_LOG_LEVEL");
   CLI11_PARSE(app, argc, argv);
   opt.reflection = !no_reflection;
+  splitrans::ParseCodecDevice(codec_device, &opt.pipeline.codec_device);
 
-  splitrans::BlockTerminationSignals();
-  splitrans::SetupLogging(log_level, "cloud");
-  auto server = splitrans::cloud::CloudServer::Create(opt);
-  if (!server.ok()) {
-    spdlog::critical("{}", server.status().ToString());
-    return 1;
-  }
-  if (auto st = (*server)->Start(); !st.ok()) {
-    spdlog::critical("{}", st.ToString());
-    return 1;
-  }
-  int sig = splitrans::WaitForTerminationSignal();
-  spdlog::info("cloud: signal {}, shutting down", sig);
-  (*server)->Shutdown(grace_ms);
-  (*server)->Wait();
-  return 0;
+  return splitrans::ServeUntilSignal<splitrans::cloud::CloudServer>(opt, "cloud", log_level,
+                                                                    grace_ms);
 }

@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
-#include <numeric>
 
 #include "codec/codec.h"
 #include "common/clock.h"
@@ -21,19 +19,17 @@ absl::StatusOr<std::unique_ptr<TailPipeline>> TailPipeline::Create(
   auto repo = ModelRepository::Load(options.model_repo);
   if (!repo.ok()) return repo.status();
   std::unique_ptr<TailPipeline> p(new TailPipeline(options, std::move(*repo)));
+  FeatureCodecOptions co;
+  co.name = "cloud";
+  co.device = options.codec_device;
+  co.limits.max_elements = options.max_feature_elements;
+  auto codec = FeatureCodec::Create(co);
+  if (!codec.ok()) return codec.status();
+  p->codec_ = std::move(*codec);
   for (const ModelManifest* m : p->repo_.All()) {
     for (const auto& [name, split] : m->splits) {
-      auto mod = TorchModule::Load(split.tail_path);
+      auto mod = TorchModule::LoadAndWarmUp(split.tail_path, split.feature_shape);
       if (!mod.ok()) return mod.status();
-      // Warm up (the first TorchScript call is much slower than the next ones).
-      std::vector<int64_t> shape = {1};
-      shape.insert(shape.end(), split.feature_shape.begin(), split.feature_shape.end());
-      std::vector<float> zeros(std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>()));
-      std::vector<float> out;
-      std::vector<int64_t> out_shape;
-      if (auto st = (*mod)->Forward(zeros.data(), shape, &out, &out_shape); !st.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(split.tail_path, ": ", st.message()));
-      }
       spdlog::info("cloud: loaded tail {}/{} split {} feature [{}] from {}", m->name, m->version,
                    name, absl::StrJoin(split.feature_shape, ","), split.tail_path);
       p->tails_[{m->name, m->version, name}] = std::move(*mod);
@@ -56,8 +52,7 @@ absl::StatusOr<TailResult> TailPipeline::Run(const FeatureRequest& req) const {
   TailResult result;
   result.model_version = std::to_string(m.version);
   Stopwatch sw;
-  // One decoder per thread: it keeps scratch buffers; values are moved into `feature`.
-  thread_local codec::Decoder decoder(codec::DecodeLimits{options_.max_feature_elements});
+  // Per thread: keeps its capacity across requests.
   thread_local codec::DecodedTensor feature;
   // Check the declared shape before decoding, so a small malformed packet cannot make the
   // decoder allocate for a huge tensor. Accept [B, C, H, W] (B in 1..kMaxBatch) or [C, H, W].
@@ -76,7 +71,7 @@ absl::StatusOr<TailResult> TailPipeline::Run(const FeatureRequest& req) const {
         "/", m.version, " split ", s.name, " feature shape [B,", absl::StrJoin(s.feature_shape, ","),
         "] (B <= ", kMaxBatch, ")"));
   }
-  cs = decoder.Decode(req.codec_bytes, req.codec_size, &feature);
+  cs = codec_->Decode(req.codec_bytes, req.codec_size, &feature, &result.decode_path);
   if (!cs.ok()) return FromCodecStatus(cs);
   result.decode_us = sw.Lap();
 

@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/feature_codec.h"
 #include "common/model_repository.h"
 #include "common/topk.h"
 #include "common/torch_module.h"
@@ -22,6 +23,7 @@ struct TailPipelineOptions {
   std::string model_repo = "models";
   int default_top_k = 5;
   uint64_t max_feature_elements = uint64_t{1} << 26;
+  CodecDevice codec_device = CodecDevice::kAuto;  // GPU decode (dense layout) where usable
 };
 
 struct FeatureRequest {
@@ -38,6 +40,7 @@ struct TailResult {
   std::vector<int64_t> logits_shape;
   std::vector<TopKEntry> topk;      // top_k per batch element, best first
   int64_t decode_us = 0;
+  CodecPath decode_path = CodecPath::kCpu;  // where the feature was decoded
   int64_t tail_us = 0;
   std::string model_version;
 };
@@ -52,6 +55,7 @@ class TailPipeline {
   absl::StatusOr<TailResult> Run(const FeatureRequest& request) const;
 
   const ModelRepository& repository() const { return repo_; }
+  const FeatureCodec& codec() const { return *codec_; }
 
  private:
   TailPipeline(TailPipelineOptions options, ModelRepository repo)
@@ -59,6 +63,7 @@ class TailPipeline {
 
   TailPipelineOptions options_;
   ModelRepository repo_;
+  std::unique_ptr<FeatureCodec> codec_;
   // (model, version, split) -> tail module
   std::map<std::tuple<std::string, int64_t, std::string>, std::unique_ptr<TorchModule>> tails_;
 };

@@ -1,6 +1,10 @@
 // Unit tests for common/: status mapping, manifest validation, image decoding errors, top-k.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <random>
+
+#include "common/feature_codec.h"
 #include "common/image.h"
 #include "common/model_repository.h"
 #include "common/status_util.h"
@@ -95,6 +99,94 @@ TEST(TopK, SoftmaxOrderAndTies) {
   EXPECT_EQ(t[2].index, 3);
   EXPECT_EQ(t[2].label, "d");
   EXPECT_NEAR(t[0].score, t[1].score, 1e-6);
+}
+
+TEST(FeatureCodec, ParseCodecDevice) {
+  CodecDevice d = CodecDevice::kCpu;
+  for (CodecDevice want : {CodecDevice::kAuto, CodecDevice::kCpu, CodecDevice::kGpu}) {
+    ASSERT_TRUE(ParseCodecDevice(CodecDeviceName(want), &d));
+    EXPECT_EQ(d, want);
+  }
+  EXPECT_FALSE(ParseCodecDevice("cuda", &d));
+  EXPECT_FALSE(ParseCodecDevice("", &d));
+}
+
+// A post-ReLU-like tensor: ~half zeros, the rest exponential.
+std::vector<float> FeatureLike(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::exponential_distribution<float> mag(2.0f);
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = (rng() & 1) ? mag(rng) : 0.0f;
+  return v;
+}
+
+// Every device choice must give the CPU codec's bytes and values (the GPU codec is byte-identical).
+void ExpectSameAsCpuCodec(FeatureCodec* fc, codec::Mode mode) {
+  const std::vector<int64_t> shape = {2, 8, 12, 12};
+  const std::vector<float> x = FeatureLike(2 * 8 * 12 * 12, 7);
+  const codec::TensorView view{x.data(), codec::DType::kFloat32, shape};
+  codec::EncodeOptions eo;
+  eo.q = 4;
+  eo.mode = mode;
+  std::vector<uint8_t> got, want;
+  CodecPath path;
+  ASSERT_TRUE(fc->Encode(view, eo, &got, &path).ok());
+  EXPECT_EQ(path, fc->gpu() && mode == codec::Mode::kDense ? CodecPath::kGpu : CodecPath::kCpu);
+  codec::Encoder cpu;
+  ASSERT_TRUE(cpu.Encode(view, eo, &want).ok());
+  EXPECT_EQ(got, want) << codec::ModeName(mode);
+
+  codec::DecodedTensor a;
+  ASSERT_TRUE(fc->Decode(got.data(), got.size(), &a, &path).ok());
+  auto b = codec::Decode(want.data(), want.size());
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(a.shape, shape);
+  EXPECT_EQ(a.values, b->values);
+  if (!fc->gpu()) EXPECT_EQ(path, CodecPath::kCpu);
+}
+
+TEST(FeatureCodec, CpuDeviceMatchesCodec) {
+  FeatureCodecOptions o;
+  o.device = CodecDevice::kCpu;
+  auto fc = FeatureCodec::Create(o);
+  ASSERT_TRUE(fc.ok()) << fc.status();
+  EXPECT_FALSE((*fc)->gpu());
+  for (codec::Mode m : {codec::Mode::kAuto, codec::Mode::kDense, codec::Mode::kContext}) {
+    ExpectSameAsCpuCodec(fc->get(), m);
+  }
+}
+
+TEST(FeatureCodec, AutoDeviceFallsBackOrUsesGpu) {
+  auto fc = FeatureCodec::Create(FeatureCodecOptions{});
+  ASSERT_TRUE(fc.ok()) << fc.status();
+  // Without a GPU the description says why; with one, the dense path runs there.
+  if (!(*fc)->gpu()) EXPECT_NE((*fc)->description().find("no usable GPU"), std::string::npos);
+  for (codec::Mode m : {codec::Mode::kAuto, codec::Mode::kDense}) ExpectSameAsCpuCodec(fc->get(), m);
+}
+
+TEST(FeatureCodec, GpuDeviceRefusesToStartWithoutGpu) {
+  auto probe = FeatureCodec::Create(FeatureCodecOptions{});
+  ASSERT_TRUE(probe.ok());
+  if ((*probe)->gpu()) GTEST_SKIP() << "a GPU is usable here";
+  FeatureCodecOptions o;
+  o.device = CodecDevice::kGpu;
+  auto fc = FeatureCodec::Create(o);
+  ASSERT_FALSE(fc.ok());
+  EXPECT_EQ(fc.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(fc.status().message().find("no usable GPU"), std::string::npos);
+}
+
+TEST(FeatureCodec, DecodeErrorsKeepTheirCodes) {
+  auto fc = FeatureCodec::Create(FeatureCodecOptions{});
+  ASSERT_TRUE(fc.ok());
+  codec::DecodedTensor out;
+  const uint8_t junk[32] = {'S', 'R', 'N', 'S', 1, 0, 1, 4, 4, 1};  // dense layout, bad checksum
+  codec::Status s = (*fc)->Decode(junk, sizeof(junk), &out);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.code(), codec::ErrorCode::kInternal);
+  EXPECT_NE(s.code(), codec::ErrorCode::kUnavailable);
+  s = (*fc)->Decode(junk, 3, &out);
+  EXPECT_EQ(s.code(), codec::ErrorCode::kTruncated);
 }
 
 }  // namespace

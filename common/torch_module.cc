@@ -6,7 +6,9 @@
 #include <torch/script.h>
 
 #include <cstring>
+#include <functional>
 #include <mutex>
+#include <numeric>
 
 namespace splitrans {
 
@@ -45,6 +47,24 @@ absl::StatusOr<std::unique_ptr<TorchModule>> TorchModule::Load(const std::string
     return absl::InvalidArgumentError(absl::StrCat("cannot load TorchScript '", path, "': ", what));
   }
   return m;
+}
+
+absl::StatusOr<std::unique_ptr<TorchModule>> TorchModule::LoadAndWarmUp(
+    const std::string& path, const std::vector<int64_t>& input_shape,
+    std::vector<int64_t>* output_shape) {
+  auto mod = Load(path);
+  if (!mod.ok()) return mod.status();
+  std::vector<int64_t> shape = {1};
+  shape.insert(shape.end(), input_shape.begin(), input_shape.end());
+  std::vector<float> zeros(
+      std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>()));
+  std::vector<float> out;
+  std::vector<int64_t> out_shape;
+  if (auto st = (*mod)->Forward(zeros.data(), shape, &out, &out_shape); !st.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
+  }
+  if (output_shape != nullptr) *output_shape = std::move(out_shape);
+  return mod;
 }
 
 absl::Status TorchModule::Forward(const float* input, const std::vector<int64_t>& shape,

@@ -18,6 +18,12 @@ void ConfigureTorchThreads(int intra_op_threads);
 class TorchModule {
  public:
   static absl::StatusOr<std::unique_ptr<TorchModule>> Load(const std::string& path);
+  // Load(), then one Forward() on zeros of shape [1, input_shape...]: the first TorchScript call
+  // is much slower than the next ones. *output_shape (nullable) gets that call's output shape.
+  // INVALID_ARGUMENT "<path>: <reason>" when the call fails.
+  static absl::StatusOr<std::unique_ptr<TorchModule>> LoadAndWarmUp(
+      const std::string& path, const std::vector<int64_t>& input_shape,
+      std::vector<int64_t>* output_shape = nullptr);
   ~TorchModule();
 
   // Runs forward on one float32 tensor (C order, host memory holding product(shape) floats)

@@ -2,9 +2,7 @@
 
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_join.h>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
 #include <cstring>
@@ -331,6 +329,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     pkt.mutable_edge_timings()->set_preprocess_us(enc->preprocess_us);
     pkt.mutable_edge_timings()->set_head_us(enc->head_us);
     pkt.mutable_edge_timings()->set_encode_us(enc->encode_us);
+    pkt.mutable_edge_timings()->set_encoded_on_gpu(enc->encode_path == CodecPath::kGpu);
     pkt.set_raw_feature_bytes(enc->raw_feature_bytes);
     pkt.set_top_k(top_k);
 
@@ -340,7 +339,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
       int q = 0;
       int64_t batch = 0, preprocess_us = 0, head_us = 0, encode_us = 0, start_us = 0, send_us = 0;
       uint64_t feature_bytes = 0, raw_feature_bytes = 0;
-      bool raw = false;
+      bool raw = false, encoded_on_gpu = false;
       std::vector<std::string> requested;
     };
     auto c = std::make_shared<Ctx>();
@@ -358,6 +357,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     c->feature_bytes = enc->bytes.size();
     c->raw_feature_bytes = enc->raw_feature_bytes;
     c->raw = raw;
+    c->encoded_on_gpu = enc->encode_path == CodecPath::kGpu;
     for (const auto& o : req.outputs()) c->requested.push_back(o.name());
     c->send_us = NowMicros();
     cloud_.Send(std::move(pkt), [c, resp, reactor](const grpc::Status& s, v1::Result r) {
@@ -429,6 +429,8 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
       SetInt(p, "q", c->q);
       (*p)["split"].set_string_param(c->split);
       (*p)["codec_mode"].set_string_param(c->mode);
+      (*p)["encode_device"].set_string_param(c->encoded_on_gpu ? "gpu" : "cpu");
+      (*p)["decode_device"].set_string_param(ct.decoded_on_gpu() ? "gpu" : "cpu");
       reactor->Finish(grpc::Status::OK);
     });
   }
@@ -456,33 +458,17 @@ EdgeServer::~EdgeServer() { Shutdown(0); }
 CloudClient& EdgeServer::cloud() { return service_->cloud(); }
 
 absl::Status EdgeServer::Start() {
-  grpc::EnableDefaultHealthCheckService(true);
-  if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port_);
-  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
-  builder.SetMaxSendMessageSize(options_.max_message_bytes);
-  builder.RegisterService(service_.get());
-  server_ = builder.BuildAndStart();
-  if (!server_ || port_ == 0) {
-    server_.reset();
-    return absl::UnavailableError(absl::StrCat("edge: cannot listen on ", options_.listen_address));
-  }
-  spdlog::info("edge: serving KServe v2 (inference.GRPCInferenceService) on port {} ({})", port_,
-               options_.listen_address);
-  return absl::OkStatus();
+  GrpcServerOptions o;
+  o.name = "edge";
+  o.service_label = "KServe v2 (inference.GRPCInferenceService)";
+  o.listen_address = options_.listen_address;
+  o.max_message_bytes = options_.max_message_bytes;
+  o.reflection = options_.reflection;
+  return server_.Start(o, service_.get());
 }
 
-void EdgeServer::Shutdown(int grace_ms) {
-  if (!server_ || shut_down_) return;
-  shut_down_ = true;
-  if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
-  spdlog::info("edge: shut down");
-}
+void EdgeServer::Shutdown(int grace_ms) { server_.Shutdown(grace_ms); }
 
-void EdgeServer::Wait() {
-  if (server_) server_->Wait();
-}
+void EdgeServer::Wait() { server_.Wait(); }
 
 }  // namespace splitrans::edge

@@ -9,13 +9,10 @@
 #include <string>
 
 #include "codec/codec.h"
+#include "common/grpc_server.h"
 #include "common/limits.h"
 #include "edge/cloud_client.h"
 #include "edge/head_pipeline.h"
-
-namespace grpc {
-class Server;
-}
 
 namespace splitrans::edge {
 
@@ -37,7 +34,7 @@ class EdgeServer {
   ~EdgeServer();
 
   absl::Status Start();
-  int port() const { return port_; }
+  int port() const { return server_.port(); }
   void Shutdown(int grace_ms = 1000);
   void Wait();
   CloudClient& cloud();
@@ -48,9 +45,7 @@ class EdgeServer {
   EdgeServer() = default;
   EdgeServerOptions options_;
   std::unique_ptr<Service> service_;
-  std::unique_ptr<grpc::Server> server_;
-  int port_ = 0;
-  bool shut_down_ = false;
+  GrpcServer server_;  // after service_: destroyed first
 };
 
 }  // namespace splitrans::edge

@@ -19,18 +19,17 @@ absl::StatusOr<std::unique_ptr<HeadPipeline>> HeadPipeline::Create(
   auto repo = ModelRepository::Load(options.model_repo);
   if (!repo.ok()) return repo.status();
   std::unique_ptr<HeadPipeline> p(new HeadPipeline(std::move(*repo)));
+  FeatureCodecOptions co;
+  co.name = "edge";
+  co.device = options.codec_device;
+  auto codec = FeatureCodec::Create(co);
+  if (!codec.ok()) return codec.status();
+  p->codec_ = std::move(*codec);
   for (const ModelManifest* m : p->repo_.All()) {
     for (const auto& [name, split] : m->splits) {
-      auto mod = TorchModule::Load(split.head_path);
-      if (!mod.ok()) return mod.status();
-      // Warm up (the first TorchScript call is much slower than the next ones).
-      std::vector<int64_t> shape = {1};
-      shape.insert(shape.end(), m->input_shape.begin(), m->input_shape.end());
-      std::vector<float> zeros(m->InputElements()), out;
       std::vector<int64_t> out_shape;
-      if (auto st = (*mod)->Forward(zeros.data(), shape, &out, &out_shape); !st.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(split.head_path, ": ", st.message()));
-      }
+      auto mod = TorchModule::LoadAndWarmUp(split.head_path, m->input_shape, &out_shape);
+      if (!mod.ok()) return mod.status();
       std::vector<int64_t> expect = {1};
       expect.insert(expect.end(), split.feature_shape.begin(), split.feature_shape.end());
       if (out_shape != expect) {
@@ -118,12 +117,11 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req) const {
   }
   out.head_us = sw.Lap();
 
-  thread_local codec::Encoder encoder;
   codec::TensorView view;
   view.data = feature.data();
   view.dtype = codec::DType::kFloat32;
   view.shape = out.feature_shape;
-  codec::Status es = encoder.Encode(view, req.encode, &out.bytes);
+  codec::Status es = codec_->Encode(view, req.encode, &out.bytes, &out.encode_path);
   if (!es.ok()) return FromCodecStatus(es);
   out.raw_feature_bytes = feature.size() * sizeof(float);
   out.encode_us = sw.Lap();

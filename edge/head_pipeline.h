@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "codec/codec.h"
+#include "common/feature_codec.h"
 #include "common/model_repository.h"
 #include "common/torch_module.h"
 
@@ -20,6 +21,7 @@ namespace splitrans::edge {
 
 struct HeadPipelineOptions {
   std::string model_repo = "models";
+  CodecDevice codec_device = CodecDevice::kAuto;  // GPU encode (dense mode) where usable
 };
 
 // One request's input batch, in one of three forms (pointers are borrowed for the call).
@@ -45,6 +47,7 @@ struct EncodedFeature {
   std::vector<int64_t> feature_shape;  // [B, C, H, W]
   uint64_t raw_feature_bytes = 0;      // float32 size before compression
   int64_t preprocess_us = 0, head_us = 0, encode_us = 0;
+  CodecPath encode_path = CodecPath::kCpu;  // where the feature was encoded
   const ModelManifest* manifest = nullptr;
   std::string split;
 };
@@ -58,10 +61,12 @@ class HeadPipeline {
   absl::StatusOr<EncodedFeature> Run(const HeadRequest& request) const;
 
   const ModelRepository& repository() const { return repo_; }
+  const FeatureCodec& codec() const { return *codec_; }
 
  private:
   explicit HeadPipeline(ModelRepository repo) : repo_(std::move(repo)) {}
   ModelRepository repo_;
+  std::unique_ptr<FeatureCodec> codec_;
   std::map<std::tuple<std::string, int64_t, std::string>, std::unique_ptr<TorchModule>> heads_;
 };
 

@@ -1,16 +1,14 @@
 // splitrans-edge: KServe v2 front end that runs the head of a split model, compresses the
 // feature with the splitrans codec and streams it to splitrans-cloud.
 #include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
 
 #include "codec/codec.h"
-#include "common/logging.h"
-#include "common/signals.h"
+#include "common/server_main.h"
 #include "edge/edge_server.h"
 
 int main(int argc, char** argv) {
   splitrans::edge::EdgeServerOptions opt;
-  std::string log_level = "info", mode = "auto", cloud_rpc = "stream";
+  std::string log_level = "info", mode = "auto", cloud_rpc = "stream", codec_device = "auto";
   int grace_ms = 2000;
 
   CLI::App app{"splitrans-edge: serves the KServe v2 gRPC API (inference.GRPCInferenceService). "
@@ -43,6 +41,11 @@ int main(int argc, char** argv) {
       ->envname("SPLITRANS_Q")->check(CLI::Range(splitrans::codec::kMinQ, splitrans::codec::kMaxQ));
   app.add_option("--codec-mode", mode, "default codec mode (request parameter codec_mode overrides)")
       ->envname("SPLITRANS_CODEC_MODE")->check(CLI::IsMember({"auto", "paper", "dense", "sparse", "context"}));
+  app.add_option("--codec-device", codec_device,
+                 "where the codec runs: auto (GPU when one is usable, else CPU; logged at start), "
+                 "cpu, or gpu (refuse to start without a usable GPU). The GPU codes the dense "
+                 "layout; other layouts always run on the CPU")
+      ->envname("SPLITRANS_CODEC_DEVICE")->check(CLI::IsMember({"auto", "cpu", "gpu"}));
   app.add_option("--top-k", opt.default_top_k, "default top-k (request parameter top_k overrides)")
       ->check(CLI::Range(1, 100));
   app.add_option("--max-message-bytes", opt.max_message_bytes, "gRPC max send/receive message size (both sides)")
@@ -55,22 +58,8 @@ int main(int argc, char** argv) {
   opt.reflection = !no_reflection;
 
   splitrans::codec::ParseMode(mode, &opt.default_encode.mode);
+  splitrans::ParseCodecDevice(codec_device, &opt.pipeline.codec_device);
   opt.cloud.use_stream = cloud_rpc == "stream";
   opt.cloud.max_message_bytes = opt.max_message_bytes;
-  splitrans::BlockTerminationSignals();
-  splitrans::SetupLogging(log_level, "edge");
-  auto server = splitrans::edge::EdgeServer::Create(opt);
-  if (!server.ok()) {
-    spdlog::critical("{}", server.status().ToString());
-    return 1;
-  }
-  if (auto st = (*server)->Start(); !st.ok()) {
-    spdlog::critical("{}", st.ToString());
-    return 1;
-  }
-  int sig = splitrans::WaitForTerminationSignal();
-  spdlog::info("edge: signal {}, shutting down", sig);
-  (*server)->Shutdown(grace_ms);
-  (*server)->Wait();
-  return 0;
+  return splitrans::ServeUntilSignal<splitrans::edge::EdgeServer>(opt, "edge", log_level, grace_ms);
 }
