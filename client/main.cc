@@ -65,9 +65,13 @@ int RunInfer(const std::string& edge, const sc::InferSettings& s, const std::vec
     std::cout << path << "\n  top-k (score:index:label):";
     for (const auto& l : sc::GetTopkLabels(resp)) std::cout << "  " << l;
     const int64_t fb = sc::GetIntParam(resp, "feature_bytes"), rb = sc::GetIntParam(resp, "raw_feature_bytes");
-    auto split = resp.parameters().count("split") ? resp.parameters().at("split").string_param() : "";
-    std::cout << "\n  model " << resp.model_name() << "/" << resp.model_version() << ", split " << split
-              << ", q " << sc::GetIntParam(resp, "q") << "\n  feature: " << fb << " bytes on the wire ("
+    auto str_param = [&resp](const char* k) -> std::string {
+      return resp.parameters().count(k) ? resp.parameters().at(k).string_param() : "";
+    };
+    std::cout << "\n  model " << resp.model_name() << "/" << resp.model_version() << ", split "
+              << str_param("split") << ", q " << sc::GetIntParam(resp, "q") << ", codec "
+              << str_param("codec_mode") << " (encode " << str_param("encode_device") << ", decode "
+              << str_param("decode_device") << ")\n  feature: " << fb << " bytes on the wire ("
               << rb << " raw float32, " << (fb ? static_cast<double>(rb) / fb : 0) << "x), request "
               << req.ByteSizeLong() << " bytes, response " << resp.ByteSizeLong() << " bytes\n  latency (ms):";
     for (const char* k : {"preprocess_us", "head_us", "encode_us", "transfer_us", "decode_us", "tail_us", "edge_total_us"}) {

@@ -103,6 +103,11 @@ say "== waiting for health"
 "$CLIENT_BIN" health --addr "127.0.0.1:$CLOUD_PORT" --wait-ms 30000 >&2
 "$CLIENT_BIN" health --addr "127.0.0.1:$EDGE_PORT" --wait-ms 30000 >&2
 "$CLIENT_BIN" health --addr "127.0.0.1:$EDGE_PORT" --ready --wait-ms 30000 >&2
+# Which codec each side runs (GPU where usable, else CPU, and why).
+for side in cloud edge; do
+  line="$(grep -o 'feature codec on .*' "$WORK/$side.log" | head -1 || true)"
+  [[ -n "$line" ]] && say "   $side: $line"
+done
 
 N="all 10000"; [[ "$LIMIT" != 0 ]] && N="$LIMIT"
 say "== evaluating $N Fashion-MNIST test images (q=$Q, mode=$MODE, split=${SPLIT:-default}, concurrency=$CONCURRENCY)"

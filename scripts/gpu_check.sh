@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check of the CUDA codec on a bare GPU machine (nvcc, cmake, ninja; no Debian packages):
 # builds the codec alone with CUDA, runs the "gpu" tests (plus the CPU model test of the GPU
-# core), then the GPU benchmark, and prints a short table. Results go to $OUT when it is set
+# core), compute-sanitizer memcheck on the malformed-input tests, then the GPU benchmark, and
+# prints a short table. Results go to $OUT when it is set
 # (logs, JUnit XML, bench.json, summary.txt). Needs GoogleTest sources in .gtest-src/ (run
 # scripts/fetch_gtest_src.sh on a Debian machine first; carry the folder along).
 #   usage: scripts/gpu_check.sh [BUILD_DIR]     (default: build-gpu)
@@ -17,6 +18,7 @@ cd "$ROOT"
 mkdir -p "$RESULTS"
 START=$(date +%s)
 status_build="not run" status_tests="not run" status_model="not run" status_bench="not run"
+status_sanitizer="not run"
 rc=0
 
 log() { echo "gpu_check: $*"; }
@@ -98,11 +100,29 @@ if [ "$status_build" = ok ] && [ "$TESTS" = ON ]; then
 fi
 log "gpu tests: $status_tests; gpu_core_test: $status_model ($(elapsed))"
 
+# --- compute-sanitizer on the malformed-input and edge-size tests (out-of-bounds device access) --
+SANITIZER="$(command -v compute-sanitizer || true)"
+[ -z "$SANITIZER" ] && [ -x "$(dirname "$NVCC")/compute-sanitizer" ] && SANITIZER="$(dirname "$NVCC")/compute-sanitizer"
+if [ "$status_build" = ok ] && [ "$TESTS" = ON ] && [ -n "$SANITIZER" ]; then
+  if timeout 150 "$SANITIZER" --tool memcheck --error-exitcode 86 "$BUILD/codec/cuda/gpu_codec_test" \
+       --gtest_filter='*Malformed*:*HostSideArgumentErrors*:*RandomDataAndEdgeSizes*' \
+       > "$RESULTS/sanitizer.log" 2>&1; then
+    status_sanitizer="ok: $(grep -E 'ERROR SUMMARY' "$RESULTS/sanitizer.log" | tail -1)"
+  else
+    status_sanitizer="FAILED (exit $?)"; rc=1
+    grep -E 'ERROR SUMMARY|Invalid|out of bounds|FAILED' "$RESULTS/sanitizer.log" | head -20
+  fi
+elif [ -z "$SANITIZER" ]; then
+  status_sanitizer="skipped (no compute-sanitizer)"
+fi
+log "compute-sanitizer: $status_sanitizer ($(elapsed))"
+
 # --- benchmark ------------------------------------------------------------------------------
 if [ "$status_build" = ok ]; then
   timeout 240 "$BUILD/codec/cuda/gpu_bench" --runs "$RUNS" --json "$RESULTS/bench.json" > "$RESULTS/bench.txt" 2>&1
   b=$?
-  if [ $b -eq 0 ]; then status_bench="ok"; else status_bench="FAILED (exit $b)"; rc=1; fi
+  if [ $b -eq 0 ] && grep -q 'no usable GPU' "$RESULTS/bench.txt"; then status_bench="skipped (no usable GPU)"
+  elif [ $b -eq 0 ]; then status_bench="ok"; else status_bench="FAILED (exit $b)"; rc=1; fi
   cat "$RESULTS/bench.txt"
 fi
 
@@ -113,6 +133,7 @@ fi
   printf '%-16s %s\n' "build" "$status_build"
   printf '%-16s %s\n' "ctest -L gpu" "$status_tests"
   printf '%-16s %s\n' "gpu_core_test" "$status_model"
+  printf '%-16s %s\n' "memcheck" "$status_sanitizer"
   printf '%-16s %s\n' "gpu_bench" "$status_bench"
   if [ -f "$RESULTS/bench.txt" ]; then
     grep -E '^[0-9]+ x |GPU encode  |GPU encode \(|GPU decode \(host|GPU decode \(dev|CPU encode|CPU decode' \
