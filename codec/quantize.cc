@@ -170,7 +170,7 @@ Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* p) {
   const float sf = static_cast<float>(s);
   if (r.hi == r.lo || !(sf > 0.f)) {
     p->constant = true;
-    p->constant_value = r.lo;
+    p->constant_value = r.lo == 0.f ? 0.f : r.lo;  // a zero is written as +0 (FORMAT.md, constant layout)
     return Status::Ok();
   }
   p->scale = sf;

@@ -126,6 +126,20 @@ TEST(QuantParams, RejectsOffsetsBeyondFloatResolution) {
   EXPECT_TRUE(ComputeQuantParams(y.data(), y.size(), 8, &p).ok());
 }
 
+TEST(QuantParams, ZeroConstantIsPositiveZero) {
+  // Whatever the signs and order of the zeros (and when the scale rounds to 0), the constant
+  // is +0: the GPU encoder, whose minimum follows IEEE total order, writes the same bytes.
+  const std::vector<std::vector<float>> cases = {
+      {-0.f}, {-0.f, -0.f, -0.f}, {-0.f, 0.f}, {0.f, -0.f}, {0.f, -0.f, 1e-45f}, {-0.f, 0.f, 1e-45f}};
+  for (const auto& x : cases) {
+    QuantParams p;
+    ASSERT_TRUE(ComputeQuantParams(x.data(), x.size(), 8, &p).ok());
+    ASSERT_TRUE(p.constant);
+    EXPECT_EQ(p.constant_value, 0.f);
+    EXPECT_FALSE(std::signbit(p.constant_value)) << x.size() << " values";
+  }
+}
+
 TEST(QuantParams, ConstantTensors) {
   for (size_t n : {1, 2, 7, 8, 9, 33, 1000}) {
     for (float c : {0.f, -3.25f, 1e30f, -FLT_MAX, FLT_MIN}) {

@@ -115,6 +115,19 @@ if [ "$status_build" = ok ] && [ "$TESTS" = ON ] && [ -n "$SANITIZER" ]; then
 elif [ -z "$SANITIZER" ]; then
   status_sanitizer="skipped (no compute-sanitizer)"
 fi
+# racecheck (shared memory hazards) and synccheck (barrier misuse) on one round-trip test, while
+# the time budget allows (they are 10-100x slower); a time-out is reported, not counted as failure.
+for tool in racecheck synccheck; do
+  if [ "$status_build" = ok ] && [ "$TESTS" = ON ] && [ -n "$SANITIZER" ] && [ $(( $(date +%s) - START )) -lt 300 ]; then
+    timeout 90 "$SANITIZER" --tool $tool --error-exitcode 86 "$BUILD/codec/cuda/gpu_codec_test" \
+      --gtest_filter='*RandomDataAndEdgeSizes*' > "$RESULTS/$tool.log" 2>&1
+    r=$?
+    if [ $r -eq 0 ]; then s="ok: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$RESULTS/$tool.log" | tail -1)"
+    elif [ $r -eq 124 ]; then s="timed out after 90 s (inconclusive)"
+    else s="FAILED (exit $r)"; rc=1; grep -E 'SUMMARY|hazard|Barrier|Invalid' "$RESULTS/$tool.log" | head -10; fi
+    status_sanitizer="$status_sanitizer; $tool $s"
+  fi
+done
 log "compute-sanitizer: $status_sanitizer ($(elapsed))"
 
 # --- benchmark ------------------------------------------------------------------------------
@@ -133,7 +146,7 @@ fi
   printf '%-16s %s\n' "build" "$status_build"
   printf '%-16s %s\n' "ctest -L gpu" "$status_tests"
   printf '%-16s %s\n' "gpu_core_test" "$status_model"
-  printf '%-16s %s\n' "memcheck" "$status_sanitizer"
+  printf '%-16s %s\n' "sanitizer" "$status_sanitizer"
   printf '%-16s %s\n' "gpu_bench" "$status_bench"
   if [ -f "$RESULTS/bench.txt" ]; then
     grep -E '^[0-9]+ x |GPU encode  |GPU encode \(|GPU decode \(host|GPU decode \(dev|CPU encode|CPU decode' \

@@ -10,8 +10,7 @@
 //   Device-resident bitstreams are first checksummed by a kernel that reads only the caller's
 //   [data, data + size) and copies back the bytes the host parses. Layouts other than dense and
 //   constant (sparse, paper, context) are decoded on the CPU and copied to the GPU.
-// - Known difference from the CPU encoder: a constant tensor of zeros of both signs is written
-//   with the constant -0.0 (the CPU keeps the zero its scan met first). See README.md.
+// - Constant tensors of zeros (of either sign) are written with +0.0, as by the CPU encoder.
 // - GpuEncoder / GpuDecoder are not thread-safe (one per thread or stream); they keep device
 //   tables and scratch buffers so that steady-state calls do not allocate. They use the device
 //   that was current when they were created.

@@ -164,7 +164,7 @@ SPLITRANS_HD RangeParams ParamsFromRange(float lo, float hi, int q) {
   const float sf = DToF(s);
   if (hi == lo || !(sf > 0.f)) {
     p.kind = ParamsKind::kConstant;
-    p.constant_value = lo;
+    p.constant_value = lo == 0.f ? 0.f : lo;  // +0 for a zero, as ComputeQuantParams
     return p;
   }
   p.scale = sf;

@@ -579,6 +579,14 @@ TEST(GpuCoreTest, EncodeMatchesCpuOnSpecialTensors) {
   CheckTensor({half_tie.data(), DType::kFloat32, {3}}, 1, "constant stream");
   std::vector<float> zeros(100, 0.f);
   CheckTensor({zeros.data(), DType::kFloat32, {100}}, 4, "zeros");
+  // Zeros of both signs (the GPU's minimum is taken in IEEE total order, -0 < +0), and a range
+  // whose scale rounds to 0: both are constant tensors written with +0.
+  std::vector<float> signed_zeros = {0.f, -0.f, -0.f, 0.f, -0.f};
+  CheckTensor({signed_zeros.data(), DType::kFloat32, {5}}, 4, "zeros of both signs");
+  std::vector<float> neg_zeros(7, -0.f);
+  CheckTensor({neg_zeros.data(), DType::kFloat32, {7}}, 4, "negative zeros");
+  std::vector<float> tiny = {0.f, -0.f, 1e-45f};
+  CheckTensor({tiny.data(), DType::kFloat32, {3}}, 8, "scale rounds to 0");
   std::vector<float> neg = Random(5000, 9, 0);
   for (auto& f : neg) f = -std::fabs(f) - 1.f;
   CheckTensor({neg.data(), DType::kFloat32, {5000}}, 4, "negative");

@@ -44,6 +44,7 @@ struct Job {
   float value = 0;            // kFill
   const uint8_t* host = nullptr;  // host view of the bitstream (input, or its copy)
   size_t fetched = 0;         // device input: bytes of the copy that are valid
+  size_t copy_index = 0;      // device input: which of Impl::copies holds the copy
   ExternalCrc crc;            // device input
 };
 
@@ -58,7 +59,10 @@ struct GpuDecoder::Impl {
   size_t ws_cap = 0;
   uint8_t* pinned = nullptr;  // host mirror for uploads and downloads
   size_t pinned_cap = 0;
-  std::vector<std::unique_ptr<uint8_t[]>> copies;  // device input: host copies (prefix valid)
+  // Device input: host copies of each bitstream's first `fetched` bytes. They hold only what the
+  // host parses (header, table, block index; everything for layouts decoded on the CPU), so a
+  // batch of large device bitstreams does not allocate their size on the host.
+  std::vector<std::unique_ptr<uint8_t[]>> copies;
   std::vector<size_t> copy_caps;
   std::unique_ptr<Decoder> cpu;
   std::vector<float> cpu_out;
@@ -144,12 +148,14 @@ struct GpuDecoder::Impl {
     for (size_t i = 0; i < count; ++i) {
       Job& job = jobs[i];
       const GpuDecodeItem& it = items[i];
-      if (copy_caps[i] < it.size) {
-        copies[i].reset(new uint8_t[it.size]);  // uninitialized: only the fetched prefix is ever read
-        copy_caps[i] = it.size;
+      const size_t prefix = probe[i].prefix_bytes;
+      if (copy_caps[i] < prefix) {
+        copies[i].reset(new uint8_t[prefix]);  // uninitialized: only the fetched prefix is ever read
+        copy_caps[i] = prefix;
       }
       job.host = copies[i].get();
-      job.fetched = probe[i].prefix_bytes;
+      job.copy_index = i;
+      job.fetched = prefix;
       if (job.fetched) std::memcpy(copies[i].get(), pinned + stage_off + probe[i].prefix_offset, job.fetched);
       if (job.fetched >= kFixedHeaderBytes) {  // else the header check fails before the checksum
         uint32_t body;
@@ -165,6 +171,14 @@ struct GpuDecoder::Impl {
   Status Fetch(const GpuDecodeItem& it, Job& job, size_t upto, cudaStream_t stream) {
     upto = std::min(upto, it.size);
     if (upto <= job.fetched) return Status::Ok();
+    const size_t i = job.copy_index;
+    if (copy_caps[i] < upto) {  // grow, keeping the bytes fetched so far
+      std::unique_ptr<uint8_t[]> grown(new uint8_t[upto]);
+      if (job.fetched) std::memcpy(grown.get(), copies[i].get(), job.fetched);
+      copies[i] = std::move(grown);
+      copy_caps[i] = upto;
+      job.host = copies[i].get();
+    }
     CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(const_cast<uint8_t*>(job.host) + job.fetched, it.data + job.fetched,
                                          upto - job.fetched, cudaMemcpyDeviceToHost, stream));
     CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
@@ -398,7 +412,16 @@ Status GpuDecoder::DecodeBatch(const GpuDecodeItem* items, size_t count, MemoryS
   statuses->assign(count, Status::Ok());
   if (shapes) shapes->assign(count, {});
   m.jobs.assign(count, Job());
-  if (input == MemorySpace::kDevice && count > 0) SPLITRANS_RETURN_IF_ERROR(m.Probe(items, count, stream));
+  // On a CUDA error, drain the stream before returning: copies from the pinned buffer may still be
+  // in flight, and the next call rewrites it.
+  auto drained = [stream](Status st) {
+    if (!st.ok()) {
+      cudaStreamSynchronize(stream);
+      cudaGetLastError();
+    }
+    return st;
+  };
+  if (input == MemorySpace::kDevice && count > 0) SPLITRANS_RETURN_IF_ERROR(drained(m.Probe(items, count, stream)));
   for (size_t i = 0; i < count; ++i) {
     Job& job = m.jobs[i];
     Status st = m.Validate(items[i], input, job, stream);
@@ -413,7 +436,7 @@ Status GpuDecoder::DecodeBatch(const GpuDecodeItem* items, size_t count, MemoryS
       if (!st.ok()) (*statuses)[i] = st;
     }
   }
-  SPLITRANS_RETURN_IF_ERROR(m.RunKernels(items, count, input, stream, statuses));
+  SPLITRANS_RETURN_IF_ERROR(drained(m.RunKernels(items, count, input, stream, statuses)));
   for (size_t i = 0; i < count; ++i) {
     const Status& st = (*statuses)[i];
     if (!st.ok()) return Status(st.code(), "item " + std::to_string(i) + ": " + st.message());

@@ -216,7 +216,17 @@ struct GpuEncoder::Impl {
 
   Status Enqueue(const EncodeLayout& L, size_t count, int q, uint8_t* ws_dev, GpuItemResult* results_dev,
                  cudaStream_t stream) {
-    if (options.use_cuda_graph && stream != nullptr) return EnqueueGraph(L, count, q, ws_dev, results_dev, stream);
+    // Graphs need a stream of our caller's that is not being captured already (the legacy and
+    // per-thread default streams cannot be captured); otherwise the direct path.
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    CUDA_RETURN_IF_ERROR(cudaStreamIsCapturing(stream, &capturing));
+    if (capturing != cudaStreamCaptureStatusNone) {
+      return InvalidArgument("EncodeBatchAsync cannot be captured into a caller's CUDA graph (it reuses a pinned "
+                             "descriptor buffer); use GpuEncoderOptions::use_cuda_graph instead");
+    }
+    if (options.use_cuda_graph && stream != nullptr && stream != cudaStreamLegacy && stream != cudaStreamPerThread) {
+      return EnqueueGraph(L, count, q, ws_dev, results_dev, stream);
+    }
     if (staging_pending) {
       CUDA_RETURN_IF_ERROR(cudaEventSynchronize(staging_free));
       staging_pending = false;
@@ -228,10 +238,17 @@ struct GpuEncoder::Impl {
       staging_cap = desc.size();
     }
     std::memcpy(staging, desc.data(), desc.size());
-    SPLITRANS_RETURN_IF_ERROR(EnqueueAll(L, staging, count, q, ws_dev, results_dev, stream));
-    CUDA_RETURN_IF_ERROR(cudaEventRecord(staging_free, stream));
-    staging_pending = true;
-    return Status::Ok();
+    const Status st = EnqueueAll(L, staging, count, q, ws_dev, results_dev, stream);
+    // Recorded even when a launch failed: the upload from `staging` may already be enqueued,
+    // and the next call must not overwrite the buffer before it has been read.
+    if (cudaEventRecord(staging_free, stream) == cudaSuccess) {
+      staging_pending = true;
+    } else {
+      cudaGetLastError();
+      cudaStreamSynchronize(stream);
+      cudaGetLastError();
+    }
+    return st;
   }
 
   Status EnqueueGraph(const EncodeLayout& L, size_t count, int q, uint8_t* ws_dev, GpuItemResult* results_dev,

@@ -138,61 +138,13 @@ Status PlanEncode(const EncodeRequest* requests, size_t count, int q, EncodeLayo
 
 Status ParseHeaderForGpu(const uint8_t* data, size_t size, const DecodeLimits& limits, const ExternalCrc* crc,
                          HeaderInfo* p) {
-  if (data == nullptr && size > 0) return InvalidArgument("null input");
-  if (size < kFixedHeaderBytes) {
-    return Truncated("input has " + std::to_string(size) + " bytes, the header alone needs " +
-                     std::to_string(kFixedHeaderBytes));
-  }
-  std::memcpy(&p->h, data, sizeof(FixedHeader));
-  const FixedHeader& h = p->h;
-  if (std::memcmp(h.magic, kMagic, 4) != 0) return Status(ErrorCode::kBadMagic, "not a splitrans bitstream (bad magic)");
-  if (h.version != kFormatVersion) {
-    return Status(ErrorCode::kUnsupportedVersion,
-                  "bitstream version " + std::to_string(h.version) + " is not supported (this build reads 1)");
-  }
-  if (h.flags != 0 || h.reserved != 0) return Status(ErrorCode::kReservedBits, "reserved header bits are set");
-  auto bad = [](std::string m) { return Status(ErrorCode::kBadHeaderField, std::move(m)); };
-  if (h.dtype != 1 && h.dtype != 2) return bad("dtype " + std::to_string(h.dtype) + " unknown");
-  if (h.rank < 1 || h.rank > kMaxRank) return bad("rank " + std::to_string(h.rank) + " out of range 1..8");
-  if (h.q < kMinQ || h.q > kMaxQ) return bad("q " + std::to_string(h.q) + " out of range 1..8");
-  if (h.layout > static_cast<uint8_t>(Layout::kContext)) return bad("layout " + std::to_string(h.layout) + " unknown");
-  if (h.layout == static_cast<uint8_t>(Layout::kConstant)) {
-    if (h.scale != 0.f || h.zero_point != 0) return bad("constant layout with a nonzero scale or zero point");
-  } else if (!(h.scale > 0.f) || !std::isfinite(h.scale)) {
-    return bad("scale must be finite and > 0");
-  }
-  const uint64_t need = kFixedHeaderBytes + uint64_t{h.body_size} + kChecksumBytes;
-  if (size < need) {
-    return Truncated("bitstream declares " + std::to_string(need) + " bytes, input has " + std::to_string(size));
-  }
-  uint32_t stored, computed;
-  if (crc != nullptr) {
-    stored = crc->stored;
-    computed = crc->computed;
-  } else {
-    std::memcpy(&stored, data + kFixedHeaderBytes + h.body_size, 4);
-    computed = Crc32c(data, kFixedHeaderBytes + h.body_size);
-  }
-  if (computed != stored) return Status(ErrorCode::kChecksumMismatch, "CRC32C mismatch: the bitstream is corrupt");
-  if (size > need) {
-    return Status(ErrorCode::kTrailingBytes, std::to_string(size - need) + " bytes follow the checksum");
-  }
-  ByteReader rd(data + kFixedHeaderBytes, h.body_size);
-  p->shape.resize(h.rank);
-  uint64_t t = 1;
-  for (int i = 0; i < h.rank; ++i) {
-    uint32_t d;
-    SPLITRANS_RETURN_IF_ERROR(rd.U32(&d, "shape"));
-    p->shape[i] = d;
-    t *= d;
-    if (t > limits.max_elements) {
-      return Status(ErrorCode::kLimitExceeded, "tensor has more than max_elements = " +
-                                                    std::to_string(limits.max_elements) + " elements");
-    }
-  }
-  p->t = t;
-  p->body_offset = kFixedHeaderBytes + 4 * size_t{h.rank};
-  p->body_end = kFixedHeaderBytes + h.body_size;
+  CheckedHeader c;
+  SPLITRANS_RETURN_IF_ERROR(CheckHeader(data, size, limits.max_elements, crc, &c));
+  p->h = c.h;
+  p->shape = std::move(c.shape);
+  p->t = c.elements;
+  p->body_offset = c.body_offset;
+  p->body_end = c.body_end;
   return Status::Ok();
 }
 

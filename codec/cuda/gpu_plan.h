@@ -11,6 +11,7 @@
 #include "codec/codec.h"
 #include "codec/cuda/gpu_core.h"
 #include "codec/format.h"
+#include "codec/header.h"
 #include "codec/status.h"
 
 namespace splitrans::codec::gpu {
@@ -61,11 +62,7 @@ struct HeaderInfo {
   size_t body_end = 0;      // 24 + body_size: where the checksum starts
 };
 
-// A checksum computed elsewhere (on the GPU, for device-resident bitstreams).
-struct ExternalCrc {
-  uint32_t computed = 0;  // CRC32C of [0, 24 + body_size)
-  uint32_t stored = 0;    // the 4 bytes at 24 + body_size
-};
+// ExternalCrc (codec/header.h): a checksum computed on the GPU for device-resident bitstreams.
 
 // Steps 1-9 of the validation order. data: host; readable up to min(size, 24 + 4 * 8) bytes
 // when crc is given, else all size bytes (the checksum is computed here). Errors: as the CPU

@@ -1,0 +1,35 @@
+// The first validation steps of FORMAT.md "Decoding", shared by the CPU Decoder and the CUDA
+// decoder's host-side plan: fixed header, declared size, checksum, trailing bytes, shape.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "codec/format.h"
+#include "codec/status.h"
+
+namespace splitrans::codec {
+
+// A checksum computed elsewhere (on the GPU, for device-resident bitstreams).
+struct ExternalCrc {
+  uint32_t computed = 0;  // CRC32C of [0, 24 + body_size)
+  uint32_t stored = 0;    // the 4 bytes at 24 + body_size
+};
+
+struct CheckedHeader {
+  FixedHeader h{};
+  std::vector<int64_t> shape;
+  uint64_t elements = 0;
+  size_t body_offset = 0;  // first byte after the shape
+  size_t body_end = 0;     // 24 + body_size: where the checksum starts
+};
+
+// Validates in FORMAT.md order: length >= header, magic, version, reserved bits, dtype, rank, q,
+// layout, scale, declared size, checksum, trailing bytes, then reads the shape (product <=
+// max_elements). data: host, all size bytes readable, or, when crc (nullable) is given, at least
+// min(size, 24 + 4 * 8) bytes (the checksum is then taken from crc).
+Status CheckHeader(const uint8_t* data, size_t size, uint64_t max_elements, const ExternalCrc* crc,
+                   CheckedHeader* out);
+
+}  // namespace splitrans::codec
