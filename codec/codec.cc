@@ -6,8 +6,14 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
 #include "codec/context_model.h"
 #include "codec/crc32c.h"
+#include "codec/header.h"
 #include "codec/csr.h"
 #include "codec/format.h"
 #include "codec/quantize.h"
@@ -120,6 +126,30 @@ uint16_t FloatToHalf(float f) {
   return sign | static_cast<uint16_t>(r);
 }
 
+// float16 -> float32 for a whole tensor: F16C when the CPU has it (the conversion is exact, as
+// HalfToFloat's; NaN payloads may differ, but the encoder rejects NaN either way).
+#if defined(__x86_64__)
+__attribute__((target("avx,f16c"))) static void HalvesToFloatsF16c(const uint16_t* h, uint64_t n, float* out) {
+  uint64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i));
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(v));
+  }
+  for (; i < n; ++i) out[i] = HalfToFloat(h[i]);
+}
+#endif
+
+void HalvesToFloats(const uint16_t* h, uint64_t n, float* out) {
+#if defined(__x86_64__)
+  static const bool have_f16c = [] {
+    unsigned a, b, c, d;  // AVX2 (which also implies the OS saves YMM state) and the F16C bit
+    return __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+  }();
+  if (have_f16c) return HalvesToFloatsF16c(h, n, out);
+#endif
+  for (uint64_t i = 0; i < n; ++i) out[i] = HalfToFloat(h[i]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Encoder
 
@@ -129,6 +159,7 @@ struct Encoder::Impl {
   std::vector<uint8_t> candidate;
   Csr csr;
   std::vector<uint16_t> d;
+  BoundsScratch bounds;  // auto's lower-bound scratch
   ContextScratch context;
 };
 
@@ -281,7 +312,7 @@ Status Encoder::Encode(const TensorView& tensor, const EncodeOptions& opt, std::
   if (tensor.dtype == DType::kFloat16) {
     m.floats.resize(t);
     const uint16_t* h = static_cast<const uint16_t*>(tensor.data);
-    for (uint64_t i = 0; i < t; ++i) m.floats[i] = HalfToFloat(h[i]);
+    HalvesToFloats(h, t, m.floats.data());
     x = m.floats.data();
   }
   QuantParams qp;
@@ -362,9 +393,17 @@ Status Encoder::Encode(const TensorView& tensor, const EncodeOptions& opt, std::
     case Mode::kPaper: write_layout(Layout::kPaper, out); break;
     case Mode::kContext: write_layout(Layout::kContext, out); break;
     case Mode::kAuto: {
-      write_layout(Layout::kDense, out);
-      for (Layout l : {Layout::kContext, Layout::kSparse}) {
-        write_layout(l, &m.candidate);
+      // The exhaustive choice (dense, then context, then sparse, each replacing the best only
+      // when strictly smaller) without paying for every layout: context first (usually the
+      // smallest), then dense and sparse only when their lower bound can still win.
+      write_layout(Layout::kContext, out);
+      const AutoBounds b = LayoutLowerBounds(m.q.data(), t, opt.q, tensor.shape.size(), out->size(), &m.bounds);
+      if (b.dense <= out->size()) {
+        write_layout(Layout::kDense, &m.candidate);
+        if (m.candidate.size() <= out->size()) out->swap(m.candidate);  // ties go to dense
+      }
+      if (b.sparse < out->size()) {
+        write_layout(Layout::kSparse, &m.candidate);
         if (m.candidate.size() < out->size()) out->swap(m.candidate);
       }
       break;
@@ -397,58 +436,15 @@ struct Parsed {
   size_t body_bytes = 0;          // up to the checksum
 };
 
-// Validation in the fixed order of FORMAT.md "Decoding".
+// Validation in the fixed order of FORMAT.md "Decoding" (the header part: codec/header.h).
 Status ParseHeader(const uint8_t* data, size_t size, const DecodeLimits& limits, Parsed* p) {
-  if (data == nullptr && size > 0) return InvalidArgument("null input");
-  if (size < kFixedHeaderBytes) {
-    return Truncated("input has " + std::to_string(size) + " bytes, the header alone needs " +
-                     std::to_string(kFixedHeaderBytes));
-  }
-  std::memcpy(&p->h, data, sizeof(FixedHeader));
-  const FixedHeader& h = p->h;
-  if (std::memcmp(h.magic, kMagic, 4) != 0) return Status(ErrorCode::kBadMagic, "not a splitrans bitstream (bad magic)");
-  if (h.version != kFormatVersion) {
-    return Status(ErrorCode::kUnsupportedVersion,
-                  "bitstream version " + std::to_string(h.version) + " is not supported (this build reads 1)");
-  }
-  if (h.flags != 0 || h.reserved != 0) return Status(ErrorCode::kReservedBits, "reserved header bits are set");
-  auto bad = [](std::string m) { return Status(ErrorCode::kBadHeaderField, std::move(m)); };
-  if (h.dtype != 1 && h.dtype != 2) return bad("dtype " + std::to_string(h.dtype) + " unknown");
-  if (h.rank < 1 || h.rank > kMaxRank) return bad("rank " + std::to_string(h.rank) + " out of range 1..8");
-  if (h.q < kMinQ || h.q > kMaxQ) return bad("q " + std::to_string(h.q) + " out of range 1..8");
-  if (h.layout > static_cast<uint8_t>(Layout::kContext)) return bad("layout " + std::to_string(h.layout) + " unknown");
-  if (h.layout == static_cast<uint8_t>(Layout::kConstant)) {
-    if (h.scale != 0.f || h.zero_point != 0) return bad("constant layout with a nonzero scale or zero point");
-  } else if (!(h.scale > 0.f) || !std::isfinite(h.scale)) {
-    return bad("scale must be finite and > 0");
-  }
-  const uint64_t need = kFixedHeaderBytes + uint64_t{h.body_size} + kChecksumBytes;
-  if (size < need) {
-    return Truncated("bitstream declares " + std::to_string(need) + " bytes, input has " + std::to_string(size));
-  }
-  uint32_t stored;
-  std::memcpy(&stored, data + kFixedHeaderBytes + h.body_size, 4);
-  const uint32_t crc = Crc32c(data, kFixedHeaderBytes + h.body_size);
-  if (crc != stored) return Status(ErrorCode::kChecksumMismatch, "CRC32C mismatch: the bitstream is corrupt");
-  if (size > need) {
-    return Status(ErrorCode::kTrailingBytes, std::to_string(size - need) + " bytes follow the checksum");
-  }
-  ByteReader rd(data + kFixedHeaderBytes, h.body_size);
-  p->shape.resize(h.rank);
-  uint64_t t = 1;
-  for (int i = 0; i < h.rank; ++i) {
-    uint32_t d;
-    SPLITRANS_RETURN_IF_ERROR(rd.U32(&d, "shape"));
-    p->shape[i] = d;
-    t *= d;
-    if (t > limits.max_elements) {
-      return Status(ErrorCode::kLimitExceeded, "tensor has more than max_elements = " +
-                                                    std::to_string(limits.max_elements) + " elements");
-    }
-  }
-  p->t = t;
-  p->body = rd.pos();
-  p->body_bytes = rd.remaining();
+  CheckedHeader c;
+  SPLITRANS_RETURN_IF_ERROR(CheckHeader(data, size, limits.max_elements, nullptr, &c));
+  p->h = c.h;
+  p->shape = std::move(c.shape);
+  p->t = c.elements;
+  p->body = data + c.body_offset;
+  p->body_bytes = c.body_end - c.body_offset;
   return Status::Ok();
 }
 

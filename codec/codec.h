@@ -26,7 +26,8 @@ enum class Layout : uint8_t {
 
 // What the encoder may choose.
 enum class Mode : uint8_t {
-  kAuto = 0,     // smallest exact coded size among dense, sparse and context
+  kAuto = 0,     // smallest exact coded size among dense, sparse and context (context is coded
+                 // first; dense and sparse only when their entropy lower bound can still win)
   kPaper = 1,    // faithful to the paper (N from Algorithm 1 or exhaustive search)
   kDense = 2,    // force a layout (benchmarks, tests, latency-critical callers)
   kSparse = 3,
@@ -155,5 +156,7 @@ bool ParseMode(const std::string& s, Mode* mode);
 // IEEE half <-> float (round to nearest even), for float16 tensors.
 float HalfToFloat(uint16_t h);
 uint16_t FloatToHalf(float f);
+// HalfToFloat over n values (vectorized where the CPU allows; same results for non-NaN inputs).
+void HalvesToFloats(const uint16_t* h, uint64_t n, float* out);
 
 }  // namespace splitrans::codec

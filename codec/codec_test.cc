@@ -15,6 +15,7 @@
 #include "codec/crc32c.h"
 #include "codec/csr.h"
 #include "codec/format.h"
+#include "codec/quantize.h"
 
 namespace splitrans::codec {
 namespace {
@@ -421,6 +422,26 @@ TEST(Half, ExhaustiveHalfToFloatAndBack) {
     }
     ASSERT_EQ(Bits(f), Bits(ref)) << std::hex << h;  // also distinguishes -0 from +0
     ASSERT_EQ(FloatToHalf(f), h) << std::hex << h;
+  }
+}
+
+// The bulk conversion (F16C where available) equals HalfToFloat on every non-NaN half, at every
+// position of a vector and of the scalar tail.
+TEST(Half, BulkConversionMatchesScalarOnEveryHalf) {
+  std::vector<uint16_t> all(65536 + 5);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint16_t>(i * 40503u);  // odd: permutes 2^16
+  std::vector<float> out(all.size());
+  for (size_t offset : {size_t{0}, size_t{3}}) {
+    HalvesToFloats(all.data() + offset, all.size() - offset, out.data());
+    for (size_t i = 0; i + offset < all.size(); ++i) {
+      const uint16_t h = all[i + offset];
+      const float ref = HalfToFloat(h);
+      if (std::isnan(ref)) {
+        ASSERT_TRUE(std::isnan(out[i])) << std::hex << h;
+        continue;
+      }
+      ASSERT_EQ(Bits(out[i]), Bits(ref)) << std::hex << h;
+    }
   }
 }
 
@@ -949,6 +970,107 @@ TEST(PeekShape, ReturnsShapeWithoutDecodingAndRejectsCorruption) {
   DecodeLimits small;
   small.max_elements = 100;
   EXPECT_EQ(PeekShape(enc->data(), enc->size(), &shape, small).code(), ErrorCode::kLimitExceeded);
+}
+
+}  // namespace
+}  // namespace splitrans::codec
+
+namespace splitrans::codec {
+namespace {
+
+// Auto mode skips dense and sparse with lower bounds on their sizes; the bounds must never
+// exceed what those layouts really produce (else auto could miss the smallest layout).
+TEST(Auto, LowerBoundsNeverExceedTheLayoutSizes) {
+  std::mt19937 rng(1234);
+  BoundsScratch scratch;
+  for (int iter = 0; iter < 40; ++iter) {
+    const std::vector<int64_t> shape = {1 + static_cast<int64_t>(rng() % 24), 1 + static_cast<int64_t>(rng() % 30),
+                                        1 + static_cast<int64_t>(rng() % 30)};
+    const uint64_t t = Product(shape);
+    const auto x = MakeData(t, static_cast<Data>(iter % 3), 0.1 * (iter % 10), 100 + iter);
+    for (int q : {1, 2, 3, 4, 6, 8}) {
+      QuantParams qp;
+      ASSERT_TRUE(ComputeQuantParams(x.data(), t, q, &qp).ok());
+      if (qp.constant) continue;
+      std::vector<uint8_t> qv(t);
+      Quantize(x.data(), t, qp, q, qv.data());
+      const AutoBounds b = LayoutLowerBounds(qv.data(), t, q, shape.size(), SIZE_MAX, &scratch);
+      const size_t d = MustEncode(x, shape, q, Mode::kDense).size();
+      const size_t s = MustEncode(x, shape, q, Mode::kSparse).size();
+      EXPECT_LE(b.dense, d) << iter << " q=" << q;
+      EXPECT_LE(b.sparse, s) << iter << " q=" << q;
+      // Not vacuous: the bounds are within a few percent (plus table bytes) of the sizes.
+      EXPECT_GE(b.dense + b.dense / 10 + 2 * (size_t{1} << q) + 64, d) << iter << " q=" << q;
+    }
+  }
+}
+
+// Larger tensors, where auto's pruning actually skips layouts: its output is still exactly the
+// smallest of the forced layouts (ties: dense before context before sparse).
+TEST(Auto, PrunedChoiceEqualsExhaustiveOnLargerTensors) {
+  std::mt19937 rng(99);
+  for (int iter = 0; iter < 8; ++iter) {
+    const std::vector<int64_t> shape = {8 + static_cast<int64_t>(rng() % 64), 14, 14 + static_cast<int64_t>(rng() % 3)};
+    std::vector<float> x = MakeData(Product(shape), static_cast<Data>(iter % 3), 0.2 + 0.1 * (iter % 6), 500 + iter);
+    if (iter % 2) {  // spatially smooth post-ReLU maps: the context layout wins these
+      for (size_t i = 0; i < x.size(); ++i) {
+        const double c = static_cast<double>(i / (shape[1] * shape[2])), y = static_cast<double>((i / shape[2]) % shape[1]),
+                     xx = static_cast<double>(i % shape[2]);
+        const double v = std::sin(0.3 * xx + 0.7 * c) * std::cos(0.2 * y - 0.3 * c) + 0.05 * x[i] - 0.2;
+        x[i] = static_cast<float>(v > 0 ? v : 0);
+      }
+    }
+    for (int q : {2, 4, 8}) {
+      const Bytes a = MustEncode(x, shape, q, Mode::kAuto);
+      const size_t d = MustEncode(x, shape, q, Mode::kDense).size();
+      const size_t s = MustEncode(x, shape, q, Mode::kSparse).size();
+      const size_t c = MustEncode(x, shape, q, Mode::kContext).size();
+      EXPECT_EQ(a.size(), std::min({d, s, c})) << iter << " q=" << q;
+      const Layout want = d <= std::min(s, c) ? Layout::kDense : (c <= s ? Layout::kContext : Layout::kSparse);
+      EXPECT_EQ(a[9], static_cast<uint8_t>(want)) << iter << " q=" << q;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace splitrans::codec
+
+namespace splitrans::codec {
+namespace {
+
+// The semi-static context model (tensors above 2^16 elements) decodes to exactly the values of
+// the dense layout, for every Q (with and without raw bits), zero point 0 (the post-ReLU fast
+// path) or not, and sparse or smooth maps (level or med predictor), with a partial last group.
+TEST(ContextLayout, SemiStaticDecodesLikeDense) {
+  const std::vector<int64_t> shape = {2, 11, 60, 58};  // 22 maps: groups of 4, last of 2
+  const uint64_t t = Product(shape);
+  ASSERT_GT(t, uint64_t{1} << 16);
+  for (int variant = 0; variant < 4; ++variant) {
+    std::vector<float> x = MakeData(t, Data::kRelu, 0.6, 900 + variant);
+    if (variant >= 2) {  // smooth maps
+      for (uint64_t i = 0; i < t; ++i) {
+        const double c = static_cast<double>(i / (60 * 58)), y = static_cast<double>((i / 58) % 60),
+                     xx = static_cast<double>(i % 58);
+        x[i] = static_cast<float>(std::max(0.0, std::sin(0.2 * xx + c) * std::cos(0.15 * y - 0.5 * c) + 0.02 * x[i]));
+      }
+    }
+    if (variant % 2) for (auto& v : x) v -= 0.3f;  // zero point > 0
+    for (int q = 1; q <= 8; ++q) {
+      const Bytes c = MustEncode(x, shape, q, Mode::kContext);
+      const Bytes d = MustEncode(x, shape, q, Mode::kDense);
+      ASSERT_EQ(c[9], static_cast<uint8_t>(Layout::kContext));
+      ASSERT_GT(c.size(), 24 + 4 * shape.size());
+      EXPECT_EQ(c[24 + 4 * shape.size()], 0) << "expected the semi-static model";
+      auto dc = Decode(c.data(), c.size());
+      auto dd = Decode(d.data(), d.size());
+      ASSERT_TRUE(dc.ok()) << dc.status().ToString() << " variant " << variant << " q=" << q;
+      ASSERT_TRUE(dd.ok()) << dd.status().ToString();
+      ASSERT_EQ(dc->values.size(), dd->values.size());
+      for (size_t i = 0; i < dc->values.size(); ++i) {
+        ASSERT_EQ(Bits(dc->values[i]), Bits(dd->values[i])) << "variant " << variant << " q=" << q << " i=" << i;
+      }
+    }
+  }
 }
 
 }  // namespace

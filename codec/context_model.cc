@@ -9,7 +9,12 @@
 //   group) so the decoder runs 4 independent dependency chains at once.
 // - adaptive (up to 2^16 elements, where tables would dominate): binary decisions with
 //   adaptive probabilities, no tables.
-// The encoder tries the candidates and keeps the smallest.
+// The encoder tries the candidates and keeps the smallest. On large tensors (>= 2^15 elements,
+// >= 16 maps) it first compares the two predictors' conditional entropies on every 4th map and
+// analyses only the winner when they differ by more than 2% (otherwise both, exactly as before).
+// Encoder analysis computes a whole map's contexts at once (vectorized); the decoders are
+// specialized per model, table precision and lane count, with a table-driven fast path for
+// post-ReLU maps (zero point 0) with Q <= 4.
 #include "codec/context_model.h"
 
 #include <algorithm>
@@ -17,6 +22,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "codec/rans_stream.h"
 
@@ -31,6 +37,9 @@ constexpr int kDirectTokens = 16;  // symbols below this are their own token
 constexpr int kMaxTokens = 26;     // enough for symbols up to 510
 constexpr int kNumPredictors = 2;
 constexpr uint64_t kAdaptiveMaxElements = uint64_t{1} << 16;
+// Predictor choice on a sample (every kSampleStep-th map) for tensors this large.
+constexpr uint64_t kSampleMinElements = uint64_t{1} << 15;
+constexpr uint64_t kSampleStep = 4;
 enum ModelKind : uint8_t { kSemiStatic = 0, kAdaptive = 1 };
 
 inline int BitLen(uint32_t v) { return v ? 32 - __builtin_clz(v) : 0; }
@@ -61,6 +70,12 @@ inline int NumContexts(int qbits) { return std::max(qbits + 4, 2 + 8 * kLevelBuc
 inline uint32_t ZigZag(int r) { return r >= 0 ? 2u * r : 2u * static_cast<uint32_t>(-r) - 1; }
 inline int UnZigZag(uint32_t s) { return (s & 1) ? -static_cast<int>((s + 1) >> 1) : static_cast<int>(s >> 1); }
 
+// Level context (FORMAT.md): nz == 0 ? far : 2 + 2 * ((nz - 1) * 5 + min(bitlen(act) >> 1, 4)) + far.
+// (A branch-free form measured slower in the decoder: the nz == 0 branch predicts well.)
+inline int LevelContext(int nz, uint32_t act, int far) {
+  return nz == 0 ? far : 2 + 2 * ((nz - 1) * kLevelBuckets + std::min(BitLen(act) >> 1, kLevelBuckets - 1)) + far;
+}
+
 // The neighbourhood of element x in a padded plane of quantized values. The two left
 // neighbours are passed by value so that decoders keep them in registers; everything that
 // depends only on the rows above is precomputed per row by the model's Prep (vectorizable),
@@ -88,7 +103,7 @@ struct LevelModel {
     const uint32_t act = a + (pre & 0xffff);
     const int nz = (a != 0) + static_cast<int>((pre >> 16) & 7);
     const int far = (n.left2 != base) | static_cast<int>(pre >> 19);
-    *ctx = nz == 0 ? far : 2 + 2 * ((nz - 1) * kLevelBuckets + std::min(BitLen(act) >> 1, kLevelBuckets - 1)) + far;
+    *ctx = LevelContext(nz, act, far);
     return base;
   }
   static uint32_t PredictValue(uint32_t, const uint16_t*, int64_t, uint32_t base) { return base; }
@@ -99,6 +114,26 @@ struct LevelModel {
   static int Value(uint32_t sym, uint32_t pred) {
     return pred == 0 ? static_cast<int>(sym) : static_cast<int>(pred) + UnZigZag(sym);
   }
+};
+
+// Predictor 0 with a zero point of 0 (post-ReLU features): the same model with m(v) = v and
+// symbol = q, written out so that decoders drop the magnitude and zigzag work.
+struct LevelZeroModel {
+  static void Prep(const uint16_t* up, const uint16_t* up2, int64_t w, uint32_t, uint32_t* pre) {
+    for (int64_t x = 0; x < w; ++x) {
+      const uint32_t b = up[x], c = up[x - 1], d = up[x + 1];
+      pre[x] = (b + ((c + d) >> 1)) | ((b != 0) + (c != 0) + (d != 0)) << 16 | (up2[x] != 0) << 19;
+    }
+  }
+  static uint32_t Predict(const Nbr& n, int64_t x, int, uint32_t, int* ctx) {
+    const uint32_t a = n.left, pre = n.pre[x];
+    const uint32_t act = a + (pre & 0xffff);
+    const int nz = (a != 0) + static_cast<int>((pre >> 16) & 7);
+    const int far = (n.left2 != 0) | static_cast<int>(pre >> 19);
+    *ctx = LevelContext(nz, act, far);
+    return 0;
+  }
+  static int Value(uint32_t sym, uint32_t) { return static_cast<int>(sym); }
 };
 
 // Predictor 1, "med": LOCO-I's median edge detector; context from local gradients.
@@ -227,7 +262,22 @@ struct RowTables {
   uint32_t qmask;
   uint32_t base;
   uint32_t* pre;  // scratch: G rows of Prep output
+  size_t plane_size;  // distance between the planes of consecutive lanes
+  const uint32_t* level_lut;  // LevelZero fast path: FillLevelLut below
 };
+
+// LevelZero fast path (values <= 15): the context's offset in the decoder tables,
+// lut[nz * 64 + act] = (nz == 0 ? 0 : 2 + 2 * ((nz - 1) * 5 + min(bitlen(act) >> 1, 4))) << PB;
+// the decoder adds far << PB. act <= 15 + 15 + 15 < 64.
+constexpr int kLevelLutSize = 5 * 64;
+void FillLevelLut(int pb, uint32_t* lut) {
+  for (int nz = 0; nz < 5; ++nz) {
+    for (uint32_t act = 0; act < 64; ++act) {
+      const int ctx = nz == 0 ? 0 : 2 + 2 * ((nz - 1) * kLevelBuckets + std::min(BitLen(act) >> 1, kLevelBuckets - 1));
+      lut[nz * 64 + act] = static_cast<uint32_t>(ctx) << pb;
+    }
+  }
+}
 
 // Decoder table entry: bad << 31 | token << 25 | freq << 12 | bias. A context with a single
 // token has freq = 2^PB and bias = slot (the step leaves the state unchanged: no rANS step); a
@@ -246,7 +296,8 @@ inline void Refill(uint32_t& st, const uint16_t*& wp) {
 
 // Decodes one element of one lane and returns its value (> qmask on corrupt input).
 // PB: the tables' precision.
-template <typename M, int PB>
+// kRaw: tokens with raw bits can occur (otherwise the tables mark them bad).
+template <typename M, int PB, bool kRaw>
 inline uint32_t DecodeOne(const RowTables& t, const Nbr& n, int64_t x, uint32_t& st, const uint16_t*& wp) {
   int ctx;
   const uint32_t pred = M::Predict(n, x, t.cap, t.base, &ctx);
@@ -256,7 +307,7 @@ inline uint32_t DecodeOne(const RowTables& t, const Nbr& n, int64_t x, uint32_t&
   st = ((e >> 12) & 0x1fff) * (st >> PB) + (e & 0xfff);
   Refill(st, wp);
   uint32_t sym = token;
-  if (token >= static_cast<uint32_t>(kDirectTokens)) {
+  if (kRaw && token >= static_cast<uint32_t>(kDirectTokens)) {
     const int rb = RawBitsOfToken(token);
     if (rb > PB) return ~0u;
     const uint32_t slot = st & mask;
@@ -271,96 +322,315 @@ inline uint32_t DecodeOne(const RowTables& t, const Nbr& n, int64_t x, uint32_t&
 
 // One row of L maps (L lanes): L independent chains. With L a compile-time constant the
 // states and left neighbours stay in registers.
-template <typename M, int L, int PB>
-inline uint32_t DecodeRowLanes(const RowTables& t, uint16_t* const* rows, uint32_t* states, const uint16_t*& wp,
+template <typename M, int L, int PB, bool kRaw>
+inline uint32_t DecodeRowLanes(const RowTables& t, uint16_t* const* rows, uint32_t* states, const uint16_t*& wpr,
                                int64_t w) {
-  uint32_t st[L], left[L], left2[L];
+  // Lane l's row is rows[0] + l * plane_size: one base pointer keeps registers for the states.
+  uint16_t* const row = rows[0];
+  const size_t ps = t.plane_size;
+  const uint16_t* wp = wpr;
+  uint32_t st[L], left[L];
   uint32_t bad = 0;
 #pragma GCC unroll 8
-  for (int l = 0; l < L; ++l) {
-    st[l] = states[l], left[l] = left2[l] = 0;
-    const uint16_t* up = rows[l] - t.stride;
-    M::Prep(up, up - t.stride, w, t.base, t.pre + l * w);
-  }
-  for (int64_t x = 0; x < w; ++x) {
+  for (int l = 0; l < L; ++l) st[l] = states[l], left[l] = 0;
+  if constexpr (std::is_same_v<M, LevelZeroModel> && !kRaw) {
+    // Post-ReLU maps with values <= 15: the value is the token, and the tables mark every
+    // token above 2^Q - 1 bad (bit 31), so OR-ing the entries is the whole validity check.
+    // The context comes from one small table: pre[x] = (nz of b, c, d) * 64 + b + ((c + d) >> 1)
+    // | [bb != 0] << 16, so that nz * 64 + act = pre + a + [a != 0] * 64.
+    constexpr uint32_t mask = (1u << PB) - 1;
 #pragma GCC unroll 8
     for (int l = 0; l < L; ++l) {
-      const uint32_t v = DecodeOne<M, PB>(t, Nbr{left[l], left2[l], rows[l] - t.stride, t.pre + l * w}, x, st[l], wp);
-      bad |= v > t.qmask;
-      left2[l] = left[l];
-      left[l] = v & t.qmask;
-      rows[l][x] = static_cast<uint16_t>(left[l]);
+      const uint16_t* up = row + l * ps - t.stride;
+      const uint16_t* up2 = up - t.stride;
+      uint32_t* pre = t.pre + l * w;
+      for (int64_t x = 0; x < w; ++x) {
+        const uint32_t b = up[x], c = up[x - 1], d = up[x + 1];
+        pre[x] = (((b != 0) + (c != 0) + (d != 0)) << 6) + b + ((c + d) >> 1) + ((up2[x] != 0) << 16);
+      }
+    }
+    const uint32_t* lut = t.level_lut;
+    for (int64_t x = 0; x < w; ++x) {
+#pragma GCC unroll 8
+      for (int l = 0; l < L; ++l) {
+        uint16_t* r = row + l * ps;
+        const uint32_t a = left[l], pre = t.pre[l * w + x];
+        const uint32_t far = (r[x - 2] != 0) | (pre >> 16);
+        const uint32_t off = lut[(pre & 0xffff) + a + ((a != 0) << 6)] + (far << PB);
+        const uint32_t e = t.dtab[off | (st[l] & mask)];
+        st[l] = ((e >> 12) & 0x1fff) * (st[l] >> PB) + (e & 0xfff);
+        Refill(st[l], wp);
+        bad |= e;
+        left[l] = (e >> 25) & t.qmask;  // = the token when valid; keeps lut indices in range
+        r[x] = static_cast<uint16_t>(left[l]);
+      }
+    }
+    bad >>= 31;
+  } else {
+#pragma GCC unroll 8
+    for (int l = 0; l < L; ++l) {
+      const uint16_t* up = row + l * ps - t.stride;
+      M::Prep(up, up - t.stride, w, t.base, t.pre + l * w);
+    }
+    for (int64_t x = 0; x < w; ++x) {
+#pragma GCC unroll 8
+      for (int l = 0; l < L; ++l) {
+        uint16_t* r = row + l * ps;
+        const uint32_t v = DecodeOne<M, PB, kRaw>(t, Nbr{left[l], r[x - 2], r - t.stride, t.pre + l * w}, x, st[l], wp);
+        bad |= v > t.qmask;
+        left[l] = v & t.qmask;
+        r[x] = static_cast<uint16_t>(left[l]);
+      }
     }
   }
 #pragma GCC unroll 8
   for (int l = 0; l < L; ++l) states[l] = st[l];
+  wpr = wp;
   return bad;
 }
 
 // One row of a group of gl <= G maps.
-template <typename M, int G, int PB>
+template <typename M, int G, int PB, bool kRaw>
 bool DecodeRow(const RowTables& t, uint16_t* const* rows, int gl, uint32_t* states, const uint16_t** wpp, int64_t w) {
   static_assert(G == 4, "the dispatch below covers 1..4 lanes");
   uint32_t bad;
   switch (gl) {
-    case 4: bad = DecodeRowLanes<M, 4, PB>(t, rows, states, *wpp, w); break;
-    case 3: bad = DecodeRowLanes<M, 3, PB>(t, rows, states, *wpp, w); break;
-    case 2: bad = DecodeRowLanes<M, 2, PB>(t, rows, states, *wpp, w); break;
-    default: bad = DecodeRowLanes<M, 1, PB>(t, rows, states, *wpp, w); break;
+    case 4: bad = DecodeRowLanes<M, 4, PB, kRaw>(t, rows, states, *wpp, w); break;
+    case 3: bad = DecodeRowLanes<M, 3, PB, kRaw>(t, rows, states, *wpp, w); break;
+    case 2: bad = DecodeRowLanes<M, 2, PB, kRaw>(t, rows, states, *wpp, w); break;
+    default: bad = DecodeRowLanes<M, 1, PB, kRaw>(t, rows, states, *wpp, w); break;
   }
   return bad == 0;
 }
 
 using RowDecoder = bool (*)(const RowTables&, uint16_t* const*, int, uint32_t*, const uint16_t**, int64_t);
 
-template <typename M>
-RowDecoder PickRowDecoder(int pb) {
+template <typename M, bool kRaw>
+RowDecoder PickRowDecoderPB(int pb) {
   constexpr int G = 1 << kLanesLog2;
   switch (pb) {
-    case 8: return DecodeRow<M, G, 8>;
-    case 9: return DecodeRow<M, G, 9>;
-    case 10: return DecodeRow<M, G, 10>;
-    case 11: return DecodeRow<M, G, 11>;
-    default: return DecodeRow<M, G, 12>;
+    case 8: return DecodeRow<M, G, 8, kRaw>;
+    case 9: return DecodeRow<M, G, 9, kRaw>;
+    case 10: return DecodeRow<M, G, 10, kRaw>;
+    case 11: return DecodeRow<M, G, 11, kRaw>;
+    default: return DecodeRow<M, G, 12, kRaw>;
   }
 }
 
-// Encoder pass 1 for one predictor: ctx << 24 | token << 16 | raw of every element in coding
-// order, and the per-context token histograms. The encoder knows every value, so contexts are
-// computed map by map with no serial dependency.
 template <typename M>
-void Analyze(const uint8_t* q, const Params& p, uint64_t maps_per_segment, std::vector<uint16_t>* plane,
-             uint32_t* pre, uint32_t* coded, std::vector<uint32_t>* hist) {
+RowDecoder PickRowDecoder(int pb, bool raw) {
+  return raw ? PickRowDecoderPB<M, true>(pb) : PickRowDecoderPB<M, false>(pb);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder analysis. The encoder knows every value, so the contexts of a whole map are computed
+// at once over its padded plane, as one flat loop with no serial dependency (vectorized; the
+// columns of the padding yield values that are ignored). Results are per plane position.
+
+// Level: ctx and symbol for every position of rows 0..h-1 of the plane (index 0 = (0, 0)).
+template <bool kBaseZero>
+__attribute__((always_inline)) inline void LevelCtxBody(const uint16_t* r, int64_t n, int64_t stride, int base,
+                                                        uint16_t* ctx, uint16_t* sym) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int v = r[i], l = r[i - 1], l2 = r[i - 2], u = r[i - stride], ul = r[i - stride - 1],
+              ur = r[i - stride + 1], uu = r[i - 2 * stride];
+    int a, b, c, d;
+    if (kBaseZero) {
+      a = l, b = u, c = ul, d = ur;
+    } else {
+      a = l > base ? l - base : base - l;
+      b = u > base ? u - base : base - u;
+      c = ul > base ? ul - base : base - ul;
+      d = ur > base ? ur - base : base - ur;
+    }
+    const int act = a + b + ((c + d) >> 1);
+    const int nz = (a != 0) + (b != 0) + (c != 0) + (d != 0);
+    const int far = (l2 != base) | (uu != base);
+    const int bucket = (act >= 2) + (act >= 8) + (act >= 32) + (act >= 128);  // min(bitlen(act) >> 1, 4)
+    const int cx = nz == 0 ? far : 2 + 2 * ((nz - 1) * kLevelBuckets + bucket) + far;
+    ctx[i] = static_cast<uint16_t>(cx);
+    if (kBaseZero) {
+      sym[i] = static_cast<uint16_t>(v);
+    } else {
+      const int e = v - base;
+      sym[i] = static_cast<uint16_t>(e >= 0 ? 2 * e : -2 * e - 1);
+    }
+  }
+}
+
+// Med: ctx and symbol. act <= 3 * 255 < 2^10, so bitlen(act) <= 10 < the cap (>= 40).
+__attribute__((always_inline)) inline void MedCtxBody(const uint16_t* r, int64_t n, int64_t stride, uint16_t* ctx,
+                                                      uint16_t* sym) {
+  for (int64_t i = 0; i < n; ++i) {
+    const int v = r[i], a = r[i - 1], l2 = r[i - 2], b = r[i - stride], c = r[i - stride - 1], d = r[i - stride + 1],
+              uu = r[i - 2 * stride];
+    const int lo = a < b ? a : b, hi = a < b ? b : a;
+    const int pred = c >= hi ? lo : (c <= lo ? hi : a + b - c);
+    const int ac = a > c ? a - c : c - a, bc = b > c ? b - c : c - b, db = d > b ? d - b : b - d;
+    const int act = ac + bc + db;
+    const int far = (l2 != a) | (uu != b);
+    int bl = 0;
+    for (int k = 0; k < 10; ++k) bl += act >= (1 << k);
+    ctx[i] = static_cast<uint16_t>(act == 0 ? far : 1 + bl);
+    const int e = v - pred;
+    sym[i] = static_cast<uint16_t>(e >= 0 ? 2 * e : -2 * e - 1);
+  }
+}
+
+void LevelCtxDefault(const uint16_t* r, int64_t n, int64_t stride, int base, uint16_t* ctx, uint16_t* sym) {
+  if (base == 0) LevelCtxBody<true>(r, n, stride, base, ctx, sym);
+  else LevelCtxBody<false>(r, n, stride, base, ctx, sym);
+}
+void MedCtxDefault(const uint16_t* r, int64_t n, int64_t stride, int, uint16_t* ctx, uint16_t* sym) {
+  MedCtxBody(r, n, stride, ctx, sym);
+}
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) void LevelCtxAvx2(const uint16_t* r, int64_t n, int64_t stride, int base,
+                                                  uint16_t* ctx, uint16_t* sym) {
+  if (base == 0) LevelCtxBody<true>(r, n, stride, base, ctx, sym);
+  else LevelCtxBody<false>(r, n, stride, base, ctx, sym);
+}
+__attribute__((target("avx2"))) void MedCtxAvx2(const uint16_t* r, int64_t n, int64_t stride, int, uint16_t* ctx,
+                                                uint16_t* sym) {
+  MedCtxBody(r, n, stride, ctx, sym);
+}
+bool HaveAvx2() {
+  static const bool have = __builtin_cpu_supports("avx2");
+  return have;
+}
+#endif
+
+using CtxFn = void (*)(const uint16_t*, int64_t, int64_t, int, uint16_t*, uint16_t*);
+
+CtxFn PickCtxFn(int predictor) {
+#if defined(__x86_64__)
+  if (HaveAvx2()) return predictor == 0 ? LevelCtxAvx2 : MedCtxAvx2;
+#endif
+  return predictor == 0 ? LevelCtxDefault : MedCtxDefault;
+}
+
+// Per-map analysis scratch: the padded plane and the per-position ctx / symbol arrays.
+struct MapAnalyzer {
+  const Params& p;
+  std::vector<uint16_t>& plane;
+  std::vector<uint16_t>& ctx;  // 2 * plane_size: ctx, then symbols
+  int64_t n = 0;               // flat positions from (0, 0) to (h - 1, w - 1)
+
+  MapAnalyzer(const Params& params, std::vector<uint16_t>* pl, std::vector<uint16_t>* cs)
+      : p(params), plane(*pl), ctx(*cs) {
+    plane.assign(p.plane_size, 0);
+    ctx.resize(2 * p.plane_size);
+    n = static_cast<int64_t>(p.g.h - 1) * p.stride + p.g.w;
+  }
+  // Computes ctx / symbol of every element of map qm with the predictor of fn.
+  void Run(const uint8_t* qm, CtxFn fn) {
+    uint16_t* r = plane.data() + kPadTop * p.stride + kPadLeft;
+    for (int64_t y = 0; y < p.g.h; ++y) {
+      uint16_t* row = r + y * p.stride;
+      const uint8_t* src = qm + y * p.g.w;
+      for (int64_t x = 0; x < p.g.w; ++x) row[x] = src[x];
+    }
+    fn(r, n, p.stride, static_cast<int>(p.base), ctx.data(), ctx.data() + p.plane_size);
+  }
+  const uint16_t* Ctx() const { return ctx.data(); }
+  const uint16_t* Sym() const { return ctx.data() + p.plane_size; }
+};
+
+// Pass 1 for one predictor over the maps [m_begin, m_end) with step m_step: per-context token
+// histograms (hist[ctx * kMaxTokens + token]) and, when coded is non-null, every element's
+// (ctx * kMaxTokens + token) << 16 | raw bits in coding order (segment by segment, groups of
+// G maps interleaved pixel by pixel). coded requires m_step = 1 and the whole tensor.
+void AnalyzeMaps(const uint8_t* q, const Params& p, uint64_t maps_per_segment, int predictor, uint64_t m_step,
+                 ContextScratch* s, uint32_t* coded, std::vector<uint32_t>* hist) {
   const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
   const int lanes = 1 << kLanesLog2;
   hist->assign(static_cast<size_t>(p.contexts) * kMaxTokens, 0);
-  for (uint64_t m0 = 0; m0 < p.g.maps; m0 += maps_per_segment) {
-    const uint64_t m1 = std::min<uint64_t>(p.g.maps, m0 + maps_per_segment);
-    for (uint64_t g0 = m0; g0 < m1; g0 += lanes) {
-      const uint64_t gl = std::min<uint64_t>(lanes, m1 - g0);
-      uint32_t* group = coded + g0 * map_elems;
-      for (uint64_t l = 0; l < gl; ++l) {
-        const uint8_t* qm = q + (g0 + l) * map_elems;
-        for (int64_t y = 0; y < p.g.h; ++y) {
-          uint16_t* row = plane->data() + (y + kPadTop) * p.stride + kPadLeft;
-          for (int64_t x = 0; x < p.g.w; ++x) row[x] = qm[y * p.g.w + x];
-        }
-        for (int64_t y = 0; y < p.g.h; ++y) {
-          const uint16_t* row = plane->data() + (y + kPadTop) * p.stride + kPadLeft;
-          uint32_t* dst = group + static_cast<uint64_t>(y) * p.g.w * gl + l;
-          M::Prep(row - p.stride, row - 2 * p.stride, p.g.w, p.base, pre);
-          for (int64_t x = 0; x < p.g.w; ++x) {
-            int ctx;
-            const uint32_t pred = M::Predict(Nbr{row[x - 1], row[x - 2], row - p.stride, pre}, x, p.cap, p.base, &ctx);
-            uint32_t token, raw;
-            Tokenize(M::Symbol(row[x], pred), &token, &raw);
-            dst[x * gl] = static_cast<uint32_t>(ctx) << 24 | token << 16 | raw;
-            (*hist)[ctx * kMaxTokens + token]++;
-          }
+  uint32_t* h = hist->data();
+  MapAnalyzer an(p, &s->planes, &s->ctxbuf);
+  const CtxFn fn = PickCtxFn(predictor);
+  for (uint64_t mi = 0; mi < p.g.maps; mi += m_step) {
+    an.Run(q + mi * map_elems, fn);
+    const uint16_t* cx = an.Ctx();
+    const uint16_t* sy = an.Sym();
+    uint32_t* dst = nullptr;
+    uint64_t gl = 1;
+    if (coded) {
+      const uint64_t seg0 = mi / maps_per_segment * maps_per_segment;
+      const uint64_t seg1 = std::min<uint64_t>(p.g.maps, seg0 + maps_per_segment);
+      const uint64_t g0 = seg0 + (mi - seg0) / lanes * lanes;
+      gl = std::min<uint64_t>(lanes, seg1 - g0);
+      dst = coded + g0 * map_elems + (mi - g0);
+    }
+    for (int64_t y = 0; y < p.g.h; ++y) {
+      const uint16_t* cr = cx + y * p.stride;
+      const uint16_t* sr = sy + y * p.stride;
+      for (int64_t x = 0; x < p.g.w; ++x) {
+        const uint32_t sv = sr[x];
+        uint32_t token = sv, raw = 0;
+        if (sv >= static_cast<uint32_t>(kDirectTokens)) Tokenize(sv, &token, &raw);
+        const uint32_t idx = cr[x] * static_cast<uint32_t>(kMaxTokens) + token;
+        h[idx]++;
+        if (dst) {
+          *dst = idx << 16 | raw;
+          dst += gl;
         }
       }
     }
   }
+}
+
+// Ideal code length of a histogram under its own per-context empirical distributions (bits).
+double ConditionalEntropyBits(const std::vector<uint32_t>& hist, int contexts) {
+  double bits = 0;
+  for (int c = 0; c < contexts; ++c) {
+    const uint32_t* h = &hist[c * kMaxTokens];
+    uint64_t n = 0;
+    for (int k = 0; k < kMaxTokens; ++k) n += h[k];
+    if (n == 0) continue;
+    const double ln = std::log2(static_cast<double>(n));
+    for (int k = 0; k < kMaxTokens; ++k) {
+      if (!h[k]) continue;
+      bits += h[k] * (ln - std::log2(static_cast<double>(h[k])));
+      if (k >= kDirectTokens) bits += static_cast<double>(h[k]) * RawBitsOfToken(k);
+    }
+  }
+  return bits;
+}
+
+// rANS-codes one group of gl lanes (elements in coding order, pixel-major) backwards.
+template <int GL>
+inline void EncodeGroup(const uint32_t* coded, uint64_t pixels, const CtxEncEntry* tab, int pb, uint32_t* x,
+                        uint16_t** wpp) {
+  uint32_t st[GL];
+  for (int l = 0; l < GL; ++l) st[l] = x[l];
+  uint16_t* wp = *wpp;
+  const uint32_t* c = coded + pixels * GL;
+  for (uint64_t px = pixels; px-- > 0;) {
+    c -= GL;
+#pragma GCC unroll 4
+    for (int l = GL - 1; l >= 0; --l) {
+      const uint32_t v = c[l];
+      const CtxEncEntry& e = tab[v >> 16];
+      uint32_t s = st[l];
+      if (__builtin_expect(e.rb != 0, 0)) {  // raw bits are decoded after the token: encoded before
+        const uint32_t f = 1u << (pb - e.rb);
+        if (s >= (f << (32 - pb))) *--wp = static_cast<uint16_t>(s), s >>= 16;
+        s = ((s >> (pb - e.rb)) << pb) + (s & (f - 1)) + ((v & 0xffff) << (pb - e.rb));
+      }
+      const bool need = s > e.xmax1;
+      wp[-1] = static_cast<uint16_t>(s);
+      wp -= need;
+      s = need ? s >> 16 : s;
+      uint32_t qq = MulHi32(s, e.rcp);
+      uint32_t r = s - qq * e.freq;
+      const bool fix = r >= e.freq;
+      qq += fix;
+      r -= fix ? e.freq : 0;
+      st[l] = (qq << pb) + r + e.start;
+    }
+  }
+  for (int l = 0; l < GL; ++l) x[l] = st[l];
+  *wpp = wp;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -555,24 +825,41 @@ void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int 
   maps_per_segment = std::min<uint64_t>(p.g.maps, (maps_per_segment + lanes - 1) / lanes * lanes);
   const uint64_t t = map_elems * p.g.maps;
 
-  // Pass 1 for each predictor; keep the one with the smaller estimated size.
-  s->planes.assign(p.plane_size, 0);
-  s->coded.resize(t);
-  s->coded_alt.resize(t);
-  std::vector<uint32_t> hist, hist_alt, freqs, freqs_alt;
-  int pb, pb_alt;
-  s->pre.resize(p.g.w);
-  Analyze<LevelModel>(q, p, maps_per_segment, &s->planes, s->pre.data(), s->coded.data(), &hist);
-  const double cost = ChooseTables(hist, p.contexts, &pb, &freqs);
-  Analyze<MedModel>(q, p, maps_per_segment, &s->planes, s->pre.data(), s->coded_alt.data(), &hist_alt);
-  const double cost_alt = ChooseTables(hist_alt, p.contexts, &pb_alt, &freqs_alt);
+  // Pass 1: choose the predictor. On large tensors a sample of the maps decides when the two
+  // estimates are clearly apart (> 2%); otherwise both are analysed in full and the smaller
+  // exact cost (payload + tables) wins.
+  std::vector<uint32_t>& hist = s->hist;
+  std::vector<uint32_t>& hist_alt = s->hist_alt;
+  std::vector<uint32_t> freqs, freqs_alt;
+  int pb = 0, pb_alt = 0;
   uint8_t predictor = 0;
-  if (cost_alt < cost) {
-    predictor = 1;
-    s->coded.swap(s->coded_alt);
-    hist.swap(hist_alt);
-    freqs.swap(freqs_alt);
-    pb = pb_alt;
+  bool decided = false;
+  if (t >= kSampleMinElements && p.g.maps >= 4 * kSampleStep) {
+    AnalyzeMaps(q, p, maps_per_segment, 0, kSampleStep, s, nullptr, &hist);
+    AnalyzeMaps(q, p, maps_per_segment, 1, kSampleStep, s, nullptr, &hist_alt);
+    const double e0 = ConditionalEntropyBits(hist, p.contexts), e1 = ConditionalEntropyBits(hist_alt, p.contexts);
+    if (std::abs(e0 - e1) > 0.02 * std::min(e0, e1)) {
+      predictor = e1 < e0 ? 1 : 0;
+      decided = true;
+    }
+  }
+  s->coded.resize(t);
+  if (decided) {
+    AnalyzeMaps(q, p, maps_per_segment, predictor, 1, s, s->coded.data(), &hist);
+    ChooseTables(hist, p.contexts, &pb, &freqs);
+  } else {
+    s->coded_alt.resize(t);
+    AnalyzeMaps(q, p, maps_per_segment, 0, 1, s, s->coded.data(), &hist);
+    const double cost = ChooseTables(hist, p.contexts, &pb, &freqs);
+    AnalyzeMaps(q, p, maps_per_segment, 1, 1, s, s->coded_alt.data(), &hist_alt);
+    const double cost_alt = ChooseTables(hist_alt, p.contexts, &pb_alt, &freqs_alt);
+    if (cost_alt < cost) {
+      predictor = 1;
+      s->coded.swap(s->coded_alt);
+      hist.swap(hist_alt);
+      freqs.swap(freqs_alt);
+      pb = pb_alt;
+    }
   }
 
   const size_t begin = out->size();
@@ -582,8 +869,9 @@ void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int 
   w.U8(static_cast<uint8_t>(kLanesLog2));
   w.U8(static_cast<uint8_t>(pb));
   w.U32(static_cast<uint32_t>(maps_per_segment));
-  std::vector<RansEncSymbol> enc(hist.size());
-  std::vector<uint8_t> constant(p.contexts, 0);
+  std::vector<CtxEncEntry>& enc = s->enc;
+  enc.assign(hist.size(), CtxEncEntry{});
+  double model_bits = 0;
   for (int c = 0; c < p.contexts; ++c) {
     const uint32_t* f = &freqs[c * kMaxTokens];
     uint32_t a = 0;
@@ -593,16 +881,22 @@ void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int 
     uint32_t start = 0;
     for (uint32_t k = 0; k < a; ++k) {
       w.Varint(f[k]);
-      if (f[k] == (1u << pb)) constant[c] = 1;  // the context's only token: costs nothing
-      else if (f[k]) enc[c * kMaxTokens + k] = MakeRansEncSymbol(start, f[k]);
+      CtxEncEntry& e = enc[c * kMaxTokens + k];
+      e.rb = static_cast<uint32_t>(RawBitsOfToken(k));
+      if (f[k] == (1u << pb)) {  // the context's only token: costs nothing
+        e.rcp = 1u << (32 - pb), e.xmax1 = 0xFFFFFFFFu, e.freq = static_cast<uint16_t>(f[k]), e.start = 0;
+      } else if (f[k]) {
+        e.rcp = RansReciprocal(f[k]), e.xmax1 = (f[k] << (32 - pb)) - 1;
+        e.freq = static_cast<uint16_t>(f[k]), e.start = static_cast<uint16_t>(start);
+        if (stats) model_bits += hist[c * kMaxTokens + k] * (pb - std::log2(static_cast<double>(f[k])));
+      }
+      if (stats) model_bits += static_cast<double>(hist[c * kMaxTokens + k]) * e.rb;
       start += f[k];
     }
   }
   const size_t param_bytes = out->size() - begin;
 
   // Pass 2: rANS in reverse coding order, one interleaved block per segment.
-  uint64_t seg_begin = 0;
-  double model_bits = 0;
   for (uint64_t m0 = 0; m0 < p.g.maps; m0 += maps_per_segment) {
     const uint64_t m1 = std::min<uint64_t>(p.g.maps, m0 + maps_per_segment);
     const uint64_t seg_elems = (m1 - m0) * map_elems;
@@ -612,34 +906,20 @@ void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int 
     uint32_t x[1 << kLanesLog2];
     for (int l = 0; l < lanes; ++l) x[l] = kRansL;
     // Groups in reverse; element e of a group = pixel * gl + lane.
-    uint64_t i = seg_begin + seg_elems;
     for (uint64_t g0 = m0 + ((m1 - m0 - 1) / lanes) * lanes;; g0 -= lanes) {
       const int gl = static_cast<int>(std::min<uint64_t>(lanes, m1 - g0));
-      for (uint64_t e = map_elems * gl; e-- > 0;) {
-        const int l = static_cast<int>(e % gl);
-        const uint32_t v = s->coded[--i];
-        const uint32_t ctx = v >> 24, token = (v >> 16) & 0xff, raw = v & 0xffff;
-        const int rb = RawBitsOfToken(token);
-        uint32_t& st = x[l];
-        if (rb) {  // raw bits are decoded after the token, so they are encoded before it
-          const RansEncSymbol r = MakeRansEncSymbol(raw << (pb - rb), 1u << (pb - rb));
-          if (RansEncNeedsFlush(st, r.freq, pb)) *--wp = static_cast<uint16_t>(st), st >>= 16;
-          st = RansEncStep(st, r, pb);
-          model_bits += rb;
-        }
-        if (!constant[ctx]) {
-          const RansEncSymbol& sym = enc[ctx * kMaxTokens + token];
-          if (RansEncNeedsFlush(st, sym.freq, pb)) *--wp = static_cast<uint16_t>(st), st >>= 16;
-          st = RansEncStep(st, sym, pb);
-          if (stats) model_bits += pb - std::log2(static_cast<double>(sym.freq));
-        }
+      const uint32_t* group = s->coded.data() + g0 * map_elems;
+      switch (gl) {
+        case 4: EncodeGroup<4>(group, map_elems, enc.data(), pb, x, &wp); break;
+        case 3: EncodeGroup<3>(group, map_elems, enc.data(), pb, x, &wp); break;
+        case 2: EncodeGroup<2>(group, map_elems, enc.data(), pb, x, &wp); break;
+        default: EncodeGroup<1>(group, map_elems, enc.data(), pb, x, &wp); break;
       }
       if (g0 == m0) break;
     }
     for (int l = 0; l < lanes; ++l) w.U32(x[l]);
     w.Varint(static_cast<uint64_t>(end - wp));
     w.Raw(wp, 2 * static_cast<size_t>(end - wp));
-    seg_begin += seg_elems;
   }
   if (stats) {
     stats->steps = t;
@@ -695,6 +975,9 @@ Status DecodeContextBody(ByteReader* r, const std::vector<int64_t>& shape, int q
   if (maps_per_segment == 0) return Corrupt("context maps per segment is 0");
   const int lanes = 1 << lanes_log2;
 
+  // Symbols >= 16 (tokens with raw bits) are possible only when the largest valid symbol is.
+  const uint32_t max_symbol = predictor == 0 && p.base == 0 ? p.qmask : 2 * p.qmask;
+  const bool raw = max_symbol >= static_cast<uint32_t>(kDirectTokens);
   // Tables -> per-context decode tables (MakeDecEntry); contexts that never occur are "bad".
   const uint32_t one = 1u << pb;
   s->dtab.resize(static_cast<size_t>(p.contexts) << pb);
@@ -711,15 +994,21 @@ Status DecodeContextBody(ByteReader* r, const std::vector<int64_t>& shape, int q
       uint32_t f;
       SPLITRANS_RETURN_IF_ERROR(r->Varint(&f, one, "context frequency"));
       if (sum + f > one) return Corrupt("context table frequencies exceed 2^prob_bits");
-      for (uint32_t j = 0; j < f; ++j) dt[sum + j] = MakeDecEntry(0, k, f, f == one ? sum + j : j);
+      // Without raw bits (small alphabets) tokens are symbols: one above max_symbol is invalid.
+      const uint32_t bad = !raw && k > max_symbol;  // a symbol above the largest valid one
+      for (uint32_t j = 0; j < f; ++j) dt[sum + j] = MakeDecEntry(bad, k, f, f == one ? sum + j : j);
       sum += f;
     }
     if (sum != one) return Corrupt("context table frequencies sum to " + std::to_string(sum));
   }
   const size_t param_bytes = static_cast<size_t>(r->pos() - begin);
-  const RowDecoder decode_row = predictor == 0 ? PickRowDecoder<LevelModel>(pb) : PickRowDecoder<MedModel>(pb);
+  const RowDecoder decode_row = predictor == 1   ? PickRowDecoder<MedModel>(pb, raw)
+                                : p.base == 0 ? PickRowDecoder<LevelZeroModel>(pb, raw)
+                                              : PickRowDecoder<LevelModel>(pb, raw);
   s->pre.resize(static_cast<size_t>(p.g.w) * (1 << kLanesLog2));
-  const RowTables rt{s->dtab.data(), pb, p.cap, p.stride, p.qmask, p.base, s->pre.data()};
+  uint32_t level_lut[kLevelLutSize];
+  FillLevelLut(pb, level_lut);
+  const RowTables rt{s->dtab.data(), pb, p.cap, p.stride, p.qmask, p.base, s->pre.data(), p.plane_size, level_lut};
 
   // The planes' padding stays zero; their interior is written before it is read.
   s->planes.assign(p.plane_size * lanes, 0);

@@ -11,9 +11,20 @@
 
 namespace splitrans::codec {
 
+// Encoder table entry of (ctx, token): the rANS step and the raw bits that follow the token.
+// A context's only token has freq = 2^PB, start = 0: the step is then the identity and never
+// flushes (xmax1 = 2^32 - 1), so it costs nothing, as FORMAT.md requires.
+struct CtxEncEntry {
+  uint32_t rcp = 0;
+  uint32_t xmax1 = 0;  // flush when x > xmax1 = (freq << (32 - PB)) - 1
+  uint16_t freq = 0;
+  uint16_t start = 0;
+  uint32_t rb = 0;     // raw bits after the token
+};
+
 // Reusable buffers (one per Encoder/Decoder).
 struct ContextScratch {
-  std::vector<uint32_t> coded;   // encoder: ctx << 24 | token << 16 | raw bits, coding order
+  std::vector<uint32_t> coded;   // encoder: (ctx * tokens + token) << 16 | raw bits, coding order
   std::vector<uint32_t> coded_alt;  // encoder: the same for the other predictor
   std::vector<uint16_t> words;   // encoder: rANS words, written backwards
   std::vector<uint16_t> planes;  // padded maps of symbols, one per lane
@@ -23,6 +34,9 @@ struct ContextScratch {
   std::vector<int16_t> eplane;   // adaptive model: padded plane of residuals
   std::vector<RansEncSymbol> events;  // adaptive model: encoder's binary events
   std::vector<uint8_t> alt;      // encoder: the candidate body being compared
+  std::vector<uint16_t> ctxbuf;  // encoder: per-position contexts and symbols of one map
+  std::vector<uint32_t> hist, hist_alt;  // encoder: per-context token histograms
+  std::vector<CtxEncEntry> enc;  // encoder: per (context, token) coding steps
 };
 
 struct ContextStats {

@@ -1,9 +1,14 @@
 // Modified CSR and the paper's N search.
 #include "codec/csr.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
+#include <numeric>
 #include <string>
 
+#include "codec/format.h"
+#include "codec/quantize.h"
 #include "codec/rans_stream.h"
 
 namespace splitrans::codec {
@@ -111,6 +116,147 @@ size_t ExhaustiveChoice(const std::vector<double>& costs) {
   for (size_t i = 1; i < costs.size(); ++i)
     if (costs[i] < costs[best_i]) best_i = i;
   return best_i;
+}
+
+namespace {
+
+// r[i] = number of nonzeros among q[i * F, (i + 1) * F).
+template <int F>
+void MaskRowCountsF(const uint8_t* q, uint64_t n, uint16_t* r) {
+  for (uint64_t i = 0; i < n; ++i) {
+    uint32_t sum = 0;
+    for (int j = 0; j < F; ++j) sum += q[i * F + j] != 0;
+    r[i] = static_cast<uint16_t>(sum);
+  }
+}
+
+void MaskRowCounts(const uint8_t* q, uint64_t n, uint64_t f, uint16_t* r) {
+  switch (f) {
+    case 2: return MaskRowCountsF<2>(q, n, r);
+    case 3: return MaskRowCountsF<3>(q, n, r);
+    case 4: return MaskRowCountsF<4>(q, n, r);
+    case 5: return MaskRowCountsF<5>(q, n, r);
+    case 7: return MaskRowCountsF<7>(q, n, r);
+    case 8: return MaskRowCountsF<8>(q, n, r);
+    default:
+      for (uint64_t i = 0; i < n; ++i) {
+        uint32_t sum = 0;
+        for (uint64_t j = 0; j < f; ++j) sum += q[i * f + j] != 0;
+        r[i] = static_cast<uint16_t>(sum);
+      }
+  }
+}
+
+uint32_t CountEqual(const uint16_t* r, uint64_t n, uint16_t v) {
+  uint32_t c = 0;
+  for (uint64_t i = 0; i < n; ++i) c += r[i] == v;
+  return c;
+}
+
+}  // namespace
+
+AutoBounds LayoutLowerBounds(const uint8_t* q, uint64_t t, int qbits, size_t rank, size_t best,
+                             BoundsScratch* scratch) {
+  // Every rANS stream codes its symbols with one order-0 table, so its payload is at least the
+  // empirical order-0 entropy of what it codes (the cross-entropy under any table is at least
+  // that); kBoundSlack leaves room for rANS's per-step rounding.
+  constexpr double kBoundSlack = 0.995;
+  const size_t fixed = kFixedHeaderBytes + 4 * rank + kChecksumBytes;
+  AutoBounds b;
+  uint32_t counts[256];
+  Histogram256(q, t, counts, qbits);
+  const uint32_t alphabet = 1u << qbits;
+  b.dense = fixed + 1 + static_cast<size_t>(kBoundSlack * EntropyBits(counts, alphabet) / 8);
+  // Sparse: v holds the nonzero values whatever N is; c's column histogram depends on K only.
+  const uint64_t nnz = t - counts[0];
+  counts[0] = 0;
+  const double v_bits = EntropyBits(counts, alphabet);
+  const size_t sparse_fixed = fixed + 8 + 3;
+  b.sparse = sparse_fixed + static_cast<size_t>(kBoundSlack * v_bits / 8);
+  if (b.sparse >= best || nnz == 0) return b;
+  // Refined per N: c's column histogram and r's histogram of nonzeros per row. Column counts
+  // for every K = T / N of the domain come from one pass (nonzeros per position modulo
+  // L = lcm of the K, when L is small); row counts for K from those of the largest divisor of K
+  // already done (rows of K / 2 in pairs, and so on; the mask itself for K' = 1).
+  std::vector<uint32_t> domain = PaperDomain(t, qbits);
+  if (domain.empty()) return b;
+  uint64_t lcm = 1;
+  for (uint32_t n : domain) {
+    const uint64_t k = t / n;
+    if (k > 65535) return b;
+    lcm = lcm / std::gcd(lcm, k) * k;
+    if (lcm > (uint64_t{1} << 16)) return b;
+  }
+  scratch->cnt.assign(lcm, 0);
+  uint32_t* cnt = scratch->cnt.data();
+  for (uint64_t i0 = 0; i0 < t; i0 += lcm) {
+    const uint8_t* blk = q + i0;
+    for (uint64_t j = 0; j < lcm; ++j) cnt[j] += blk[j] != 0;
+  }
+  std::sort(domain.begin(), domain.end(), std::greater<uint32_t>());  // ascending K
+  if (scratch->rows.size() < domain.size()) scratch->rows.resize(domain.size());
+  std::vector<uint64_t> done_k;
+  const double need_bits = (static_cast<double>(best) - static_cast<double>(sparse_fixed)) * 8 / kBoundSlack;
+  double min_bits = INFINITY;
+  for (size_t di = 0; di < domain.size(); ++di) {
+    const uint64_t n = domain[di], k = t / n;
+    std::vector<uint32_t>& col = scratch->col;
+    col.assign(k, 0);
+    for (uint64_t j = 0; j < lcm; ++j) col[j % k] += cnt[j];
+    double bits = EntropyBits(col.data(), static_cast<uint32_t>(k));
+    std::vector<uint16_t>& r = scratch->rows[di];
+    r.clear();
+    done_k.push_back(k);
+    if (k == 1) {  // r is the nonzero mask itself (c is all zeros): exact
+      const uint32_t rc[2] = {static_cast<uint32_t>(t - nnz), static_cast<uint32_t>(nnz)};
+      min_bits = std::min(min_bits, bits + EntropyBits(rc, 2));
+      continue;
+    }
+    // r's entropy only where v and c alone do not already reach best (rows computed then).
+    if (v_bits + bits < need_bits) {
+      const uint16_t* src = nullptr;  // nullptr: the mask of q
+      uint64_t kd = 1;
+      for (size_t i = 0; i + 1 < done_k.size(); ++i) {
+        if (k % done_k[i] == 0 && done_k[i] > kd && !scratch->rows[i].empty()) {
+          kd = done_k[i];
+          src = scratch->rows[i].data();
+        }
+      }
+      const uint64_t f = k / kd;
+      r.resize(n);
+      if (src == nullptr) {
+        MaskRowCounts(q, n, f, r.data());
+      } else if (f == 2) {
+        for (uint64_t i = 0; i < n; ++i) r[i] = static_cast<uint16_t>(src[2 * i] + src[2 * i + 1]);
+      } else {
+        for (uint64_t i = 0; i < n; ++i) {
+          uint32_t sum = 0;
+          for (uint64_t j = 0; j < f; ++j) sum += src[i * f + j];
+          r[i] = static_cast<uint16_t>(sum);
+        }
+      }
+      std::vector<uint32_t>& rh = scratch->hist;
+      rh.assign(4 * (k + 1), 0);
+      uint32_t* h = rh.data();
+      if (k <= 16) {  // one counting pass per value (vectorized) beats scattered increments
+        for (uint64_t v = 0; v <= k; ++v) h[v] = CountEqual(r.data(), n, static_cast<uint16_t>(v));
+      } else {
+        uint64_t i = 0;
+        for (; i + 4 <= n; i += 4) {  // four histograms: no store-to-load chain on repeats
+          h[r[i]]++;
+          h[k + 1 + r[i + 1]]++;
+          h[2 * (k + 1) + r[i + 2]]++;
+          h[3 * (k + 1) + r[i + 3]]++;
+        }
+        for (; i < n; ++i) h[r[i]]++;
+        for (uint64_t j = 0; j <= k; ++j) h[j] += h[k + 1 + j] + h[2 * (k + 1) + j] + h[3 * (k + 1) + j];
+      }
+      bits += EntropyBits(h, static_cast<uint32_t>(k + 1));
+    }
+    min_bits = std::min(min_bits, bits);
+  }
+  b.sparse = sparse_fixed + static_cast<size_t>(kBoundSlack * (v_bits + min_bits) / 8);
+  return b;
 }
 
 }  // namespace splitrans::codec

@@ -2,6 +2,7 @@
 // (Algorithm 1 and the exhaustive reference over the same domain).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -35,5 +36,20 @@ void PaperCost(const uint8_t* q, uint64_t t, uint32_t n, uint64_t* len_d, double
 // visited: how many candidates Algorithm 1 evaluated. REQUIRES: !costs.empty().
 size_t Algorithm1Choice(const std::vector<double>& costs, size_t* visited);
 size_t ExhaustiveChoice(const std::vector<double>& costs);
+
+// Lower bounds on the encoded size (whole bitstream, bytes) of the dense and sparse layouts for
+// q[0, T) with `rank` dimensions, from order-0 entropies: auto mode skips a layout whose bound
+// cannot beat `best`, the size it already has. The sparse bound is refined (column entropies for
+// every N of the domain) only when its first form does not already reach best.
+struct AutoBounds {
+  size_t dense = 0;
+  size_t sparse = 0;
+};
+struct BoundsScratch {
+  std::vector<uint32_t> cnt, col, hist;
+  std::vector<std::vector<uint16_t>> rows;
+};
+AutoBounds LayoutLowerBounds(const uint8_t* q, uint64_t t, int qbits, size_t rank, size_t best,
+                             BoundsScratch* scratch);
 
 }  // namespace splitrans::codec

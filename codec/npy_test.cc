@@ -276,3 +276,44 @@ TEST(Npy, EveryPrefixRejected) {
 
 }  // namespace
 }  // namespace splitrans::codec
+
+// Auto mode on the committed features (tests/data/features, read with this library): pruning
+// dense and sparse by their lower bounds keeps the exhaustive choice, i.e. auto's size equals
+// the smallest of the forced layouts.
+#include "codec/codec.h"
+
+#include <algorithm>
+
+namespace splitrans::codec {
+namespace {
+
+TEST(AutoOnFeatures, SizeEqualsSmallestForcedLayout) {
+  std::string dir = __FILE__;
+  dir = dir.substr(0, dir.find_last_of('/') + 1) + "../tests/data/features/";
+  int checked = 0;
+  for (const char* name : {"fmnist_stage1_img0", "fmnist_stage1_preact_img0", "fmnist_stage2_img1", "fmnist_stage3_img2",
+                           "fmnist_stage3_preact_img0", "resnet34_layer2_img0", "resnet34_layer2_img0_f16",
+                           "resnet34_layer2_img1"}) {
+    auto arr = ReadNpy(dir + name + ".npy");
+    if (!arr.ok()) continue;  // data not present in this checkout
+    Encoder enc;
+    std::vector<uint8_t> out;
+    for (int q = 2; q <= 8; ++q) {
+      size_t sizes[4];
+      const Mode modes[4] = {Mode::kAuto, Mode::kDense, Mode::kContext, Mode::kSparse};
+      for (int i = 0; i < 4; ++i) {
+        EncodeOptions o;
+        o.q = q;
+        o.mode = modes[i];
+        ASSERT_TRUE(enc.Encode(arr->View(), o, &out).ok());
+        sizes[i] = out.size();
+      }
+      EXPECT_EQ(sizes[0], std::min({sizes[1], sizes[2], sizes[3]})) << name << " q=" << q;
+      ++checked;
+    }
+  }
+  if (checked == 0) GTEST_SKIP() << "tests/data/features not found next to " << __FILE__;
+}
+
+}  // namespace
+}  // namespace splitrans::codec

@@ -68,9 +68,9 @@ SPLITRANS_AVX512 inline __m512i DecStep16(__m512i x, const uint32_t* dtab, __m12
   _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(_mm512_srli_epi32(e, 24)));
   const __mmask16 need = _mm512_cmplt_epu32_mask(x, _mm512_set1_epi32(kRansL));
   const __m512i words = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(*wp)));
-  const __m512i refill = _mm512_or_si512(_mm512_slli_epi32(x, 16), _mm512_maskz_expand_epi32(need, words));
   *wp += 2 * __builtin_popcount(need);
-  return _mm512_mask_blend_epi32(need, x, refill);
+  // Lanes that need a word: x << 16 | word; the others keep x (their expanded word is 0).
+  return _mm512_or_si512(_mm512_mask_slli_epi32(x, need, x, 16), _mm512_maskz_expand_epi32(need, words));
 }
 
 }  // namespace
@@ -95,19 +95,52 @@ SPLITRANS_AVX512 size_t DecodeBlock32Avx512(const uint32_t* dtab, int prob_bits,
   const __m512i mask = _mm512_set1_epi32((1 << prob_bits) - 1);
   __m512i x0 = _mm512_loadu_si512(x), x1 = _mm512_loadu_si512(x + 16);
   size_t j = 0;
+  // A local word pointer: the symbol stores could alias *wp and force it through memory.
+  const uint8_t* w = *wp;
   // Each register reads at most 16 words (32 bytes); keep both reads inside the block.
-  for (; j + 32 <= m && wend - *wp >= 64; j += 32) {
-    x0 = DecStep16(x0, dtab, pb, mask, wp, out + j);
-    x1 = DecStep16(x1, dtab, pb, mask, wp, out + j + 16);
+  for (; j + 32 <= m && wend - w >= 64; j += 32) {
+    x0 = DecStep16(x0, dtab, pb, mask, &w, out + j);
+    x1 = DecStep16(x1, dtab, pb, mask, &w, out + j + 16);
   }
+  *wp = w;
   _mm512_storeu_si512(x, x0);
   _mm512_storeu_si512(x + 16, x1);
+  return j;
+}
+
+SPLITRANS_AVX512 size_t DecodeBlocks32x2Avx512(const uint32_t* dtab, int prob_bits, size_t m, uint32_t* xa,
+                                               const uint8_t** wpa, const uint8_t* wenda, uint8_t* outa, uint32_t* xb,
+                                               const uint8_t** wpb, const uint8_t* wendb, uint8_t* outb) {
+  const __m128i pb = _mm_cvtsi32_si128(prob_bits);
+  const __m512i mask = _mm512_set1_epi32((1 << prob_bits) - 1);
+  __m512i a0 = _mm512_loadu_si512(xa), a1 = _mm512_loadu_si512(xa + 16);
+  __m512i b0 = _mm512_loadu_si512(xb), b1 = _mm512_loadu_si512(xb + 16);
+  size_t j = 0;
+  const uint8_t* wa = *wpa;
+  const uint8_t* wb = *wpb;
+  // Two blocks are independent: their steps overlap.
+  for (; j + 32 <= m && wenda - wa >= 64 && wendb - wb >= 64; j += 32) {
+    a0 = DecStep16(a0, dtab, pb, mask, &wa, outa + j);
+    b0 = DecStep16(b0, dtab, pb, mask, &wb, outb + j);
+    a1 = DecStep16(a1, dtab, pb, mask, &wa, outa + j + 16);
+    b1 = DecStep16(b1, dtab, pb, mask, &wb, outb + j + 16);
+  }
+  *wpa = wa;
+  *wpb = wb;
+  _mm512_storeu_si512(xa, a0);
+  _mm512_storeu_si512(xa + 16, a1);
+  _mm512_storeu_si512(xb, b0);
+  _mm512_storeu_si512(xb + 16, b1);
   return j;
 }
 
 #else
 
 bool HaveAvx512Rans() { return false; }
+size_t DecodeBlocks32x2Avx512(const uint32_t*, int, size_t, uint32_t*, const uint8_t**, const uint8_t*, uint8_t*,
+                              uint32_t*, const uint8_t**, const uint8_t*, uint8_t*) {
+  return 0;
+}
 void EncodeBlock32Avx512(const uint8_t*, size_t, const uint32_t*, const uint32_t*, int, int, uint32_t*, uint16_t**) {}
 size_t DecodeBlock32Avx512(const uint32_t*, int, size_t, uint32_t*, const uint8_t**, const uint8_t*, uint8_t*) {
   return 0;

@@ -25,4 +25,10 @@ void EncodeBlock32Avx512(const uint8_t* symbols, size_t m, const uint32_t* fs, c
 size_t DecodeBlock32Avx512(const uint32_t* dtab, int prob_bits, size_t m, uint32_t* x, const uint8_t** wp,
                            const uint8_t* wend, uint8_t* out);
 
+// The same for two blocks a and b of one stream at once (their dependency chains overlap):
+// decodes the same number of whole 32-symbol steps, at most m, from each and returns it.
+size_t DecodeBlocks32x2Avx512(const uint32_t* dtab, int prob_bits, size_t m, uint32_t* xa, const uint8_t** wpa,
+                              const uint8_t* wenda, uint8_t* outa, uint32_t* xb, const uint8_t** wpb,
+                              const uint8_t* wendb, uint8_t* outb);
+
 }  // namespace splitrans::codec

@@ -319,22 +319,35 @@ Status DecodeStream(ByteReader* r, uint32_t max_n, uint32_t max_symbol, std::vec
   const uint32_t mask = (1u << pb) - 1;
   out->resize(n);
   Sym* dst = out->data();
-  for (uint32_t b = 0; b < blocks; ++b) {
-    const uint32_t lo = b * block_size;
-    const uint32_t hi = std::min<uint64_t>(n, uint64_t{lo} + block_size);
+  // One block's payload: states (checked), then its words.
+  struct Block {
+    uint32_t lo = 0, hi = 0;
+    uint32_t x[1 << kMaxLanesLog2];
+    const uint8_t* wp = nullptr;
+    const uint8_t* wend = nullptr;
+  };
+  auto open_block = [&](uint32_t b, Block* blk) -> Status {
+    blk->lo = b * block_size;
+    blk->hi = static_cast<uint32_t>(std::min<uint64_t>(n, uint64_t{blk->lo} + block_size));
     const uint8_t* p;
     SPLITRANS_RETURN_IF_ERROR(r->Span(&p, 4ull * lanes + 2ull * word_counts[b], "block payload"));
-    uint32_t x[1 << kMaxLanesLog2];
     for (uint32_t l = 0; l < lanes; ++l) {
-      x[l] = GetU32(p + 4 * l);
-      if (x[l] < kRansL) return Corrupt("block " + std::to_string(b) + " has a state below 2^16");
+      blk->x[l] = GetU32(p + 4 * l);
+      if (blk->x[l] < kRansL) return Corrupt("block " + std::to_string(b) + " has a state below 2^16");
     }
-    const uint8_t* wp = p + 4 * lanes;
-    const uint8_t* wend = wp + 2ull * word_counts[b];
-    uint32_t j0 = lo;
+    blk->wp = p + 4 * lanes;
+    blk->wend = blk->wp + 2ull * word_counts[b];
+    return Status::Ok();
+  };
+  // Decodes symbols [j0, hi) of the block (AVX-512 while possible, then scalar) and checks its end.
+  auto finish_block = [&](uint32_t b, Block* blk, uint32_t j0) -> Status {
+    const uint32_t lo = blk->lo, hi = blk->hi;
+    uint32_t* x = blk->x;
+    const uint8_t* wp = blk->wp;
+    const uint8_t* const wend = blk->wend;
     if (simd) {
       j0 += static_cast<uint32_t>(
-          DecodeBlock32Avx512(dtab.data(), pb, hi - lo, x, &wp, wend, reinterpret_cast<uint8_t*>(dst) + lo));
+          DecodeBlock32Avx512(dtab.data(), pb, hi - j0, x, &wp, wend, reinterpret_cast<uint8_t*>(dst) + j0));
     }
     for (uint32_t j = j0; j < hi; ++j) {
       uint32_t& st = x[(j - lo) & lane_mask];
@@ -351,6 +364,25 @@ Status DecodeStream(ByteReader* r, uint32_t max_n, uint32_t max_symbol, std::vec
     if (wp != wend) return Corrupt("block " + std::to_string(b) + " has unused words");
     for (uint32_t l = 0; l < lanes; ++l) {
       if (x[l] != kRansL) return Corrupt("block " + std::to_string(b) + " does not end on the initial state");
+    }
+    return Status::Ok();
+  };
+  for (uint32_t b = 0; b < blocks;) {
+    Block b0;
+    SPLITRANS_RETURN_IF_ERROR(open_block(b, &b0));
+    if (simd && b + 1 < blocks) {  // two blocks at once, then each one's rest
+      Block b1;
+      SPLITRANS_RETURN_IF_ERROR(open_block(b + 1, &b1));
+      uint8_t* d8 = reinterpret_cast<uint8_t*>(dst);
+      const uint32_t both = static_cast<uint32_t>(DecodeBlocks32x2Avx512(
+          dtab.data(), pb, std::min(b0.hi - b0.lo, b1.hi - b1.lo), b0.x, &b0.wp, b0.wend, d8 + b0.lo, b1.x, &b1.wp,
+          b1.wend, d8 + b1.lo));
+      SPLITRANS_RETURN_IF_ERROR(finish_block(b, &b0, b0.lo + both));
+      SPLITRANS_RETURN_IF_ERROR(finish_block(b + 1, &b1, b1.lo + both));
+      b += 2;
+    } else {
+      SPLITRANS_RETURN_IF_ERROR(finish_block(b, &b0, b0.lo));
+      b += 1;
     }
   }
   if (stats) {

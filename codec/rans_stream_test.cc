@@ -209,6 +209,24 @@ TEST(Stream, RoundTripAcrossLengthsLanesBlocksAlphabets) {
   EXPECT_GT(cases, 400);
 }
 
+// Byte streams with 32 lanes and several full blocks: the decoder runs two blocks at once
+// (AVX-512 where available), then each one's rest; every split must give the encoder's symbols.
+TEST(Stream, RoundTripMultiBlockByteStreams) {
+  for (int block_log2 : {8, 10, 16}) {
+    const uint32_t block = 1u << block_log2;
+    for (uint32_t n : {2 * block, 2 * block + 31, 2 * block + 700, 3 * block - 5, 5 * block}) {
+      for (uint32_t alphabet : {2u, 16u, 256u}) {
+        StreamParams params;
+        params.lanes_log2 = 5;
+        params.block_log2 = block_log2;
+        const std::string what = "n=" + std::to_string(n) + " a=" + std::to_string(alphabet) +
+                                 " block_log2=" + std::to_string(block_log2);
+        RoundTrip<uint8_t>(SkewedSymbols<uint8_t>(n, alphabet, n + alphabet), alphabet, params, what.c_str());
+      }
+    }
+  }
+}
+
 TEST(Stream, RoundTripEveryProbBitsAndDefaults) {
   for (uint32_t alphabet : {2u, 5u, 256u}) {
     for (int pb = kMinProbBits; pb <= kMaxProbBits; ++pb) {
