@@ -222,13 +222,8 @@ CloudServer::~CloudServer() { Shutdown(0); }
 const TailPipeline& CloudServer::pipeline() const { return service_->pipeline(); }
 
 absl::Status CloudServer::Start() {
-  GrpcServerOptions o;
-  o.name = "cloud";
-  o.service_label = "splitrans.v1.SplitInference";
-  o.listen_address = options_.listen_address;
-  o.max_message_bytes = options_.max_message_bytes;
-  o.reflection = options_.reflection;
-  return server_.Start(o, service_.get());
+  return server_.Start(GrpcServerOptionsOf(options_, "cloud", "splitrans.v1.SplitInference"),
+                       service_.get());
 }
 
 void CloudServer::Shutdown(int grace_ms) { server_.Shutdown(grace_ms); }

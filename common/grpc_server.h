@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "common/limits.h"
 
@@ -24,6 +25,19 @@ struct GrpcServerOptions {
   int max_message_bytes = kDefaultMaxMessageBytes;  // send and receive
   bool reflection = true;
 };
+
+// The GrpcServerOptions of a server binary's options (listen_address, max_message_bytes,
+// reflection), as EdgeServerOptions and CloudServerOptions have them.
+template <typename ServerOptions>
+GrpcServerOptions GrpcServerOptionsOf(const ServerOptions& o, std::string name, std::string service_label) {
+  GrpcServerOptions g;
+  g.name = std::move(name);
+  g.service_label = std::move(service_label);
+  g.listen_address = o.listen_address;
+  g.max_message_bytes = o.max_message_bytes;
+  g.reflection = o.reflection;
+  return g;
+}
 
 class GrpcServer {
  public:

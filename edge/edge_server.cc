@@ -458,13 +458,8 @@ EdgeServer::~EdgeServer() { Shutdown(0); }
 CloudClient& EdgeServer::cloud() { return service_->cloud(); }
 
 absl::Status EdgeServer::Start() {
-  GrpcServerOptions o;
-  o.name = "edge";
-  o.service_label = "KServe v2 (inference.GRPCInferenceService)";
-  o.listen_address = options_.listen_address;
-  o.max_message_bytes = options_.max_message_bytes;
-  o.reflection = options_.reflection;
-  return server_.Start(o, service_.get());
+  return server_.Start(
+      GrpcServerOptionsOf(options_, "edge", "KServe v2 (inference.GRPCInferenceService)"), service_.get());
 }
 
 void EdgeServer::Shutdown(int grace_ms) { server_.Shutdown(grace_ms); }
