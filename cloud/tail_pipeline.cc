@@ -39,12 +39,10 @@ absl::StatusOr<std::unique_ptr<TailPipeline>> TailPipeline::Create(
 }
 
 absl::StatusOr<TailResult> TailPipeline::Run(const FeatureRequest& req) const {
-  auto manifest = repo_.Find(req.model_name, req.model_version);
-  if (!manifest.ok()) return manifest.status();
-  const ModelManifest& m = **manifest;
-  auto split = m.FindSplit(req.split);
-  if (!split.ok()) return split.status();
-  const SplitSpec& s = **split;
+  auto resolved = repo_.Resolve(req.model_name, req.model_version, req.split);
+  if (!resolved.ok()) return resolved.status();
+  const ModelManifest& m = *resolved->manifest;
+  const SplitSpec& s = *resolved->split;
   if (req.top_k < 0 || req.top_k > kMaxTopK) {
     return absl::InvalidArgumentError(absl::StrCat("top_k must be in [0, ", kMaxTopK, "]"));
   }

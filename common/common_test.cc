@@ -60,6 +60,21 @@ TEST(ModelRepository, ParsesAndResolvesPaths) {
   EXPECT_EQ(m->FindSplit("nope").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(ModelRepository, ResolvesModelVersionAndSplit) {
+  auto repo = ModelRepository::Load(std::string(SPLITRANS_SOURCE_DIR) + "/models");
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  auto r = repo->Resolve("fmnist_resnet", "", "");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->manifest->name, "fmnist_resnet");
+  EXPECT_EQ(r->split, *r->manifest->FindSplit(""));  // the manifest's default split
+  auto s1 = repo->Resolve("fmnist_resnet", std::to_string(r->manifest->version), "stage1");
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  EXPECT_EQ(s1->split->name, "stage1");
+  EXPECT_EQ(repo->Resolve("nope", "", "").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo->Resolve("fmnist_resnet", "999", "").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo->Resolve("fmnist_resnet", "", "stage9").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST(ModelRepository, RejectsInvalidManifests) {
   EXPECT_FALSE(ParseManifest("not json", "d").ok());
   std::string s = kManifest;

@@ -157,6 +157,16 @@ absl::StatusOr<ModelRepository> ModelRepository::Load(const std::string& root) {
   return repo;
 }
 
+absl::StatusOr<ModelRepository::Resolved> ModelRepository::Resolve(const std::string& model,
+                                                                   const std::string& version,
+                                                                   const std::string& split) const {
+  auto manifest = Find(model, version);
+  if (!manifest.ok()) return manifest.status();
+  auto s = (*manifest)->FindSplit(split);
+  if (!s.ok()) return s.status();
+  return Resolved{*manifest, *s};
+}
+
 absl::StatusOr<const ModelManifest*> ModelRepository::Find(const std::string& model,
                                                            const std::string& version) const {
   auto it = models_.find(model);

@@ -51,6 +51,14 @@ class ModelRepository {
   // version "" or "0": the latest version. NOT_FOUND for unknown models or versions.
   absl::StatusOr<const ModelManifest*> Find(const std::string& model,
                                             const std::string& version = "") const;
+  // A model version and one of its splits ("" = the manifest's default). NOT_FOUND for unknown
+  // models, versions or splits.
+  struct Resolved {
+    const ModelManifest* manifest = nullptr;
+    const SplitSpec* split = nullptr;
+  };
+  absl::StatusOr<Resolved> Resolve(const std::string& model, const std::string& version,
+                                   const std::string& split) const;
   std::vector<std::string> ModelNames() const;
   // All manifests (every version of every model).
   std::vector<const ModelManifest*> All() const;

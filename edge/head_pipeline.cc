@@ -46,12 +46,10 @@ absl::StatusOr<std::unique_ptr<HeadPipeline>> HeadPipeline::Create(
 }
 
 absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req) const {
-  auto manifest = repo_.Find(req.model_name, req.model_version);
-  if (!manifest.ok()) return manifest.status();
-  const ModelManifest& m = **manifest;
-  auto split = m.FindSplit(req.split);
-  if (!split.ok()) return split.status();
-  const SplitSpec& s = **split;
+  auto resolved = repo_.Resolve(req.model_name, req.model_version, req.split);
+  if (!resolved.ok()) return resolved.status();
+  const ModelManifest& m = *resolved->manifest;
+  const SplitSpec& s = *resolved->split;
   const EdgeInput& in = req.input;
   if (in.batch < 1 || in.batch > kMaxBatch) {
     return absl::InvalidArgumentError(absl::StrCat("batch size ", in.batch, " not in [1, ", kMaxBatch, "]"));
