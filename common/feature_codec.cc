@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstring>
 #include <mutex>
-#include <numeric>
 #include <string>
 
 #include "codec/format.h"
@@ -49,6 +48,24 @@ int PeekLayoutByte(const uint8_t* data, size_t size) {
   if (std::memcmp(data, codec::kMagic, 4) != 0) return -1;
   return data[offsetof(codec::FixedHeader, layout)];
 }
+
+#ifdef SPLITRANS_HAVE_CUDA
+// The element count a bitstream's header declares (not validated, no checksum pass), or 0 when
+// the header is too short or the count exceeds max_elements.
+uint64_t DeclaredElements(const uint8_t* data, size_t size, uint64_t max_elements) {
+  if (data == nullptr || size < codec::kFixedHeaderBytes) return 0;
+  const int rank = data[offsetof(codec::FixedHeader, rank)];
+  if (rank < 1 || rank > codec::kMaxRank || size < codec::kFixedHeaderBytes + 4 * size_t(rank)) return 0;
+  uint64_t n = 1;
+  for (int i = 0; i < rank; ++i) {
+    uint32_t d;
+    std::memcpy(&d, data + codec::kFixedHeaderBytes + 4 * i, 4);
+    n *= d;
+    if (n > max_elements) return 0;
+  }
+  return n;
+}
+#endif
 
 }  // namespace
 
@@ -119,10 +136,10 @@ struct FeatureCodec::Gpu {
 
   codec::Status Decode(const uint8_t* data, size_t size, const codec::DecodeLimits& limits,
                        codec::DecodedTensor* out) {
-    std::vector<int64_t> shape;
-    SPLITRANS_RETURN_IF_ERROR(codec::PeekShape(data, size, &shape, limits));
-    const uint64_t n = std::accumulate(shape.begin(), shape.end(), uint64_t{1},
-                                       [](uint64_t a, int64_t d) { return a * static_cast<uint64_t>(d); });
+    // The output size from the declared shape, unvalidated: the GPU decoder validates the whole
+    // bitstream (FORMAT.md order) before it compares the shape with the capacity, so a wrong
+    // declaration fails there with its own error; this only bounds the allocation.
+    const uint64_t n = DeclaredElements(data, size, limits.max_elements);
     std::lock_guard<std::mutex> lock(mu);
     SPLITRANS_RETURN_IF_ERROR(Reserve(&in_dev, &in_bytes, std::max<size_t>(n * sizeof(float), 256)));
     codec::gpu::GpuDecodeItem item;
