@@ -1,4 +1,4 @@
-// Readers for client inputs: gzip'd IDX files (MNIST / Fashion-MNIST) and .npy arrays.
+// Readers for client inputs: gzip'd IDX files (MNIST / Fashion-MNIST). (.npy: codec/npy.h.)
 #pragma once
 
 #include <absl/status/statusor.h>
@@ -18,13 +18,5 @@ struct IdxImages {
 absl::StatusOr<IdxImages> ReadIdxImages(const std::string& path, int64_t limit = 0);
 // Reads an IDX label file (magic 0x801).
 absl::StatusOr<std::vector<uint8_t>> ReadIdxLabels(const std::string& path, int64_t limit = 0);
-
-struct NpyArray {
-  std::string dtype;             // "FP32" or "UINT8" (float64 is converted to FP32)
-  std::vector<int64_t> shape;
-  std::vector<uint8_t> data;     // little-endian, C order
-};
-// Reads a .npy file (version 1/2, C order, <f4, <f8 or |u1).
-absl::StatusOr<NpyArray> ReadNpy(const std::string& path);
 
 }  // namespace splitrans::client

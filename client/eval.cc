@@ -16,12 +16,14 @@
 #include "client/dataset.h"
 #include "common/clock.h"
 #include "common/image.h"
+#include "common/kserve_protocol.h"
 #include "common/limits.h"
 #include "common/model_repository.h"
 #include "common/torch_module.h"
 
 namespace splitrans::client {
 namespace inf = ::inference;
+namespace ks = ::splitrans::kserve;
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   grpc::ChannelArguments args;
@@ -34,10 +36,10 @@ void SetParameters(const InferSettings& s, inf::ModelInferRequest* req) {
   req->set_model_name(s.model);
   req->set_model_version(s.model_version);
   auto* p = req->mutable_parameters();
-  (*p)["q"].set_int64_param(s.q);
-  (*p)["codec_mode"].set_string_param(s.mode);
-  if (!s.split.empty()) (*p)["split"].set_string_param(s.split);
-  (*p)["top_k"].set_int64_param(s.top_k);
+  (*p)[ks::kParamQ].set_int64_param(s.q);
+  (*p)[ks::kParamCodecMode].set_string_param(s.mode);
+  if (!s.split.empty()) (*p)[ks::kParamSplit].set_string_param(s.split);
+  (*p)[ks::kParamTopK].set_int64_param(s.top_k);
 }
 
 inf::ModelInferRequest MakePixelRequest(const InferSettings& s, const uint8_t* pixels, int64_t batch,
@@ -56,7 +58,7 @@ absl::Status GetLogits(const inf::ModelInferResponse& resp, std::vector<float>* 
                        int64_t* cols) {
   for (int i = 0; i < resp.outputs_size(); ++i) {
     const auto& o = resp.outputs(i);
-    if (o.name() != "logits") continue;
+    if (o.name() != ks::kOutputLogits) continue;
     if (o.shape_size() != 2) return absl::InternalError("logits: bad shape");
     *rows = o.shape(0);
     *cols = o.shape(1);
@@ -81,18 +83,12 @@ std::vector<std::string> GetTopkLabels(const inf::ModelInferResponse& resp) {
   std::vector<std::string> out;
   for (int i = 0; i < resp.outputs_size(); ++i) {
     const auto& o = resp.outputs(i);
-    if (o.name() != "topk_labels") continue;
+    if (o.name() != ks::kOutputTopk) continue;
     if (resp.raw_output_contents_size() > i) {
-      const std::string& raw = resp.raw_output_contents(i);
-      size_t pos = 0;
-      while (raw.size() - pos >= 4) {
-        uint32_t len = 0;
-        for (int b = 0; b < 4; ++b) len |= uint32_t(uint8_t(raw[pos + b])) << (8 * b);
-        pos += 4;
-        if (raw.size() - pos < len) break;
-        out.push_back(raw.substr(pos, len));
-        pos += len;
-      }
+      int64_t count = 1;
+      for (int64_t d : o.shape()) count *= d;
+      std::vector<std::string_view> views;
+      if (ks::SplitRawBytes(resp.raw_output_contents(i), count, &views).ok()) out.assign(views.begin(), views.end());
     } else {
       out.assign(o.contents().bytes_contents().begin(), o.contents().bytes_contents().end());
     }
@@ -186,9 +182,8 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
   auto channel = MakeChannel(o.edge);
   auto stub = inf::GRPCInferenceService::NewStub(channel);
   std::vector<int> preds(n, -1);
-  const char* kStages[] = {"preprocess_us", "head_us", "encode_us", "transfer_us",
-                           "decode_us", "tail_us", "edge_total_us"};
-  constexpr int kNumStages = 7;
+  const auto& kStages = ks::kTimingParams;
+  constexpr int kNumStages = sizeof(ks::kTimingParams) / sizeof(ks::kTimingParams[0]);
   std::vector<std::vector<int64_t>> stage_us(kNumStages + 1);
   uint64_t feature_bytes = 0, raw_bytes = 0;
   std::mutex mu;
@@ -242,10 +237,10 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
         }
         for (int k = 0; k < kNumStages; ++k) stage_us[k].push_back(GetIntParam(call->resp, kStages[k]));
         stage_us[kNumStages].push_back(e2e);
-        feature_bytes += GetIntParam(call->resp, "feature_bytes");
-        raw_bytes += GetIntParam(call->resp, "raw_feature_bytes");
+        feature_bytes += GetIntParam(call->resp, ks::kRespFeatureBytes);
+        raw_bytes += GetIntParam(call->resp, ks::kRespRawFeatureBytes);
         if (sum.split.empty()) {
-          auto it = call->resp.parameters().find("split");
+          auto it = call->resp.parameters().find(ks::kRespSplit);
           if (it != call->resp.parameters().end()) sum.split = it->second.string_param();
           sum.model_version = call->resp.model_version();
         }
@@ -267,7 +262,8 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
   }
   if (tty_progress) std::fprintf(stderr, "\n");
   sum.wall_s = (NowMicros() - t0) / 1e6;
-  sum.requests_per_s = sum.wall_s > 0 ? sum.requests / sum.wall_s : 0;
+  // Successful requests per second (0 when every request failed).
+  sum.requests_per_s = sum.wall_s > 0 ? (sum.requests - sum.failed_requests) / sum.wall_s : 0;
   sum.accuracy = static_cast<double>(correct) / n;
   if (!unsplit.empty()) {
     int64_t ucorrect = 0, agree = 0;
@@ -321,7 +317,11 @@ std::string EvalSummary::ToJson() const {
   j["mean_raw_feature_bytes"] = mean_raw_feature_bytes;
   j["compression_ratio"] = compression_ratio;
   j["wall_s"] = wall_s;
-  j["requests_per_s"] = requests_per_s;
+  if (requests > failed_requests) {
+    j["requests_per_s"] = requests_per_s;
+  } else {
+    j["requests_per_s"] = nullptr;  // every request failed: no throughput to report
+  }
   for (const auto& s : stages) {
     j["latency_ms"][s.name] = {{"mean", s.mean_ms}, {"p50", s.p50_ms}, {"p90", s.p90_ms}, {"p99", s.p99_ms}};
   }
@@ -344,7 +344,11 @@ std::string EvalSummary::ToText() const {
   absl::StrAppendFormat(&s, "feature bytes/req   : %.1f coded vs %.0f raw float32 -> compression %.1fx (%.3f bits/value)\n",
                         mean_feature_bytes, mean_raw_feature_bytes, compression_ratio,
                         mean_raw_feature_bytes > 0 ? 32.0 * mean_feature_bytes / mean_raw_feature_bytes : 0.0);
-  absl::StrAppendFormat(&s, "throughput          : %.1f req/s (wall %.2f s)\n", requests_per_s, wall_s);
+  if (requests > failed_requests) {
+    absl::StrAppendFormat(&s, "throughput          : %.1f req/s (wall %.2f s)\n", requests_per_s, wall_s);
+  } else {
+    absl::StrAppendFormat(&s, "throughput          : n/a (every request failed; wall %.2f s)\n", wall_s);
+  }
   absl::StrAppendFormat(&s, "latency (ms)          %8s %8s %8s %8s\n", "mean", "p50", "p90", "p99");
   for (const auto& st : stages) {
     absl::StrAppendFormat(&s, "  %-19s %8.3f %8.3f %8.3f %8.3f\n", st.name, st.mean_ms, st.p50_ms,

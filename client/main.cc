@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -12,14 +13,19 @@
 
 #include "client/dataset.h"
 #include "client/eval.h"
+#include "client/load.h"
+#include "codec/codec.h"
+#include "codec/npy.h"
+#include "common/kserve_protocol.h"
 #include "proto/health.grpc.pb.h"
 
 namespace sc = splitrans::client;
+namespace ks = splitrans::kserve;
 
 namespace {
 
 int RunInfer(const std::string& edge, const sc::InferSettings& s, const std::vector<std::string>& files,
-             int deadline_ms) {
+             int deadline_ms, const std::string& input_scaling) {
   auto stub = inference::GRPCInferenceService::NewStub(sc::MakeChannel(edge));
   int failures = 0;
   for (const auto& path : files) {
@@ -29,15 +35,28 @@ int RunInfer(const std::string& edge, const sc::InferSettings& s, const std::vec
     auto* in = req.add_inputs();
     in->set_name("input");
     if (path.size() > 4 && path.substr(path.size() - 4) == ".npy") {
-      auto arr = sc::ReadNpy(path);
+      auto arr = splitrans::codec::ReadNpy(path, /*accept_uint8=*/true);
       if (!arr.ok()) {
-        std::cerr << path << ": " << arr.status().message() << "\n";
+        std::cerr << path << ": " << arr.status().ToString() << "\n";
         ++failures;
         continue;
       }
-      in->set_datatype(arr->dtype);
       for (int64_t d : arr->shape) in->add_shape(d);
-      req.add_raw_input_contents(std::string(arr->data.begin(), arr->data.end()));
+      if (arr->is_uint8) {
+        in->set_datatype("UINT8");
+        req.add_raw_input_contents(std::string(arr->bytes.begin(), arr->bytes.end()));
+      } else {
+        in->set_datatype("FP32");
+        std::vector<float> values(arr->ElementCount());
+        if (arr->dtype == splitrans::codec::DType::kFloat16) {
+          splitrans::codec::HalvesToFloats(reinterpret_cast<const uint16_t*>(arr->bytes.data()), values.size(),
+                                           values.data());
+        } else {
+          std::memcpy(values.data(), arr->bytes.data(), arr->bytes.size());
+        }
+        req.add_raw_input_contents(std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4));
+        (*req.mutable_parameters())[ks::kParamInputScaling].set_string_param(input_scaling);
+      }
     } else {
       std::ifstream f(path, std::ios::binary);
       if (!f) {
@@ -64,17 +83,18 @@ int RunInfer(const std::string& edge, const sc::InferSettings& s, const std::vec
     }
     std::cout << path << "\n  top-k (score:index:label):";
     for (const auto& l : sc::GetTopkLabels(resp)) std::cout << "  " << l;
-    const int64_t fb = sc::GetIntParam(resp, "feature_bytes"), rb = sc::GetIntParam(resp, "raw_feature_bytes");
+    const int64_t fb = sc::GetIntParam(resp, ks::kRespFeatureBytes), rb = sc::GetIntParam(resp, ks::kRespRawFeatureBytes);
     auto str_param = [&resp](const char* k) -> std::string {
-      return resp.parameters().count(k) ? resp.parameters().at(k).string_param() : "";
+      auto it = resp.parameters().find(k);
+      return it != resp.parameters().end() ? it->second.string_param() : "";
     };
     std::cout << "\n  model " << resp.model_name() << "/" << resp.model_version() << ", split "
-              << str_param("split") << ", q " << sc::GetIntParam(resp, "q") << ", codec "
-              << str_param("codec_mode") << " (encode " << str_param("encode_device") << ", decode "
-              << str_param("decode_device") << ")\n  feature: " << fb << " bytes on the wire ("
+              << str_param(ks::kRespSplit) << ", q " << sc::GetIntParam(resp, ks::kRespQ) << ", codec "
+              << str_param(ks::kRespCodecMode) << " (encode " << str_param(ks::kRespEncodeDevice) << ", decode "
+              << str_param(ks::kRespDecodeDevice) << ")\n  feature: " << fb << " bytes on the wire ("
               << rb << " raw float32, " << (fb ? static_cast<double>(rb) / fb : 0) << "x), request "
               << req.ByteSizeLong() << " bytes, response " << resp.ByteSizeLong() << " bytes\n  latency (ms):";
-    for (const char* k : {"preprocess_us", "head_us", "encode_us", "transfer_us", "decode_us", "tail_us", "edge_total_us"}) {
+    for (const char* k : ks::kTimingParams) {
       std::string name(k);
       std::cout << " " << name.substr(0, name.size() - 3) << " " << sc::GetIntParam(resp, k) / 1000.0;
     }
@@ -143,18 +163,21 @@ int main(int argc, char** argv) {
     cmd->add_option("--model", settings.model, "model name");
     cmd->add_option("--model-version", settings.model_version, "model version (empty: latest)");
     cmd->add_option("--q", settings.q, "bits per quantized feature value (1..8)")->check(CLI::Range(1, 8));
-    cmd->add_option("--mode", settings.mode, "codec mode")
-        ->check(CLI::IsMember({"auto", "paper", "dense", "sparse", "context"}));
+    cmd->add_option("--mode", settings.mode, "codec mode")->check(CLI::IsMember(splitrans::codec::ModeNames()));
     cmd->add_option("--split", settings.split, "split point (stage1|stage2|stage3; empty: model default)");
     cmd->add_option("--top-k", settings.top_k, "top-k labels")->check(CLI::Range(1, 100));
     cmd->add_option("--deadline-ms", deadline_ms, "deadline per request")->check(CLI::Range(1, 3600000));
   };
 
   auto* infer = app.add_subcommand("infer", "classify PNG/JPEG images or .npy tensors ([1,28,28] / [B,1,28,28]; "
-                                            "float = normalized model input, uint8 = pixels)");
+                                            "<f4/<f2 = model input scaled as --input-scaling says, |u1 = pixels)");
   add_common(infer);
   std::vector<std::string> files;
+  std::string input_scaling = ks::kScalingNormalized;
   infer->add_option("files", files, "image (.png/.jpg) or .npy files")->required()->check(CLI::ExistingFile);
+  infer->add_option("--input-scaling", input_scaling,
+                    "float .npy values: normalized = (pixel/255 - mean) / std, unit = pixel/255 in [0, 1]")
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(ks::kScalings), std::end(ks::kScalings))));
 
   auto* eval = app.add_subcommand("eval", "evaluate over the Fashion-MNIST test set: accuracy vs the unsplit "
                                           "model, compression ratio, latency percentiles");
@@ -172,6 +195,22 @@ int main(int argc, char** argv) {
   eval->add_flag("--no-progress", no_progress, "no progress bar on stderr");
   eval->add_flag("--no-unsplit", no_unsplit, "skip the local unsplit reference run");
 
+  auto* load = app.add_subcommand("load", "load/soak test: keep --concurrency requests in flight for --requests "
+                                          "requests or --duration-s seconds; prints outcomes by status code, "
+                                          "throughput, latency percentiles and (with --pid) server RSS");
+  add_common(load);
+  sc::LoadOptions lo;
+  std::vector<std::string> pid_args;
+  bool load_json = false;
+  load->add_option("--concurrency", lo.concurrency, "requests in flight")->check(CLI::Range(1, 4096));
+  load->add_option("--requests", lo.requests, "stop after this many requests (0: no limit)")->check(CLI::NonNegativeNumber);
+  load->add_option("--duration-s", lo.duration_s, "stop after this many seconds (0: no limit)")->check(CLI::NonNegativeNumber);
+  load->add_option("--batch", lo.batch, "images per request")->check(CLI::Range(1, 256));
+  load->add_option("--images", lo.images, "IDX image file (gzip'd) to take inputs from");
+  load->add_option("--pid", pid_args, "name=pid of a process whose RSS to sample (repeatable), e.g. edge=1234");
+  load->add_option("--sample-ms", lo.sample_ms, "RSS sampling interval")->check(CLI::Range(1, 60000));
+  load->add_flag("--json", load_json, "print the summary as JSON on stdout");
+
   auto* health = app.add_subcommand("health", "check grpc.health.v1 (exit 0 when SERVING)");
   std::string health_addr = "127.0.0.1:8001", service;
   int wait_ms = 0;
@@ -183,7 +222,29 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (*infer) return RunInfer(edge, settings, files, deadline_ms);
+  if (*infer) return RunInfer(edge, settings, files, deadline_ms, input_scaling);
+  if (*load) {
+    for (const std::string& a : pid_args) {
+      const size_t eq = a.find('=');
+      try {
+        if (eq == std::string::npos) throw std::invalid_argument(a);
+        lo.pids.emplace_back(a.substr(0, eq), std::stoi(a.substr(eq + 1)));
+      } catch (const std::exception&) {
+        std::cerr << "load: --pid wants name=pid, got '" << a << "'\n";
+        return 1;
+      }
+    }
+    lo.edge = edge;
+    lo.infer = settings;
+    lo.deadline_ms = deadline_ms;
+    auto sum = sc::RunLoad(lo);
+    if (!sum.ok()) {
+      std::cerr << "load: " << sum.status().ToString() << "\n";
+      return 1;
+    }
+    std::cout << (load_json ? sum->ToJson() + "\n" : sum->ToText());
+    return sum->ok > 0 ? 0 : 2;
+  }
   if (*health) {
     return kserve_ready ? RunReady(health_addr, wait_ms) : RunHealth(health_addr, service, wait_ms);
   }

@@ -1,13 +1,20 @@
 #include "cloud/cloud_server.h"
 
+#include <absl/strings/str_cat.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
+#include <exception>
 #include <mutex>
+#include <new>
+#include <set>
+#include <unordered_map>
 
 #include "common/clock.h"
+#include "common/logging.h"
 #include "common/status_util.h"
 #include "common/thread_pool.h"
 #include "proto/split_inference.grpc.pb.h"
@@ -15,30 +22,79 @@
 namespace splitrans::cloud {
 namespace v1 = ::splitrans::v1;
 
+namespace {
+
+constexpr int64_t kNoDeadline = INT64_MAX;
+
+v1::Result ErrorResult(uint64_t id, grpc::StatusCode code, std::string message) {
+  v1::Result r;
+  r.set_request_id(id);
+  r.set_status_code(code);
+  r.set_status_message(std::move(message));
+  return r;
+}
+
+// The earlier of a packet's own timeout and an RPC deadline, in NowMicros() time.
+int64_t DeadlineUs(const v1::FeaturePacket& p, int64_t received_us, std::chrono::system_clock::time_point rpc) {
+  int64_t d = p.timeout_us() > 0 ? received_us + p.timeout_us() : kNoDeadline;
+  if (rpc < std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
+    const int64_t left = std::chrono::duration_cast<std::chrono::microseconds>(rpc - std::chrono::system_clock::now()).count();
+    d = std::min(d, received_us + left);
+  }
+  return d;
+}
+
+class StreamReactor;
+
+}  // namespace
+
 // Thin transport: proto <-> core types, absl::Status -> grpc::Status. Work runs on pool_.
 class CloudServer::Service final : public v1::SplitInference::CallbackService {
  public:
-  Service(std::unique_ptr<TailPipeline> pipeline, int workers, int max_inflight)
-      : pipeline_(std::move(pipeline)), pool_(workers), max_inflight_(max_inflight) {}
+  Service(std::unique_ptr<TailPipeline> pipeline, const CloudServerOptions& options)
+      : pipeline_(std::move(pipeline)),
+        options_(options),
+        pool_(options.workers, static_cast<size_t>(options.max_queue), "cloud workers") {}
 
-  // Runs one packet through the pipeline into *out (status included). Blocking: pool threads only.
-  void Process(const v1::FeaturePacket& in, int64_t enqueued_us, v1::Result* out) {
+  // Runs one packet through the pipeline into *out (status included), unless it expired or was
+  // cancelled first. Blocking: pool threads only. Never throws.
+  void Process(const v1::FeaturePacket& in, int64_t received_us, int64_t deadline_us, bool cancelled,
+               v1::Result* out) {
     const int64_t start = NowMicros();
     out->set_request_id(in.request_id());
-    FeatureRequest req;
-    req.model_name = in.model_name();
-    req.model_version = in.model_version();
-    req.split = in.split();
-    req.codec_bytes = reinterpret_cast<const uint8_t*>(in.codec_bytes().data());
-    req.codec_size = in.codec_bytes().size();
-    req.top_k = static_cast<int>(std::min<uint32_t>(in.top_k(), 1 << 20));
-    auto r = pipeline_->Run(req);
-    out->mutable_cloud_timings()->set_queue_us(start - enqueued_us);
+    out->mutable_cloud_timings()->set_queue_us(start - received_us);
+    absl::StatusOr<TailResult> r;
+    if (cancelled) {
+      r = absl::CancelledError("cancelled by the edge before decoding");
+    } else if (start >= deadline_us) {
+      r = absl::DeadlineExceededError(absl::StrCat("cloud: the request's deadline passed after ",
+                                                   (start - received_us) / 1000, " ms in the cloud's queue, before decoding"));
+    } else {
+      try {
+        if (options_.test_before_decode) options_.test_before_decode();
+        FeatureRequest req;
+        req.model_name = in.model_name();
+        req.model_version = in.model_version();
+        req.split = in.split();
+        req.codec_bytes = reinterpret_cast<const uint8_t*>(in.codec_bytes().data());
+        req.codec_size = in.codec_bytes().size();
+        req.top_k = static_cast<int>(std::min<uint32_t>(in.top_k(), 1 << 20));
+        r = pipeline_->Run(req);
+      } catch (const std::bad_alloc&) {
+        r = absl::InternalError("cloud: out of memory while decoding or running the tail");
+      } catch (const std::exception& e) {
+        r = absl::InternalError(absl::StrCat("cloud: request failed: ", e.what()));
+      }
+    }
     if (!r.ok()) {
       out->set_status_code(static_cast<int>(r.status().code()));
       out->set_status_message(std::string(r.status().message()));
-      spdlog::debug("cloud: request {} ({}/{}) failed: {}", in.request_id(), in.model_name(),
-                    in.split(), r.status().ToString());
+      int64_t suppressed = 0;
+      if (failure_log_.Allow(&suppressed)) {
+        spdlog::warn("cloud: request {} ({}/{} split {}) failed: {}{}", in.request_id(), in.model_name().substr(0, 64),
+                     in.model_version().substr(0, 16), in.split().substr(0, 64), r.status().ToString(),
+                     suppressed ? absl::StrCat(" (", suppressed, " earlier failures not logged)") : "");
+      }
       return;
     }
     out->set_status_code(0);
@@ -60,44 +116,67 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
   grpc::ServerUnaryReactor* Infer(grpc::CallbackServerContext* ctx, const v1::FeaturePacket* in,
                                   v1::Result* out) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    const int64_t enq = NowMicros();
-    pool_.Post([this, reactor, in, out, enq] {
-      Process(*in, enq, out);
+    const int64_t received = NowMicros();
+    const int64_t deadline = DeadlineUs(*in, received, ctx->deadline());
+    const bool posted = pool_.TryPost([this, ctx, reactor, in, out, received, deadline] {
+      Process(*in, received, deadline, ctx->IsCancelled(), out);
       if (out->status_code() == 0) {
         reactor->Finish(grpc::Status::OK);
       } else {
-        reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(out->status_code()),
-                                     out->status_message()));
+        reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(out->status_code()), out->status_message()));
       }
     });
+    if (!posted) reactor->Finish(QueueFull());
     return reactor;
   }
 
-  grpc::ServerBidiReactor<v1::FeaturePacket, v1::Result>* Stream(
-      grpc::CallbackServerContext* ctx) override;
+  grpc::ServerBidiReactor<v1::FeaturePacket, v1::Result>* Stream(grpc::CallbackServerContext* ctx) override;
+
+  grpc::Status QueueFull() const {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("cloud: worker queue is full (", pool_.max_queue(), " requests waiting, limit --max-queue)"));
+  }
+
+  // Tells every open stream (and every stream opened from now on) to drain.
+  void Drain();
+  void Unregister(StreamReactor* r);
 
   TailPipeline& pipeline() { return *pipeline_; }
   ThreadPool& pool() { return pool_; }
-  int max_inflight() const { return max_inflight_; }
+  int max_inflight() const { return std::max(1, options_.max_inflight_per_stream); }
 
  private:
   std::unique_ptr<TailPipeline> pipeline_;
-  ThreadPool pool_;
-  int max_inflight_;
+  const CloudServerOptions options_;
+  LogRateLimiter failure_log_;
+  std::mutex streams_mu_;
+  bool draining_ = false;
+  std::unordered_map<StreamReactor*, std::weak_ptr<StreamReactor>> streams_;
+  ThreadPool pool_;  // last: destroyed (joined) first
 };
 
 namespace {
 
 // One edge connection: reads packets, processes them on the pool, writes results in completion
 // order (one read and one write in flight). Finishes when the edge half-closes (or cancels) and
-// all of its work is done; deletes itself in OnDone.
+// all of its work is done; deletes itself after OnDone once no one else holds it.
 class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1::Result> {
  public:
-  StreamReactor(CloudServer::Service* service, std::string peer)
-      : service_(service), peer_(std::move(peer)) {
+  StreamReactor(CloudServer::Service* service, grpc::CallbackServerContext* ctx)
+      : service_(service), peer_(ctx->peer()), rpc_deadline_(ctx->deadline()) {}
+
+  void Start(std::shared_ptr<StreamReactor> self) {
+    self_ = std::move(self);
     spdlog::info("cloud: stream opened by {}", peer_);
     StartSendInitialMetadata();  // lets the edge know the stream is established
     StartRead(&in_);
+  }
+
+  // Asks the edge to send nothing more on this stream (a Result with draining = true).
+  void Drain() {
+    Act([&] {
+      if (!drain_sent_ && !broken_) drain_pending_ = true;
+    });
   }
 
   void OnReadDone(bool ok) override {
@@ -105,33 +184,37 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
       Act([&] { reads_done_ = true; });
       return;
     }
-    auto pkt = std::make_shared<v1::FeaturePacket>(std::move(in_));
+    v1::FeaturePacket pkt = std::move(in_);
     in_.Clear();
-    bool read_more = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
+    const int64_t received = NowMicros();
+    Act([&] {
+      resume_read_ = true;  // unless this packet fills the stream's budget (below)
+      const uint64_t id = pkt.request_id();
+      if (pkt.cancel()) {
+        auto it = inflight_.find(id);
+        if (it != inflight_.end()) it->second->cancelled.store(true);
+        return;
+      }
+      if (inflight_.count(id)) {
+        queue_.push_back(ErrorResult(id, grpc::StatusCode::INVALID_ARGUMENT,
+                                     absl::StrCat("duplicate request_id ", id, ": a request with this id is in flight on this stream")));
+        return;
+      }
+      auto work = std::make_shared<Work>();
+      work->received_us = received;
+      work->deadline_us = DeadlineUs(pkt, received, rpc_deadline_);
+      work->packet = std::move(pkt);
+      if (!service_->pool().TryPost([this, work, keep = self_] { RunWork(*work); })) {
+        queue_.push_back(ErrorResult(id, grpc::StatusCode::RESOURCE_EXHAUSTED, service_->QueueFull().error_message()));
+        return;
+      }
+      inflight_[id] = work;
       ++outstanding_;
-      read_more = outstanding_ < service_->max_inflight();
-      read_paused_ = !read_more;
-    }
-    const int64_t enq = NowMicros();
-    service_->pool().Post([this, pkt, enq] {
-      v1::Result result;
-      service_->Process(*pkt, enq, &result);
-      Act([&] {
-        --outstanding_;
-        if (!broken_) queue_.push_back(std::move(result));
-        if (read_paused_ && !reads_done_) {
-          read_paused_ = false;
-          if (broken_) {
-            reads_done_ = true;  // no read is pending and none will be started
-          } else {
-            resume_read_ = true;
-          }
-        }
-      });
+      if (outstanding_ >= service_->max_inflight()) {
+        resume_read_ = false;
+        read_paused_ = true;
+      }
     });
-    if (read_more) StartRead(&in_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -153,29 +236,73 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
 
   void OnDone() override {
     spdlog::info("cloud: stream from {} closed", peer_);
-    delete this;
+    service_->Unregister(this);
+    std::shared_ptr<StreamReactor> self;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      self = std::move(self_);
+    }
+    // self's destructor may delete this.
   }
 
  private:
+  struct Work {
+    v1::FeaturePacket packet;
+    int64_t received_us = 0, deadline_us = kNoDeadline;
+    std::atomic<bool> cancelled{false};
+  };
+
+  void RunWork(const Work& work) {
+    bool broken;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      broken = broken_;
+    }
+    v1::Result result;
+    if (!broken) service_->Process(work.packet, work.received_us, work.deadline_us, work.cancelled.load(), &result);
+    const uint64_t id = work.packet.request_id();
+    Act([&] {
+      inflight_.erase(id);
+      --outstanding_;
+      if (!broken_) queue_.push_back(std::move(result));
+      if (read_paused_ && !reads_done_) {
+        read_paused_ = false;
+        if (broken_) {
+          reads_done_ = true;  // no read is pending and none will be started
+        } else {
+          resume_read_ = true;
+        }
+      }
+    });
+  }
+
   // Applies a state change under the lock, then starts at most one write / read / Finish
-  // outside it (a reaction may run inline and Finish may delete this).
+  // outside it (a reaction may run inline and Finish may lead to OnDone).
   template <typename F>
   void Act(F&& change) {
     bool write = false, read = false, finish = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (finished_) return;
       change();
-      if (!writing_ && !broken_ && !queue_.empty()) {
-        out_ = std::move(queue_.front());
-        queue_.pop_front();
-        writing_ = write = true;
+      if (!writing_ && !broken_) {
+        if (drain_pending_) {
+          out_.Clear();
+          out_.set_draining(true);
+          drain_pending_ = false;
+          drain_sent_ = true;
+          writing_ = write = true;
+        } else if (!queue_.empty()) {
+          out_ = std::move(queue_.front());
+          queue_.pop_front();
+          writing_ = write = true;
+        }
       }
       if (resume_read_) {
         resume_read_ = false;
-        read = true;
+        read = !reads_done_ && !broken_;
       }
-      if (!finished_ && reads_done_ && outstanding_ == 0 && !writing_ &&
-          (queue_.empty() || broken_)) {
+      if (reads_done_ && outstanding_ == 0 && !writing_ && ((queue_.empty() && !drain_pending_) || broken_)) {
         finished_ = finish = true;
       }
     }
@@ -186,20 +313,50 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
 
   CloudServer::Service* service_;
   std::string peer_;
+  std::chrono::system_clock::time_point rpc_deadline_;
   v1::FeaturePacket in_;
   v1::Result out_;
   std::mutex mu_;
+  std::shared_ptr<StreamReactor> self_;
   std::deque<v1::Result> queue_;
+  std::unordered_map<uint64_t, std::shared_ptr<Work>> inflight_;
   int outstanding_ = 0;
   bool reads_done_ = false, read_paused_ = false, resume_read_ = false;
   bool writing_ = false, broken_ = false, finished_ = false;
+  bool drain_pending_ = false, drain_sent_ = false;
 };
 
 }  // namespace
 
 grpc::ServerBidiReactor<v1::FeaturePacket, v1::Result>* CloudServer::Service::Stream(
     grpc::CallbackServerContext* ctx) {
-  return new StreamReactor(this, ctx->peer());
+  auto r = std::make_shared<StreamReactor>(this, ctx);
+  bool drain;
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    streams_[r.get()] = r;
+    drain = draining_;
+  }
+  r->Start(r);
+  if (drain) r->Drain();
+  return r.get();
+}
+
+void CloudServer::Service::Drain() {
+  std::vector<std::shared_ptr<StreamReactor>> open;
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    draining_ = true;
+    for (auto& [p, w] : streams_)
+      if (auto s = w.lock()) open.push_back(std::move(s));
+  }
+  for (auto& s : open) s->Drain();
+  if (!open.empty()) spdlog::info("cloud: asked {} edge stream(s) to drain", open.size());
+}
+
+void CloudServer::Service::Unregister(StreamReactor* r) {
+  std::lock_guard<std::mutex> lock(streams_mu_);
+  streams_.erase(r);
 }
 
 absl::StatusOr<std::unique_ptr<CloudServer>> CloudServer::Create(const CloudServerOptions& options) {
@@ -208,12 +365,9 @@ absl::StatusOr<std::unique_ptr<CloudServer>> CloudServer::Create(const CloudServ
   if (!pipeline.ok()) return pipeline.status();
   std::unique_ptr<CloudServer> s(new CloudServer());
   s->options_ = options;
-  s->service_ = std::make_unique<Service>(std::move(*pipeline), options.workers,
-                                          std::max(1, options.max_inflight_per_stream));
-  // GPU hook: the codec decodes on the CPU here; a CUDA decoder can be plugged into
-  // TailPipeline::Run when the codec exposes one.
-  spdlog::info("cloud: codec decode on CPU ({} worker threads, {} torch threads)", options.workers,
-               options.torch_threads);
+  s->service_ = std::make_unique<Service>(std::move(*pipeline), options);
+  spdlog::info("cloud: {} worker threads, {} torch threads, at most {} queued, {} in flight per stream",
+               options.workers, options.torch_threads, options.max_queue, options.max_inflight_per_stream);
   return s;
 }
 
@@ -222,11 +376,12 @@ CloudServer::~CloudServer() { Shutdown(0); }
 const TailPipeline& CloudServer::pipeline() const { return service_->pipeline(); }
 
 absl::Status CloudServer::Start() {
-  return server_.Start(GrpcServerOptionsOf(options_, "cloud", "splitrans.v1.SplitInference"),
-                       service_.get());
+  return server_.Start(options_.server, "cloud", "splitrans.v1.SplitInference", service_.get());
 }
 
-void CloudServer::Shutdown(int grace_ms) { server_.Shutdown(grace_ms); }
+void CloudServer::Shutdown(int grace_ms) {
+  server_.Shutdown(grace_ms, [this] { service_->Drain(); });
+}
 
 void CloudServer::Wait() { server_.Wait(); }
 

@@ -1,9 +1,12 @@
 // splitrans-cloud: serves splitrans.v1.SplitInference (Stream + Infer) over the TailPipeline,
-// with the gRPC health service and reflection. Create() loads the models, Start() binds.
+// with the gRPC health service and reflection. Work is bounded (a worker queue, requests in
+// flight per stream); expired and cancelled requests are dropped before decoding; shutdown
+// drains (edges are told to stop sending, in-flight requests are answered). Thread-safe.
 #pragma once
 
 #include <absl/status/statusor.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -14,13 +17,14 @@
 namespace splitrans::cloud {
 
 struct CloudServerOptions {
-  std::string listen_address = "0.0.0.0:50052";  // "127.0.0.1:0" picks a free port
+  GrpcServerOptions server{"0.0.0.0:50052"};  // listen address "127.0.0.1:0" picks a free port
   TailPipelineOptions pipeline;
   int workers = 2;                 // threads running decode + tail
   int torch_threads = 1;           // LibTorch intra-op threads
-  int max_message_bytes = kDefaultMaxMessageBytes;
-  int max_inflight_per_stream = 256;  // reading pauses above this
-  bool reflection = true;
+  int max_queue = kDefaultMaxQueue;   // requests waiting for a worker (all streams and calls)
+  int max_inflight_per_stream = 256;  // reading a stream pauses above this
+  // Tests only: runs on the worker before each request is decoded (may block or throw).
+  std::function<void()> test_before_decode;
 };
 
 class CloudServer {
@@ -30,7 +34,8 @@ class CloudServer {
 
   absl::Status Start();
   int port() const { return server_.port(); }
-  // Stops accepting calls, cancels open streams after grace_ms, waits for in-flight work.
+  // Health NOT_SERVING, tells every edge stream to drain, refuses new calls, answers what is in
+  // flight until grace_ms, then cancels the rest; returns when every call is done.
   void Shutdown(int grace_ms = 1000);
   void Wait();
   const TailPipeline& pipeline() const;

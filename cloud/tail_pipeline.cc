@@ -81,6 +81,12 @@ absl::StatusOr<TailResult> TailPipeline::Run(const FeatureRequest& req) const {
     return absl::InternalError(absl::StrCat("tail output shape [", absl::StrJoin(out_shape, ","),
                                             "] is not [B, ", m.NumClasses(), "]"));
   }
+  for (size_t i = 0; i < result.logits.size(); ++i) {
+    if (!std::isfinite(result.logits[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tail ", s.name, " output element ", i, " is not finite: the feature is outside the range the model handles"));
+    }
+  }
   result.tail_us = sw.Lap();
   result.logits_shape = out_shape;
   result.topk = SoftmaxTopK(result.logits, out_shape[0], out_shape[1],

@@ -51,7 +51,8 @@ class TailPipeline {
   static absl::StatusOr<std::unique_ptr<TailPipeline>> Create(const TailPipelineOptions& options);
 
   // NOT_FOUND: unknown model/version/split; INVALID_ARGUMENT / DATA_LOSS: bad bitstream (see
-  // common/status_util.h) or a feature shape that does not match the manifest.
+  // common/status_util.h), a feature shape that does not match the manifest, or logits that
+  // are not finite; INTERNAL: the model failed.
   absl::StatusOr<TailResult> Run(const FeatureRequest& request) const;
 
   const ModelRepository& repository() const { return repo_; }

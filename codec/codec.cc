@@ -67,14 +67,24 @@ const char* ModeName(Mode mode) {
   return "unknown";
 }
 
+namespace {
+constexpr Mode kModes[] = {Mode::kAuto, Mode::kPaper, Mode::kDense, Mode::kSparse, Mode::kContext};
+}  // namespace
+
 bool ParseMode(const std::string& s, Mode* mode) {
-  for (Mode m : {Mode::kAuto, Mode::kPaper, Mode::kDense, Mode::kSparse, Mode::kContext}) {
+  for (Mode m : kModes) {
     if (s == ModeName(m)) {
       *mode = m;
       return true;
     }
   }
   return false;
+}
+
+std::vector<std::string> ModeNames() {
+  std::vector<std::string> names;
+  for (Mode m : kModes) names.push_back(ModeName(m));
+  return names;
 }
 
 float HalfToFloat(uint16_t h) {

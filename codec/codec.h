@@ -152,6 +152,8 @@ Result<BitstreamInfo> Inspect(const uint8_t* data, size_t size, const DecodeLimi
 const char* LayoutName(Layout layout);
 const char* ModeName(Mode mode);
 bool ParseMode(const std::string& s, Mode* mode);
+// The names ParseMode accepts, in Mode order: auto, paper, dense, sparse, context.
+std::vector<std::string> ModeNames();
 
 // IEEE half <-> float (round to nearest even), for float16 tensors.
 float HalfToFloat(uint16_t h);

@@ -1,4 +1,4 @@
-// NumPy .npy reader and writer (float32/float16, C order), strict about everything else.
+// NumPy .npy reader and writer (float32/float16, and uint8 on request; C order), strict about everything else.
 #include "codec/npy.h"
 
 #include <cerrno>
@@ -58,7 +58,7 @@ class DictParser {
  public:
   DictParser(const char* s, size_t n, const std::string& name) : s_(s), n_(n), name_(name) {}
 
-  Status Parse(DType* dtype, std::vector<int64_t>* shape) {
+  Status Parse(bool accept_uint8, DType* dtype, bool* is_uint8, std::vector<int64_t>* shape) {
     std::string descr;
     bool fortran = false, have_descr = false, have_fortran = false, have_shape = false;
     SkipSpace();
@@ -104,14 +104,18 @@ class DictParser {
       return BadHeader(name_, "missing key '" +
                                   std::string(!have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape") + "'");
     }
+    const std::string need = accept_uint8 ? "'<f4', '<f2' or '|u1'" : "'<f4' or '<f2'";
+    *is_uint8 = false;
     if (descr == "<f4") {
       *dtype = DType::kFloat32;
     } else if (descr == "<f2") {
       *dtype = DType::kFloat16;
+    } else if (accept_uint8 && (descr == "|u1" || descr == "<u1" || descr == "u1")) {
+      *is_uint8 = true;
     } else if (!descr.empty() && descr[0] == '>') {
-      return InvalidArgument(name_ + ": dtype '" + descr + "' is big-endian; not supported (need '<f4' or '<f2')");
+      return InvalidArgument(name_ + ": dtype '" + descr + "' is big-endian; not supported (need " + need + ")");
     } else {
-      return InvalidArgument(name_ + ": dtype '" + descr + "' not supported (need '<f4' or '<f2')");
+      return InvalidArgument(name_ + ": dtype '" + descr + "' not supported (need " + need + ")");
     }
     if (fortran) {
       return InvalidArgument(name_ + ": fortran_order arrays are not supported (save a C-order array, e.g. "
@@ -199,9 +203,9 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 }
 
 // Checks that data_avail bytes hold exactly the array; *data_bytes receives that size.
-Status CheckDataSize(const std::vector<int64_t>& shape, DType dtype, uint64_t data_avail, const std::string& name,
+Status CheckDataSize(const std::vector<int64_t>& shape, size_t item_size, uint64_t data_avail, const std::string& name,
                      size_t* data_bytes) {
-  uint64_t need = NpyItemSize(dtype);
+  uint64_t need = item_size;
   bool zero = false;
   for (int64_t d : shape) zero |= d == 0;
   if (zero) {
@@ -225,11 +229,14 @@ Status CheckDataSize(const std::vector<int64_t>& shape, DType dtype, uint64_t da
 }
 
 // Parses the header block [0, header_end) (preamble already validated).
-Status ParseHeaderBlock(const uint8_t* p, size_t header_end, const std::string& name, NpyArray* out) {
+Status ParseHeaderBlock(const uint8_t* p, size_t header_end, const std::string& name, bool accept_uint8,
+                        NpyArray* out) {
   const size_t preamble = p[6] == 1 ? 10 : 12;
   return DictParser(reinterpret_cast<const char*>(p) + preamble, header_end - preamble, name)
-      .Parse(&out->dtype, &out->shape);
+      .Parse(accept_uint8, &out->dtype, &out->is_uint8, &out->shape);
 }
+
+size_t ItemSize(const NpyArray& a) { return a.is_uint8 ? 1 : NpyItemSize(a.dtype); }
 
 }  // namespace
 
@@ -241,19 +248,19 @@ uint64_t NpyArray::ElementCount() const {
 
 size_t NpyItemSize(DType dtype) { return dtype == DType::kFloat16 ? 2 : 4; }
 
-Result<NpyArray> ParseNpy(const uint8_t* data, size_t size, const std::string& name) {
+Result<NpyArray> ParseNpy(const uint8_t* data, size_t size, const std::string& name, bool accept_uint8) {
   if (data == nullptr && size > 0) return InvalidArgument(name + ": null input");
   size_t header_end = 0;
   SPLITRANS_RETURN_IF_ERROR(ParsePreamble(data, size, size, name, &header_end));
   NpyArray out;
-  SPLITRANS_RETURN_IF_ERROR(ParseHeaderBlock(data, header_end, name, &out));
+  SPLITRANS_RETURN_IF_ERROR(ParseHeaderBlock(data, header_end, name, accept_uint8, &out));
   size_t data_bytes = 0;
-  SPLITRANS_RETURN_IF_ERROR(CheckDataSize(out.shape, out.dtype, size - header_end, name, &data_bytes));
+  SPLITRANS_RETURN_IF_ERROR(CheckDataSize(out.shape, ItemSize(out), size - header_end, name, &data_bytes));
   out.bytes.assign(data + header_end, data + header_end + data_bytes);
   return out;
 }
 
-Result<NpyArray> ReadNpy(const std::string& path) {
+Result<NpyArray> ReadNpy(const std::string& path, bool accept_uint8) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return InvalidArgument("cannot open " + path + ": " + std::strerror(errno));
   in.seekg(0, std::ios::end);
@@ -275,9 +282,9 @@ Result<NpyArray> ReadNpy(const std::string& path) {
     return InvalidArgument("cannot read " + path);
   }
   NpyArray out;
-  SPLITRANS_RETURN_IF_ERROR(ParseHeaderBlock(head.data(), header_end, path, &out));
+  SPLITRANS_RETURN_IF_ERROR(ParseHeaderBlock(head.data(), header_end, path, accept_uint8, &out));
   size_t data_bytes = 0;
-  SPLITRANS_RETURN_IF_ERROR(CheckDataSize(out.shape, out.dtype, file_size - header_end, path, &data_bytes));
+  SPLITRANS_RETURN_IF_ERROR(CheckDataSize(out.shape, ItemSize(out), file_size - header_end, path, &data_bytes));
   in.seekg(static_cast<std::streamoff>(header_end), std::ios::beg);
   out.bytes.resize(data_bytes);
   if (data_bytes > 0 && !in.read(reinterpret_cast<char*>(out.bytes.data()), static_cast<std::streamsize>(data_bytes))) {

@@ -1,5 +1,6 @@
-// NumPy .npy files (format 1.0/2.0/3.0) holding little-endian float32 or float16 C-order arrays.
-// Used by the command-line tool and the benchmark; not part of the codec proper.
+// NumPy .npy files (format 1.0/2.0/3.0) holding little-endian float32 or float16 C-order arrays
+// (and, for callers that ask, uint8). Used by the command-line tool, the benchmark and the
+// client; not part of the codec proper.
 #pragma once
 
 #include <cstddef>
@@ -14,11 +15,13 @@ namespace splitrans::codec {
 
 // A decoded .npy array: C order, little-endian element bytes, rank >= 1.
 struct NpyArray {
-  DType dtype = DType::kFloat32;
+  DType dtype = DType::kFloat32;  // for float arrays (not is_uint8)
+  bool is_uint8 = false;          // '|u1' data: only when the caller accepts it
   std::vector<int64_t> shape;
-  std::vector<uint8_t> bytes;  // ElementCount() * NpyItemSize(dtype) bytes
+  std::vector<uint8_t> bytes;     // ElementCount() * item size bytes
 
   uint64_t ElementCount() const;
+  // REQUIRES: !is_uint8.
   TensorView View() const { return TensorView{bytes.empty() ? nullptr : bytes.data(), dtype, shape}; }
 };
 
@@ -30,10 +33,12 @@ size_t NpyItemSize(DType dtype);
 // everything else (and truncated data or trailing bytes) with a message naming the problem.
 // Errors: BAD_MAGIC, UNSUPPORTED_VERSION, TRUNCATED, BAD_HEADER_FIELD (malformed header),
 // INVALID_ARGUMENT (well-formed but unsupported: dtype, fortran_order, 0-d arrays, sizes).
-Result<NpyArray> ParseNpy(const uint8_t* data, size_t size, const std::string& name = "npy");
+// accept_uint8: also accept dtype '|u1' (is_uint8 set).
+Result<NpyArray> ParseNpy(const uint8_t* data, size_t size, const std::string& name = "npy",
+                          bool accept_uint8 = false);
 
 // Reads path. Allocations are bounded by the file's actual size.
-Result<NpyArray> ReadNpy(const std::string& path);
+Result<NpyArray> ReadNpy(const std::string& path, bool accept_uint8 = false);
 
 // Serializes an array as numpy.save does (format 1.0, header padded to a multiple of 64 bytes
 // with numpy's spare space for growing the first axis; 2.0 when the header needs it).

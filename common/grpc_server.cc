@@ -4,41 +4,69 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <thread>
 
 namespace splitrans {
 
 GrpcServer::GrpcServer() = default;
 GrpcServer::~GrpcServer() = default;
 
-absl::Status GrpcServer::Start(const GrpcServerOptions& options, grpc::Service* service) {
-  name_ = options.name;
+absl::Status GrpcServer::Start(const GrpcServerOptions& options, const std::string& name,
+                               const std::string& service_label, grpc::Service* service) {
+  name_ = name;
   grpc::EnableDefaultHealthCheckService(true);
   if (options.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port_);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, options.reuse_port ? 1 : 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             options.keepalive_min_ping_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, kMaxPingStrikes);
+  grpc::ResourceQuota quota(name + "-quota");
+  quota.Resize(static_cast<size_t>(options.memory_quota_bytes));
+  builder.SetResourceQuota(quota);
   builder.RegisterService(service);
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
     server_.reset();
-    return absl::UnavailableError(
-        absl::StrCat(options.name, ": cannot listen on ", options.listen_address));
+    port_ = 0;
+    return absl::UnavailableError(absl::StrCat(
+        name, ": cannot listen on ", options.listen_address,
+        options.reuse_port ? "" : " (is the port in use? --reuse-port shares it on purpose)"));
   }
-  spdlog::info("{}: serving {} on port {} ({})", options.name, options.service_label, port_,
-               options.listen_address);
+  spdlog::info("{}: serving {} on port {} ({})", name, service_label, port_, options.listen_address);
   return absl::OkStatus();
 }
 
-void GrpcServer::Shutdown(int grace_ms) {
+void GrpcServer::SetServing(bool serving) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (!server_ || shut_down_) return;
-  shut_down_ = true;
-  if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms));
-  spdlog::info("{}: shut down", name_);
+  if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(serving);
+}
+
+void GrpcServer::Shutdown(int grace_ms, const std::function<void()>& on_shutdown) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!server_ || shut_down_) return;
+    shut_down_ = true;
+    if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
+  }
+  spdlog::info("{}: health NOT_SERVING, draining open calls (grace {} ms)", name_, grace_ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms);
+  // grpc::Server::Shutdown blocks until every call is done; on_shutdown runs beside it.
+  std::thread shutdown([this, deadline] { server_->Shutdown(deadline); });
+  if (on_shutdown) on_shutdown();
+  shutdown.join();
+  spdlog::info("{}: shut down after {} ms", name_,
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
 }
 
 void GrpcServer::Wait() {

@@ -26,8 +26,7 @@
 
 namespace splitrans {
 
-absl::Status DecodeImageToInput(const uint8_t* data, size_t size, const ModelManifest& m,
-                                float* out) {
+absl::Status ImageDimensions(const uint8_t* data, size_t size, int* width, int* height) {
   if (size == 0) return absl::InvalidArgumentError("image: empty input");
   if (size > kMaxEncodedImageBytes) {
     return absl::InvalidArgumentError(
@@ -42,6 +41,15 @@ absl::Status DecodeImageToInput(const uint8_t* data, size_t size, const ModelMan
     return absl::InvalidArgumentError(
         absl::StrCat("image: ", w, "x", h, " exceeds the limit of ", kMaxImageSide, " per side"));
   }
+  *width = w;
+  *height = h;
+  return absl::OkStatus();
+}
+
+absl::Status DecodeImageToInput(const uint8_t* data, size_t size, const ModelManifest& m,
+                                float* out) {
+  int w = 0, h = 0, comp = 0;
+  if (auto st = ImageDimensions(data, size, &w, &h); !st.ok()) return st;
   const int c = static_cast<int>(m.input_shape[0]);
   const int oh = static_cast<int>(m.input_shape[1]), ow = static_cast<int>(m.input_shape[2]);
   stbi_uc* pixels = stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &comp, c);
@@ -69,6 +77,15 @@ absl::Status DecodeImageToInput(const uint8_t* data, size_t size, const ModelMan
   }
   stbi_image_free(pixels);
   return absl::OkStatus();
+}
+
+void NormalizeUnit(const float* unit, const ModelManifest& m, float* out) {
+  const int64_t c = m.input_shape[0];
+  const int64_t plane = m.input_shape[1] * m.input_shape[2];
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const float mean = m.mean[ch], inv_std = 1.f / m.std[ch];
+    for (int64_t i = 0; i < plane; ++i) out[ch * plane + i] = (unit[ch * plane + i] - mean) * inv_std;
+  }
 }
 
 void NormalizePixels(const uint8_t* pixels, const ModelManifest& m, float* out) {

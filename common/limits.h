@@ -1,4 +1,5 @@
-// Limits shared by the services: every size derived from a request is bounded by these.
+// Limits and defaults shared by the services: every size derived from a request is bounded by
+// these, and every queue has one of them as its bound (most are flags; see --help).
 #pragma once
 
 #include <cstddef>
@@ -14,9 +15,27 @@ constexpr int64_t kMaxBatch = 256;
 constexpr size_t kMaxEncodedImageBytes = 16 << 20;
 // Decoded image dimensions accepted before resizing to the model input.
 constexpr int kMaxImageSide = 8192;
+// Decoded pixels (width x height, summed over a request's images) one request may cost the
+// edge: bounds the image-decoding work of a request, not only of one image (--max-request-pixels).
+constexpr int64_t kDefaultMaxRequestPixels = int64_t{1} << 26;
 // Decoded feature elements accepted by the cloud (before comparing with the manifest shape).
 constexpr uint64_t kMaxFeatureElements = uint64_t{1} << 26;
 // Top-k entries per batch element.
 constexpr int kMaxTopK = 100;
+
+// Admission control (flags on edge and cloud): requests past these get RESOURCE_EXHAUSTED.
+constexpr int kDefaultEdgeMaxInflight = 256;  // edge: admitted and not yet answered
+constexpr int kDefaultMaxQueue = 64;          // edge and cloud: waiting for a worker thread
+constexpr int64_t kDefaultCloudQueueBytes = 64 << 20;  // edge: bytes waiting to go to the cloud
+// gRPC ResourceQuota of each server (transport buffers).
+constexpr int64_t kDefaultMemoryQuotaBytes = int64_t{1} << 30;
+
+// Keepalive both ends agree on: clients ping every kDefaultKeepaliveMs (also on idle
+// connections); servers accept pings as often as every kDefaultKeepaliveMinPingMs and send
+// GOAWAY "too_many_pings" after kMaxPingStrikes pings that come sooner.
+constexpr int kDefaultKeepaliveMs = 20000;
+constexpr int kDefaultKeepaliveTimeoutMs = 10000;
+constexpr int kDefaultKeepaliveMinPingMs = 10000;
+constexpr int kMaxPingStrikes = 2;
 
 }  // namespace splitrans

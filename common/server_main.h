@@ -1,25 +1,68 @@
-// What a server binary does once its flags are parsed, shared by splitrans-edge and
-// splitrans-cloud: logging, Create(), Start(), wait for SIGINT/SIGTERM, graceful shutdown.
+// What a server binary does around its own flags, shared by splitrans-edge and splitrans-cloud:
+// the common flags (listen address, gRPC limits, logging, grace), logging, Create(), Start(),
+// wait for SIGINT/SIGTERM, graceful shutdown bounded by a watchdog.
 #pragma once
 
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
 #include <string>
+#include <thread>
 
+#include "common/grpc_server.h"
 #include "common/logging.h"
 #include "common/signals.h"
 
 namespace splitrans {
 
+struct ServerMainFlags {
+  std::string log_level = "info";
+  int grace_ms = 2000;
+  bool no_reflection = false;
+};
+
+// The flags every server has. env_prefix: "SPLITRANS_EDGE" or "SPLITRANS_CLOUD" (for the address).
+inline void AddServerFlags(CLI::App* app, const std::string& env_prefix, GrpcServerOptions* server,
+                           ServerMainFlags* flags) {
+  app->add_option("--listen", server->listen_address, "host:port to listen on (port 0: pick a free one)")
+      ->envname(env_prefix + "_ADDR");
+  app->add_option("--max-message-bytes", server->max_message_bytes, "gRPC max send/receive message size")
+      ->envname("SPLITRANS_MAX_MESSAGE_BYTES")
+      ->check(CLI::Range(4096, 1 << 30));
+  app->add_flag("--reuse-port", server->reuse_port,
+                "share a port that is already in use (SO_REUSEPORT); without it, starting on a port in "
+                "use fails");
+  app->add_option("--keepalive-min-ping-ms", server->keepalive_min_ping_ms,
+                  "keepalive policy: clients may ping this often while no data flows; faster pingers "
+                  "get GOAWAY too_many_pings (our clients ping every 20000 ms)")
+      ->check(CLI::Range(1, 3600000));
+  app->add_option("--memory-quota-bytes", server->memory_quota_bytes,
+                  "gRPC resource quota for the transport's buffers")
+      ->check(CLI::Range(int64_t{1} << 20, int64_t{1} << 40));
+  app->add_flag("--no-reflection", flags->no_reflection, "disable gRPC server reflection (on by default)");
+  app->add_option("--grace-ms", flags->grace_ms,
+                  "on SIGTERM/SIGINT: health NOT_SERVING, new calls refused, in-flight calls get this "
+                  "long to finish, then are cancelled; exit 0")
+      ->envname("SPLITRANS_GRACE_MS")
+      ->check(CLI::Range(0, 3600000));
+  app->add_option("--log-level", flags->log_level, "log level (gRPC's own lines follow it)")
+      ->envname("SPLITRANS_LOG_LEVEL")
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(kLogLevels), std::end(kLogLevels))));
+}
+
 // Runs a Server (static Create(options) -> absl::StatusOr<std::unique_ptr<Server>>, Start(),
-// Shutdown(grace_ms), Wait()) until SIGINT or SIGTERM; returns main()'s exit code. name ("edge",
-// "cloud") names the logger and prefixes the log lines.
+// Shutdown(grace_ms), Wait()) until SIGINT or SIGTERM; returns main()'s exit code: 0 after a
+// graceful shutdown, 1 when the server cannot start. A watchdog ends the process with exit
+// code 1 if the shutdown overruns the grace period by more than 5 s.
 // REQUIRES: called from main() before any thread is created.
 template <typename Server, typename Options>
-int ServeUntilSignal(const Options& options, const std::string& name,
-                     const std::string& log_level, int grace_ms) {
+int ServeUntilSignal(const Options& options, const std::string& name, const ServerMainFlags& flags) {
   BlockTerminationSignals();
-  SetupLogging(log_level, name);
+  SetupLogging(flags.log_level, name);
   auto server = Server::Create(options);
   if (!server.ok()) {
     spdlog::critical("{}", server.status().ToString());
@@ -30,9 +73,28 @@ int ServeUntilSignal(const Options& options, const std::string& name,
     return 1;
   }
   int sig = WaitForTerminationSignal();
-  spdlog::info("{}: signal {}, shutting down", name, sig);
-  (*server)->Shutdown(grace_ms);
+  spdlog::info("{}: signal {}, shutting down (grace {} ms)", name, sig, flags.grace_ms);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, std::chrono::milliseconds(flags.grace_ms + 5000), [&] { return done; })) {
+      spdlog::critical("{}: shutdown still not finished {} ms after the signal; exiting", name, flags.grace_ms + 5000);
+      spdlog::shutdown();
+      std::_Exit(1);
+    }
+  });
+  (*server)->Shutdown(flags.grace_ms);
   (*server)->Wait();
+  server->reset();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  watchdog.join();
+  spdlog::info("{}: exiting", name);
   return 0;
 }
 

@@ -3,97 +3,85 @@
 #include <absl/strings/str_cat.h>
 #include <spdlog/spdlog.h>
 
-#include <deque>
 #include <vector>
 
 namespace splitrans::edge {
 namespace v1 = ::splitrans::v1;
-using Clock = std::chrono::steady_clock;
 
-// One SplitInference.Stream call. Keeps itself alive (self_) until OnDone. One write and one
-// read in flight; a hold keeps the call open for writes until the read side ends.
+namespace {
+int64_t MicrosUntil(CloudClient::Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t - CloudClient::Clock::now()).count();
+}
+}  // namespace
+
+// One SplitInference.Stream call. Keeps itself alive (self_) until OnDone. One read and at most
+// one write in flight; the hold keeps the call open for writes until the read side has ended.
+// Its fields below the line are guarded by the client's mutex.
 class CloudClient::StreamCall final : public grpc::ClientBidiReactor<v1::FeaturePacket, v1::Result> {
  public:
   explicit StreamCall(CloudClient* client) : client_(client) {}
 
-  void Start(std::shared_ptr<StreamCall> self) {
-    self_ = std::move(self);
+  void Start() {
+    // Waits for the channel to be READY instead of failing while the cloud is down: the stream
+    // is established as soon as the cloud can be reached.
+    ctx_.set_wait_for_ready(true);
     client_->stub_->async()->Stream(&ctx_, this);
     StartRead(&in_);
     AddHold();
     StartCall();
   }
 
-  // Queues a packet; false if the stream is already ending.
-  bool Write(v1::FeaturePacket packet) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (dead_) return false;
-      queue_.push_back(std::move(packet));
-      if (writing_) return true;
-      writing_ = true;
-      out_ = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    StartWrite(&out_);
-    return true;
-  }
-
   void Cancel() { ctx_.TryCancel(); }
+  void Write(v1::FeaturePacket* packet) {
+    out_ = std::move(*packet);
+    StartWrite(&out_);
+  }
+  void CloseWrites() { StartWritesDone(); }
+  void Release() { RemoveHold(); }
 
   void OnReadInitialMetadataDone(bool ok) override {
     if (ok) client_->OnStreamEstablished(this);
   }
-
   void OnReadDone(bool ok) override {
-    if (ok) {
-      client_->OnResult(std::move(in_));
-      in_.Clear();
-      StartRead(&in_);
+    if (!ok) {
+      client_->OnReadsDone(this);
       return;
     }
-    bool release = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      dead_ = true;
-      queue_.clear();  // their requests fail in OnDone
-      release = !writing_;
+    if (in_.draining()) {
+      client_->OnDrain(this);
+    } else {
+      client_->OnResult(this, std::move(in_));
     }
-    if (release) RemoveHold();
+    in_.Clear();
+    StartRead(&in_);
   }
-
-  void OnWriteDone(bool ok) override {
-    bool write = false, release = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!ok) queue_.clear();
-      if (!dead_ && ok && !queue_.empty()) {
-        out_ = std::move(queue_.front());
-        queue_.pop_front();
-        write = true;
-      } else {
-        writing_ = false;
-        release = dead_;
-      }
-    }
-    if (write) StartWrite(&out_);
-    if (release) RemoveHold();
-  }
-
-  void OnDone(const grpc::Status& status) override {
-    client_->OnStreamDone(this, status);
-    self_.reset();  // may delete this
-  }
+  void OnWriteDone(bool ok) override { client_->OnWriteDone(this, ok); }
+  void OnWritesDoneDone(bool ok) override { client_->OnWriteDone(this, false); }
+  // The client drops self_ (under its mutex): this may be deleted when OnStreamDone returns.
+  void OnDone(const grpc::Status& status) override { client_->OnStreamDone(this, status); }
 
  private:
+  friend class CloudClient;
   CloudClient* client_;
-  std::shared_ptr<StreamCall> self_;
+  std::shared_ptr<StreamCall> self_;  // guarded by client_->mu_ once started
   grpc::ClientContext ctx_;
   v1::FeaturePacket out_;
   v1::Result in_;
-  std::mutex mu_;
-  std::deque<v1::FeaturePacket> queue_;
-  bool writing_ = false, dead_ = false;
+  // ---- guarded by client_->mu_
+  bool established_ = false;
+  bool writing_ = false;      // a write (or the writes-done) is in flight
+  bool writes_closed_ = false;  // no more writes: failed write, drained, or reads ended
+  bool reads_done_ = false;
+  bool released_ = false;
+  bool draining_ = false;     // the cloud asked for no new requests on this stream
+  int inflight_ = 0;          // written requests without an answer yet
+  std::deque<uint64_t> cancels_;  // ids of written requests the cloud should drop
+};
+
+struct CloudClient::UnaryCall {
+  grpc::ClientContext ctx;
+  v1::FeaturePacket request;
+  v1::Result response;
 };
 
 CloudClient::CloudClient(CloudClientOptions options) : options_(std::move(options)) {
@@ -103,213 +91,516 @@ CloudClient::CloudClient(CloudClientOptions options) : options_(std::move(option
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, options_.initial_backoff_ms);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, options_.initial_backoff_ms);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, options_.max_backoff_ms);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  // Keepalive within the server's policy (GrpcServerOptions::keepalive_min_ping_ms): pings
+  // also on an idle stream, with no cap on pings without data.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, options_.keepalive_ms);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options_.keepalive_timeout_ms);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   channel_ = grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::SplitInference::NewStub(channel_);
-  if (options_.use_stream) connector_ = std::thread([this] { ConnectLoop(); });
-  sweeper_ = std::thread([this] { SweepLoop(); });
+  if (options_.use_stream) {
+    connector_ = std::thread([this] { ConnectLoop(); });
+    sweeper_ = std::thread([this] { SweepLoop(); });
+  } else {
+    connector_ = std::thread([this] { WatchChannel(); });
+  }
 }
 
 CloudClient::~CloudClient() {
-  std::shared_ptr<StreamCall> stream;
+  SetStateListener(nullptr);
+  std::vector<UnaryCall*> unary;
   {
     std::lock_guard<std::mutex> lock(mu_);
     shutdown_ = true;
-    stream = stream_;
+    for (auto& [id, p] : pending_)
+      if (p.unary) unary.push_back(p.unary);
+    for (UnaryCall* u : unary) u->ctx.TryCancel();  // under the lock: the call is alive
   }
   cv_.notify_all();
-  if (stream) stream->Cancel();
+  sweep_cv_.notify_all();
   if (connector_.joinable()) connector_.join();
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return live_streams_ == 0; });
-  }
   if (sweeper_.joinable()) sweeper_.join();
-  // Unary calls complete on their own (deadline); wait for them.
-  while (unary_inflight_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  std::map<uint64_t, Pending> left;
+  // Cancel every stream still open (the current one and any draining one).
+  std::vector<std::shared_ptr<StreamCall>> open;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    left.swap(pending_);
+    for (StreamCall* c : live_)
+      if (c->self_) open.push_back(c->self_);
   }
-  for (auto& [id, p] : left) p.done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "edge shutting down"), {});
+  for (auto& c : open) c->Cancel();
+  open.clear();
+  std::vector<Completion> left;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return live_.empty() && unary_inflight_ == 0; });
+    for (auto& [id, p] : pending_) {
+      left.emplace_back(std::move(p.done), grpc::Status(grpc::StatusCode::UNAVAILABLE, "edge shutting down"));
+    }
+    pending_.clear();
+    by_deadline_.clear();
+  }
+  Run(&left);
+}
+
+void CloudClient::Run(std::vector<Completion>* completions) {
+  for (auto& [cb, st] : *completions) {
+    if (cb) cb(st, {});
+  }
+  completions->clear();
 }
 
 bool CloudClient::Connected() const {
-  if (!options_.use_stream) return channel_->GetState(true) == GRPC_CHANNEL_READY;
+  if (!options_.use_stream) return channel_->GetState(false) == GRPC_CHANNEL_READY;
   std::lock_guard<std::mutex> lock(mu_);
   return established_;
+}
+
+void CloudClient::SetStateListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(listener_mu_);
+  listener_ = std::move(listener);
+}
+
+void CloudClient::NotifyState() {
+  std::lock_guard<std::mutex> lock(listener_mu_);
+  if (listener_) listener_();
+}
+
+CloudClient::Stats CloudClient::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
 }
 
 void CloudClient::ConnectLoop() {
   int backoff_ms = options_.initial_backoff_ms;
   std::unique_lock<std::mutex> lock(mu_);
   while (!shutdown_) {
-    // Open a stream and wait until it is established or has failed.
+    // Open a stream; it waits for the channel to be READY, then is established.
     auto call = std::make_shared<StreamCall>(this);
+    call->self_ = call;
     stream_ = call;
     established_ = false;
-    ++live_streams_;
+    live_.insert(call.get());
     lock.unlock();
-    call->Start(call);
+    call->Start();
     lock.lock();
     cv_.wait(lock, [&] { return shutdown_ || established_ || stream_ != call; });
     if (shutdown_) break;
     if (established_ && stream_ == call) {
-      spdlog::info("edge: connected to cloud {} (stream established)", options_.target);
       backoff_ms = options_.initial_backoff_ms;
       cv_.wait(lock, [&] { return shutdown_ || stream_ != call; });
       if (shutdown_) break;
+      if (call->draining_) {
+        // The cloud is draining this stream: open the next one (to another replica, or to this
+        // one once it is back). A short pause keeps a cloud that drains every new stream while
+        // its shutdown begins from being asked again and again.
+        cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return shutdown_; });
+        continue;
+      }
       spdlog::warn("edge: cloud stream lost: {}; reconnecting", last_error_);
+      continue;  // the next stream waits for the channel to be ready again
     }
-    // Failed or lost: back off (exponentially) before the next attempt.
-    // Warn once per outage (first failed attempt), then keep retrying quietly.
-    spdlog::log(backoff_ms == options_.initial_backoff_ms ? spdlog::level::warn : spdlog::level::debug,
-                "edge: cloud {} unavailable ({}), retrying in {} ms (backoff up to {} ms)",
-                options_.target, last_error_, backoff_ms, options_.max_backoff_ms);
+    // The call ended before it was established although the channel was ready (the server
+    // refused it): back off before trying again.
+    spdlog::warn("edge: cloud {} refused the stream ({}), retrying in {} ms", options_.target, last_error_,
+                 backoff_ms);
     cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return shutdown_; });
     backoff_ms = std::min(backoff_ms * 2, options_.max_backoff_ms);
   }
 }
 
-void CloudClient::OnStreamEstablished(StreamCall* call) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stream_.get() == call) established_ = true;
-  }
-  cv_.notify_all();
-}
-
-void CloudClient::OnStreamDone(StreamCall* call, const grpc::Status& status) {
-  std::vector<Callback> failed;
-  std::string why = status.ok() ? "cloud closed the stream"
-                                : absl::StrCat("cloud stream failed: ", status.error_message());
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->second.stream == call) {
-        failed.push_back(std::move(it->second.done));
-        it = pending_.erase(it);
-      } else {
-        ++it;
+void CloudClient::WatchChannel() {
+  grpc_connectivity_state state = channel_->GetState(true);
+  bool was_ready = state == GRPC_CHANNEL_READY;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (shutdown_) return;
+    }
+    // Blocks until the state changes or the timeout (which only bounds the shutdown check).
+    if (channel_->WaitForStateChange(state, std::chrono::system_clock::now() + std::chrono::milliseconds(200))) {
+      state = channel_->GetState(true);
+      const bool ready = state == GRPC_CHANNEL_READY;
+      if (ready != was_ready) {
+        was_ready = ready;
+        spdlog::log(ready ? spdlog::level::info : spdlog::level::warn, "edge: cloud {} {}", options_.target,
+                    ready ? "connected (unary mode)" : "not reachable (unary mode)");
+        NotifyState();
       }
     }
-    if (stream_.get() == call) {
-      stream_.reset();
-      established_ = false;
-      last_error_ = why;
-    }
-    --live_streams_;
   }
-  cv_.notify_all();
-  for (auto& cb : failed) cb(grpc::Status(grpc::StatusCode::UNAVAILABLE, why), {});
 }
 
-void CloudClient::OnResult(v1::Result result) {
-  Callback cb = Take(result.request_id());
+void CloudClient::OnStreamEstablished(StreamCall* call) {
+  bool notify = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    call->established_ = true;
+    if (stream_.get() == call) {
+      established_ = true;
+      notify = true;
+      ++stats_.streams_established;
+    }
+  }
+  cv_.notify_all();
+  if (notify) {
+    spdlog::info("edge: connected to cloud {} (stream established)", options_.target);
+    StartWrites(call);  // requests kept from a lost stream
+    NotifyState();
+  }
+}
+
+uint64_t CloudClient::Send(v1::FeaturePacket packet, Clock::time_point deadline, Callback done) {
+  deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(options_.deadline_ms));
+  if (!options_.use_stream) return SendUnary(std::move(packet), deadline, std::move(done));
+  std::shared_ptr<StreamCall> stream;
+  uint64_t id = 0;
+  grpc::Status fail;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const size_t bytes = packet.ByteSizeLong();
+    if (shutdown_) {
+      fail = grpc::Status(grpc::StatusCode::UNAVAILABLE, "edge shutting down");
+    } else if (!stream_ || !established_) {
+      fail = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          absl::StrCat("cloud ", options_.target, " unavailable (", last_error_, "); reconnecting"));
+    } else if (queued_bytes_ > 0 && queued_bytes_ + static_cast<int64_t>(bytes) > options_.max_queue_bytes) {
+      fail = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          absl::StrCat("edge: send queue to the cloud is full (", queued_bytes_, " bytes waiting, limit ",
+                                       options_.max_queue_bytes, ", --cloud-queue-bytes)"));
+    } else if (MicrosUntil(deadline) <= 0) {
+      fail = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the feature was sent");
+    } else {
+      stream = stream_;
+      id = next_id_++;
+      packet.set_request_id(id);
+      Pending& p = pending_[id];
+      p.done = std::move(done);
+      p.deadline = deadline;
+      p.packet = std::move(packet);
+      p.bytes = bytes;
+      const bool earliest = by_deadline_.empty() || deadline < by_deadline_.begin()->first;
+      by_deadline_.emplace(deadline, id);
+      send_queue_.push_back(id);
+      queued_bytes_ += static_cast<int64_t>(bytes);
+      if (earliest) sweep_cv_.notify_one();
+    }
+  }
+  if (!stream) {
+    done(fail, {});
+    return 0;
+  }
+  StartWrites(stream.get());
+  return id;
+}
+
+uint64_t CloudClient::SendUnary(v1::FeaturePacket packet, Clock::time_point deadline, Callback done) {
+  auto* call = new UnaryCall;
+  uint64_t id = 0;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (shutdown_) {
+      lock.unlock();
+      delete call;
+      done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "edge shutting down"), {});
+      return 0;
+    }
+    id = next_id_++;
+    packet.set_request_id(id);
+    packet.set_timeout_us(std::max<int64_t>(1, MicrosUntil(deadline)));
+    call->request = std::move(packet);
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::microseconds(MicrosUntil(deadline)));
+    Pending& p = pending_[id];
+    p.done = std::move(done);
+    p.deadline = deadline;
+    p.written = true;
+    p.unary = call;
+    ++unary_inflight_;
+  }
+  stub_->async()->Infer(&call->ctx, &call->request, &call->response, [this, id, call](grpc::Status s) {
+    Callback cb;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cb = TakeLocked(id);
+    }
+    if (cb) {
+      if (s.ok()) {
+        cb(s, std::move(call->response));
+      } else if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                 s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                 s.error_code() == grpc::StatusCode::CANCELLED) {
+        cb(s, {});
+      } else {
+        // A per-request error from the cloud: report it like the stream does (in the Result).
+        v1::Result r;
+        r.set_status_code(s.error_code());
+        r.set_status_message(s.error_message());
+        cb(grpc::Status::OK, std::move(r));
+      }
+    }
+    delete call;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --unary_inflight_;
+    }
+    cv_.notify_all();
+  });
+  return id;
+}
+
+void CloudClient::Cancel(uint64_t id) {
+  if (id == 0) return;
+  Callback cb;
+  std::shared_ptr<StreamCall> stream;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    Pending& p = it->second;
+    if (p.unary) {
+      p.unary->ctx.TryCancel();  // its completion finds nothing pending and only cleans up
+    } else if (p.written && p.stream && !p.stream->writes_closed_) {
+      p.stream->cancels_.push_back(id);
+      stream = p.stream->self_;
+    }
+    cb = TakeLocked(id);
+  }
+  if (stream) StartWrites(stream.get());
+  if (cb) cb(grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled"), {});
+}
+
+CloudClient::Callback CloudClient::TakeLocked(uint64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return nullptr;
+  Pending& p = it->second;
+  Callback cb = std::move(p.done);
+  if (!p.unary) by_deadline_.erase({p.deadline, id});
+  if (!p.written) {
+    queued_bytes_ -= static_cast<int64_t>(p.bytes);  // its queue slot is skipped later
+  } else if (p.stream) {
+    --p.stream->inflight_;
+  }
+  pending_.erase(it);
+  return cb;
+}
+
+bool CloudClient::NextWriteLocked(StreamCall* call, v1::FeaturePacket* out, std::vector<Completion>* expired) {
+  if (!call->cancels_.empty()) {
+    out->Clear();
+    out->set_request_id(call->cancels_.front());
+    out->set_cancel(true);
+    call->cancels_.pop_front();
+    return true;
+  }
+  if (call->draining_ || call != stream_.get() || !established_) return false;
+  while (!send_queue_.empty()) {
+    const uint64_t id = send_queue_.front();
+    send_queue_.pop_front();
+    auto it = pending_.find(id);
+    if (it == pending_.end() || it->second.written) continue;  // completed or cancelled meanwhile
+    Pending& p = it->second;
+    const int64_t left_us = MicrosUntil(p.deadline);
+    if (left_us <= 0) {
+      ++stats_.expired_unsent;
+      expired->emplace_back(TakeLocked(id), grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                                        "deadline passed in the edge's send queue; never sent"));
+      continue;
+    }
+    queued_bytes_ -= static_cast<int64_t>(p.bytes);
+    p.written = true;
+    p.stream = call;
+    ++call->inflight_;
+    p.packet.set_timeout_us(left_us);
+    *out = std::move(p.packet);
+    p.packet.Clear();
+    return true;
+  }
+  return false;
+}
+
+void CloudClient::StartWrites(StreamCall* call) {
+  v1::FeaturePacket packet;
+  std::vector<Completion> expired;
+  bool write = false, writes_done = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (call->writing_ || call->writes_closed_ || !call->established_) return;
+    write = NextWriteLocked(call, &packet, &expired);
+    if (write) {
+      call->writing_ = true;
+    } else {
+      MaybeCloseDrainedLocked(call, &writes_done);
+    }
+  }
+  Run(&expired);
+  if (write) call->Write(&packet);
+  if (writes_done) call->CloseWrites();
+}
+
+void CloudClient::MaybeCloseDrainedLocked(StreamCall* call, bool* writes_done) {
+  // A draining stream half-closes once every request written on it has its answer (or ended)
+  // and no cancel is left to write; the cloud then finishes it.
+  if (call->draining_ && !call->writing_ && !call->writes_closed_ && call->inflight_ == 0 && call->cancels_.empty()) {
+    call->writes_closed_ = true;
+    call->writing_ = true;  // the writes-done is in flight
+    *writes_done = true;
+  }
+}
+
+void CloudClient::OnWriteDone(StreamCall* call, bool ok) {
+  bool release = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    call->writing_ = false;
+    if (!ok) call->writes_closed_ = true;
+    if (call->writes_closed_ && call->reads_done_ && !call->released_) release = call->released_ = true;
+  }
+  if (release) {
+    call->Release();
+    return;
+  }
+  if (ok) StartWrites(call);
+}
+
+void CloudClient::OnReadsDone(StreamCall* call) {
+  bool release = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    call->reads_done_ = true;
+    call->writes_closed_ = true;  // nothing written now could be answered
+    call->cancels_.clear();
+    if (!call->writing_ && !call->released_) release = call->released_ = true;
+  }
+  if (release) call->Release();
+}
+
+void CloudClient::OnDrain(StreamCall* call) {
+  bool writes_done = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (call->draining_) return;
+    call->draining_ = true;
+    ++stats_.streams_drained;
+    if (stream_.get() == call) {
+      stream_.reset();  // the call keeps itself alive until OnDone
+      established_ = false;
+      last_error_ = "the cloud is draining its stream";
+    }
+    MaybeCloseDrainedLocked(call, &writes_done);
+  }
+  spdlog::info("edge: cloud {} is draining the stream; opening a new one", options_.target);
+  cv_.notify_all();
+  NotifyState();
+  if (writes_done) call->CloseWrites();
+}
+
+void CloudClient::OnResult(StreamCall* call, v1::Result result) {
+  Callback cb;
+  bool writes_done = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = pending_.find(result.request_id());
+    // Only an answer on the stream the request went out on counts.
+    if (it != pending_.end() && it->second.written && it->second.stream == call) cb = TakeLocked(result.request_id());
+    MaybeCloseDrainedLocked(call, &writes_done);
+  }
+  if (writes_done) call->CloseWrites();
   if (cb) {
     cb(grpc::Status::OK, std::move(result));
   } else {
-    spdlog::debug("edge: late result for request {} (already timed out)", result.request_id());
+    spdlog::debug("edge: result for request {} that is no longer pending (timed out or cancelled)",
+                  result.request_id());
   }
 }
 
-CloudClient::Callback CloudClient::Take(uint64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return nullptr;
-  Callback cb = std::move(it->second.done);
-  pending_.erase(it);
-  return cb;
+void CloudClient::OnStreamDone(StreamCall* call, const grpc::Status& status) {
+  std::vector<Completion> failed;
+  const std::string why = status.ok() ? "the cloud closed the stream"
+                                      : absl::StrCat("cloud stream failed: ", status.error_message());
+  bool was_current = false;
+  std::shared_ptr<StreamCall> self;  // the call's own reference: released last, outside the lock
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    self = std::move(call->self_);
+    // Requests written on this stream may have reached the cloud: they fail. (O(pending), once
+    // per stream.)
+    std::vector<uint64_t> lost;
+    for (const auto& [id, p] : pending_)
+      if (p.written && p.stream == call) lost.push_back(id);
+    for (uint64_t id : lost) {
+      failed.emplace_back(TakeLocked(id), grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                                       absl::StrCat(why, " after the request was sent")));
+    }
+    if (stream_.get() == call) {
+      was_current = call->established_;
+      stream_.reset();
+      established_ = false;
+      last_error_ = why;
+      if (was_current) {
+        ++stats_.streams_lost;
+        // Requests still queued never left the edge: they wait for the next stream, once.
+        for (uint64_t id : send_queue_) {
+          auto it = pending_.find(id);
+          if (it == pending_.end() || it->second.written) continue;
+          if (it->second.retried) {
+            failed.emplace_back(TakeLocked(id), grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                                             absl::StrCat(why, "; the request was never sent")));
+          } else {
+            it->second.retried = true;
+            ++stats_.retried;
+          }
+        }
+      }
+    }
+    live_.erase(call);
+  }
+  cv_.notify_all();
+  if (was_current) NotifyState();
+  Run(&failed);
 }
 
 void CloudClient::SweepLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!shutdown_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(10), [&] { return shutdown_; });
+    if (by_deadline_.empty()) {
+      sweep_cv_.wait(lock);
+      continue;
+    }
+    const Clock::time_point next = by_deadline_.begin()->first;
+    if (Clock::now() < next) {
+      sweep_cv_.wait_until(lock, next);
+      continue;
+    }
+    std::vector<Completion> expired;
+    std::vector<std::shared_ptr<StreamCall>> cancel_on;
     const auto now = Clock::now();
-    std::vector<Callback> expired;
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->second.deadline <= now) {
-        expired.push_back(std::move(it->second.done));
-        it = pending_.erase(it);
+    while (!by_deadline_.empty() && by_deadline_.begin()->first <= now) {
+      const uint64_t id = by_deadline_.begin()->second;
+      Pending& p = pending_.at(id);
+      std::string why;
+      if (p.written) {
+        why = "no answer from the cloud within the request's deadline";
+        if (p.stream && !p.stream->writes_closed_) {  // tell the cloud to drop it
+          p.stream->cancels_.push_back(id);
+          cancel_on.push_back(p.stream->self_);
+        }
       } else {
-        ++it;
+        ++stats_.expired_unsent;
+        why = p.retried ? "the cloud stream was lost and no new one was ready within the request's deadline"
+                        : "deadline passed in the edge's send queue; never sent";
       }
+      const grpc::StatusCode code = p.written || !p.retried ? grpc::StatusCode::DEADLINE_EXCEEDED
+                                                            : grpc::StatusCode::UNAVAILABLE;
+      expired.emplace_back(TakeLocked(id), grpc::Status(code, why));
     }
-    if (expired.empty()) continue;
     lock.unlock();
-    for (auto& cb : expired) {
-      cb(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                      absl::StrCat("cloud did not answer within ", options_.deadline_ms, " ms")),
-         {});
+    Run(&expired);
+    for (auto& s : cancel_on) {
+      if (s) StartWrites(s.get());
     }
+    cancel_on.clear();  // may drop the last reference: outside the lock
     lock.lock();
   }
-}
-
-void CloudClient::Send(v1::FeaturePacket packet, Callback done) {
-  if (!options_.use_stream) return SendUnary(std::move(packet), std::move(done));
-  std::shared_ptr<StreamCall> stream;
-  uint64_t id = 0;
-  std::string why;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_) {
-      why = "edge shutting down";
-    } else if (!stream_ || !established_) {
-      why = absl::StrCat("cloud ", options_.target, " unavailable (", last_error_, "); reconnecting");
-    } else {
-      stream = stream_;
-      id = next_id_++;
-      pending_[id] = Pending{std::move(done),
-                             Clock::now() + std::chrono::milliseconds(options_.deadline_ms),
-                             stream.get()};
-    }
-  }
-  if (!stream) {
-    done(grpc::Status(grpc::StatusCode::UNAVAILABLE, why), {});
-    return;
-  }
-  packet.set_request_id(id);
-  if (!stream->Write(std::move(packet))) {
-    if (Callback cb = Take(id)) {
-      cb(grpc::Status(grpc::StatusCode::UNAVAILABLE, "cloud stream is closing"), {});
-    }
-  }
-}
-
-void CloudClient::SendUnary(v1::FeaturePacket packet, Callback done) {
-  struct Call {
-    grpc::ClientContext ctx;
-    v1::FeaturePacket request;
-    v1::Result response;
-    Callback done;
-  };
-  auto* call = new Call;
-  call->request = std::move(packet);
-  call->done = std::move(done);
-  call->ctx.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(options_.deadline_ms));
-  ++unary_inflight_;
-  stub_->async()->Infer(&call->ctx, &call->request, &call->response, [this, call](grpc::Status s) {
-    if (s.ok()) {
-      call->done(s, std::move(call->response));
-    } else if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-               s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      call->done(s, {});
-    } else {
-      // A per-request error from the cloud: report it like the stream does (in the Result).
-      v1::Result r;
-      r.set_status_code(s.error_code());
-      r.set_status_message(s.error_message());
-      call->done(grpc::Status::OK, std::move(r));
-    }
-    delete call;
-    --unary_inflight_;
-  });
 }
 
 }  // namespace splitrans::edge

@@ -1,20 +1,25 @@
 // Edge -> cloud client. Multiplexes requests on one long-lived SplitInference.Stream (or, with
-// use_stream = false, one unary Infer per request), with a deadline per request and automatic
-// reconnection with exponential backoff. Thread-safe; callbacks run on gRPC or internal threads
-// and must not block.
+// use_stream = false, one unary Infer per request). Every request has a deadline (the earlier of
+// the caller's and deadline_ms), carried to the cloud in the packet; the edge's send queue is
+// bounded in bytes; a lost stream is re-established as soon as the cloud is reachable, and a
+// request that provably never left the edge is retried once on the next stream. Thread-safe;
+// callbacks run on gRPC or internal threads (or inline in Send/Cancel) and must not block.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <utility>
 
 #include "common/limits.h"
 #include "proto/split_inference.grpc.pb.h"
@@ -23,62 +28,110 @@ namespace splitrans::edge {
 
 struct CloudClientOptions {
   std::string target = "127.0.0.1:50052";
-  int deadline_ms = 5000;          // per request
-  int initial_backoff_ms = 100;    // reconnect backoff: doubles after each failure ...
-  int max_backoff_ms = 2000;       // ... up to this
+  int deadline_ms = 5000;          // per request, counted from Send
+  int initial_backoff_ms = 100;    // reconnect backoff (gRPC's, with jitter): doubles ...
+  int max_backoff_ms = 500;        // ... up to this, so a returning cloud is found within it
   int max_message_bytes = kDefaultMaxMessageBytes;
   bool use_stream = true;          // false: unary Infer per request
+  int64_t max_queue_bytes = kDefaultCloudQueueBytes;  // packets waiting to be written (stream)
+  int keepalive_ms = kDefaultKeepaliveMs;  // ping interval, also when idle (server allows it)
+  int keepalive_timeout_ms = kDefaultKeepaliveTimeoutMs;
 };
 
 class CloudClient {
  public:
+  using Clock = std::chrono::steady_clock;
   // status OK: result holds the cloud's Result (whose per-request status may still be an error).
   using Callback = std::function<void(const grpc::Status& status, splitrans::v1::Result result)>;
 
   explicit CloudClient(CloudClientOptions options);
-  ~CloudClient();  // fails pending requests with UNAVAILABLE and joins
+  ~CloudClient();  // fails what is pending with UNAVAILABLE, closes the stream, joins
   CloudClient(const CloudClient&) = delete;
   CloudClient& operator=(const CloudClient&) = delete;
 
-  // Sends one packet (request_id is assigned here); done is called exactly once: with the
-  // result, UNAVAILABLE (cloud not connected / stream broken) or DEADLINE_EXCEEDED.
-  void Send(splitrans::v1::FeaturePacket packet, Callback done);
+  // Sends one packet (request_id and timeout_us are set here); it must be answered before
+  // deadline (capped at now + deadline_ms). done is called exactly once, possibly inline: with
+  // the result, UNAVAILABLE (cloud not connected, stream lost after sending), DEADLINE_EXCEEDED,
+  // RESOURCE_EXHAUSTED (send queue full) or CANCELLED (Cancel). Returns the request's id for
+  // Cancel (0 when done has already been called).
+  uint64_t Send(splitrans::v1::FeaturePacket packet, Clock::time_point deadline, Callback done);
+  // Completes request id with CANCELLED if it is still pending and asks the cloud to drop it.
+  void Cancel(uint64_t id);
 
-  // Stream mode: the stream is established. Unary mode: the channel is READY.
+  // Stream mode: a stream is established and not draining. Unary mode: the channel is READY.
   bool Connected() const;
+  // Called (on a gRPC or internal thread, never inline in Send or Cancel, with no lock of this
+  // client held) whenever Connected() may have changed. nullptr removes it; returns once no call
+  // of the old listener is running.
+  void SetStateListener(std::function<void()> listener);
+
+  struct Stats {
+    uint64_t streams_established = 0;  // including the first
+    uint64_t streams_lost = 0;         // ended without a drain from the cloud
+    uint64_t streams_drained = 0;      // ended after the cloud announced a drain
+    uint64_t retried = 0;              // queued when a stream was lost and kept for the next one
+    uint64_t expired_unsent = 0;       // expired in the send queue, never sent
+  };
+  Stats stats() const;
 
   class StreamCall;
 
  private:
+  struct UnaryCall;
   struct Pending {
     Callback done;
-    std::chrono::steady_clock::time_point deadline;
-    const StreamCall* stream = nullptr;
+    Clock::time_point deadline;
+    splitrans::v1::FeaturePacket packet;  // until it is written
+    size_t bytes = 0;
+    bool written = false;
+    bool retried = false;          // survived one stream loss in the queue
+    StreamCall* stream = nullptr;  // written: the stream it went out on
+    UnaryCall* unary = nullptr;    // unary mode: the call
   };
+  using Completion = std::pair<Callback, grpc::Status>;
 
-  void SendUnary(splitrans::v1::FeaturePacket packet, Callback done);
+  uint64_t SendUnary(splitrans::v1::FeaturePacket packet, Clock::time_point deadline, Callback done);
   void ConnectLoop();
   void SweepLoop();
-  // Removes and returns the pending entry (empty callback if it was already completed).
-  Callback Take(uint64_t id);
+  void WatchChannel();  // unary mode: state changes for the listener
+  void NotifyState();
+  // Removes a pending entry (and its deadline); its callback, or null if it was not pending.
+  Callback TakeLocked(uint64_t id);
+  // The next packet for call (a cancel, else the oldest live queued request); expired queued
+  // requests met on the way go to *expired. False when there is nothing to write.
+  bool NextWriteLocked(StreamCall* call, splitrans::v1::FeaturePacket* out, std::vector<Completion>* expired);
+  void StartWrites(StreamCall* call);  // starts the next write on call if it is idle
+  void MaybeCloseDrainedLocked(StreamCall* call, bool* writes_done);
   void OnStreamEstablished(StreamCall* call);
+  void OnWriteDone(StreamCall* call, bool ok);
+  void OnReadsDone(StreamCall* call);
+  void OnDrain(StreamCall* call);
   void OnStreamDone(StreamCall* call, const grpc::Status& status);
-  void OnResult(splitrans::v1::Result result);
+  void OnResult(StreamCall* call, splitrans::v1::Result result);
+  static void Run(std::vector<Completion>* completions);
 
   const CloudClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<splitrans::v1::SplitInference::Stub> stub_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;        // ConnectLoop, destructor
+  std::condition_variable sweep_cv_;  // SweepLoop
   bool shutdown_ = false;
-  std::shared_ptr<StreamCall> stream_;  // current stream (established or connecting)
+  std::shared_ptr<StreamCall> stream_;  // current stream (connecting or established)
   bool established_ = false;
-  int live_streams_ = 0;
+  std::set<StreamCall*> live_;  // streams not yet done
+  int unary_inflight_ = 0;
   std::string last_error_ = "not connected yet";
   uint64_t next_id_ = 1;
-  std::map<uint64_t, Pending> pending_;
-  std::atomic<int> unary_inflight_{0};
+  std::unordered_map<uint64_t, Pending> pending_;
+  std::set<std::pair<Clock::time_point, uint64_t>> by_deadline_;  // stream mode
+  std::deque<uint64_t> send_queue_;  // queued ids, oldest first (ids no longer pending are skipped)
+  int64_t queued_bytes_ = 0;
+  Stats stats_;
+
+  std::mutex listener_mu_;  // held while the listener runs
+  std::function<void()> listener_;
 
   std::thread connector_;
   std::thread sweeper_;

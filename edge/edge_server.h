@@ -1,10 +1,12 @@
-// splitrans-edge: serves the KServe v2 (Open Inference Protocol) gRPC API. Each ModelInfer runs
-// preprocessing + head + codec on a worker pool, sends the feature to the cloud on the shared
-// stream and answers when the cloud's result (or an error) arrives.
+// splitrans-edge: serves the KServe v2 (Open Inference Protocol) gRPC API. Each ModelInfer is
+// admitted (bounded in flight and in queue), parsed, run through preprocessing + head + codec on
+// a worker pool, sent to the cloud and answered when the cloud's result (or an error) arrives.
+// The client's deadline and cancellation bound every stage. Thread-safe.
 #pragma once
 
 #include <absl/status/statusor.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -17,15 +19,17 @@
 namespace splitrans::edge {
 
 struct EdgeServerOptions {
-  std::string listen_address = "0.0.0.0:8001";  // "127.0.0.1:0" picks a free port
+  GrpcServerOptions server{"0.0.0.0:8001"};  // listen address "127.0.0.1:0" picks a free port
   HeadPipelineOptions pipeline;
   CloudClientOptions cloud;
   int workers = 2;             // threads running preprocessing + head + encode
   int torch_threads = 1;
-  int max_message_bytes = kDefaultMaxMessageBytes;
+  int max_inflight = kDefaultEdgeMaxInflight;  // admitted requests not yet answered
+  int max_queue = kDefaultMaxQueue;            // admitted requests waiting for a worker
   codec::EncodeOptions default_encode;  // q = 4, mode auto
   int default_top_k = 5;
-  bool reflection = true;
+  // Tests only: runs on the worker before the head of each request (may throw, may block).
+  std::function<void()> test_before_head;
 };
 
 class EdgeServer {
@@ -35,6 +39,8 @@ class EdgeServer {
 
   absl::Status Start();
   int port() const { return server_.port(); }
+  // Health NOT_SERVING, refuses new calls, lets in-flight requests finish until grace_ms, then
+  // cancels what is left; returns when every call is done.
   void Shutdown(int grace_ms = 1000);
   void Wait();
   CloudClient& cloud();

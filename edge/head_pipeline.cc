@@ -18,7 +18,7 @@ absl::StatusOr<std::unique_ptr<HeadPipeline>> HeadPipeline::Create(
     const HeadPipelineOptions& options) {
   auto repo = ModelRepository::Load(options.model_repo);
   if (!repo.ok()) return repo.status();
-  std::unique_ptr<HeadPipeline> p(new HeadPipeline(std::move(*repo)));
+  std::unique_ptr<HeadPipeline> p(new HeadPipeline(options, std::move(*repo)));
   FeatureCodecOptions co;
   co.name = "edge";
   co.device = options.codec_device;
@@ -45,7 +45,8 @@ absl::StatusOr<std::unique_ptr<HeadPipeline>> HeadPipeline::Create(
   return p;
 }
 
-absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req) const {
+absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const StageCheck& check) const {
+  auto stage = [&](const char* next) { return check ? check(next) : absl::OkStatus(); };
   auto resolved = repo_.Resolve(req.model_name, req.model_version, req.split);
   if (!resolved.ok()) return resolved.status();
   const ModelManifest& m = *resolved->manifest;
@@ -58,6 +59,7 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req) const {
     return absl::InvalidArgumentError(
         absl::StrCat("q must be in [", codec::kMinQ, ", ", codec::kMaxQ, "], got ", req.encode.q));
   }
+  if (auto st = stage("preprocess"); !st.ok()) return st;
 
   EncodedFeature out;
   out.manifest = &m;
@@ -71,8 +73,25 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req) const {
       if (static_cast<int64_t>(in.images.size()) != in.batch) {
         return absl::InvalidArgumentError("number of images does not match the batch size");
       }
+      // The decoding cost of the whole request is bounded before any image is decoded.
+      int64_t pixels = 0;
+      for (int64_t b = 0; b < in.batch; ++b) {
+        const auto& img = in.images[b];
+        int w = 0, h = 0;
+        absl::Status st = ImageDimensions(reinterpret_cast<const uint8_t*>(img.data()), img.size(), &w, &h);
+        if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("batch element ", b, ": ", st.message()));
+        pixels += int64_t{w} * h;
+      }
+      if (pixels > options_.max_request_pixels) {
+        return absl::InvalidArgumentError(absl::StrCat("the request's ", in.batch, " images decode to ", pixels,
+                                                       " pixels, over the limit of ", options_.max_request_pixels,
+                                                       " per request (--max-request-pixels)"));
+      }
       input.resize(in.batch * per);
       for (int64_t b = 0; b < in.batch; ++b) {
+        if (b > 0) {
+          if (auto st = stage("the next image"); !st.ok()) return st;
+        }
         const auto& img = in.images[b];
         absl::Status st = DecodeImageToInput(reinterpret_cast<const uint8_t*>(img.data()),
                                              img.size(), m, input.data() + b * per);
@@ -91,15 +110,24 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req) const {
       input_ptr = input.data();
       break;
     case EdgeInput::Kind::kFloat32:
+    case EdgeInput::Kind::kUnitFloat32:
       for (int64_t i = 0; i < in.batch * per; ++i) {
         if (!std::isfinite(in.values[i])) {
           return absl::InvalidArgumentError(absl::StrCat("input element ", i, " is not finite"));
         }
       }
       input_ptr = in.values;
+      if (in.kind == EdgeInput::Kind::kUnitFloat32) {
+        input.resize(in.batch * per);
+        for (int64_t b = 0; b < in.batch; ++b) {
+          NormalizeUnit(in.values + b * per, m, input.data() + b * per);
+        }
+        input_ptr = input.data();
+      }
       break;
   }
   out.preprocess_us = sw.Lap();
+  if (auto st = stage("head"); !st.ok()) return st;
 
   std::vector<int64_t> shape = {in.batch};
   shape.insert(shape.end(), m.input_shape.begin(), m.input_shape.end());
@@ -113,7 +141,15 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req) const {
     return absl::InternalError(absl::StrCat("head output [", absl::StrJoin(out.feature_shape, ","),
                                             "] differs from the manifest [", absl::StrJoin(expect, ","), "]"));
   }
+  for (size_t i = 0; i < feature.size(); ++i) {
+    if (!std::isfinite(feature[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "head ", s.name, " output element ", i, " is not finite: the input is outside the range the model handles",
+          in.kind == EdgeInput::Kind::kFloat32 ? " (FP32 inputs are (pixel/255 - mean) / std)" : ""));
+    }
+  }
   out.head_us = sw.Lap();
+  if (auto st = stage("encode"); !st.ok()) return st;
 
   codec::TensorView view;
   view.data = feature.data();

@@ -5,6 +5,7 @@
 #include <absl/status/statusor.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "codec/codec.h"
 #include "common/feature_codec.h"
+#include "common/limits.h"
 #include "common/model_repository.h"
 #include "common/torch_module.h"
 
@@ -22,17 +24,25 @@ namespace splitrans::edge {
 struct HeadPipelineOptions {
   std::string model_repo = "models";
   CodecDevice codec_device = CodecDevice::kAuto;  // GPU encode (dense mode) where usable
+  // Decoded pixels (sum of width x height over a request's images) one request may cost.
+  int64_t max_request_pixels = kDefaultMaxRequestPixels;
 };
 
-// One request's input batch, in one of three forms (pointers are borrowed for the call).
+// One request's input batch, in one of four forms (pointers are borrowed for the call).
 struct EdgeInput {
-  enum class Kind { kEncodedImages, kPixelsU8, kFloat32 };
+  enum class Kind { kEncodedImages, kPixelsU8, kFloat32, kUnitFloat32 };
   Kind kind = Kind::kFloat32;
   int64_t batch = 0;
   std::vector<std::string_view> images;  // kEncodedImages: one PNG/JPEG per batch element
   const uint8_t* pixels = nullptr;       // kPixelsU8: batch * C*H*W raw pixels (0..255)
-  const float* values = nullptr;         // kFloat32: batch * C*H*W normalized model input
+  // kFloat32: batch * C*H*W normalized model input, (pixel/255 - mean) / std;
+  // kUnitFloat32: the same count of pixel/255 values in [0, 1], normalized here.
+  const float* values = nullptr;
 };
+
+// Asked between the stages of a request (and between its images): a non-OK status (the
+// request's deadline passed, the client cancelled) stops the work and is returned.
+using StageCheck = std::function<absl::Status(const char* next_stage)>;
 
 struct HeadRequest {
   std::string model_name;
@@ -57,14 +67,18 @@ class HeadPipeline {
   // Loads the head of every split of every model version in the repository.
   static absl::StatusOr<std::unique_ptr<HeadPipeline>> Create(const HeadPipelineOptions& options);
 
-  // NOT_FOUND: unknown model/version/split; INVALID_ARGUMENT: bad input or options.
-  absl::StatusOr<EncodedFeature> Run(const HeadRequest& request) const;
+  // NOT_FOUND: unknown model/version/split; INVALID_ARGUMENT: bad input or options, an input
+  // over the pixel budget, or a head output that is not finite; INTERNAL: the model failed.
+  // check (nullable) is asked before each stage and between images.
+  absl::StatusOr<EncodedFeature> Run(const HeadRequest& request, const StageCheck& check = nullptr) const;
 
   const ModelRepository& repository() const { return repo_; }
   const FeatureCodec& codec() const { return *codec_; }
 
  private:
-  explicit HeadPipeline(ModelRepository repo) : repo_(std::move(repo)) {}
+  HeadPipeline(HeadPipelineOptions options, ModelRepository repo)
+      : options_(std::move(options)), repo_(std::move(repo)) {}
+  HeadPipelineOptions options_;
   ModelRepository repo_;
   std::unique_ptr<FeatureCodec> codec_;
   std::map<std::tuple<std::string, int64_t, std::string>, std::unique_ptr<TorchModule>> heads_;

@@ -1,65 +1,88 @@
 // splitrans-edge: KServe v2 front end that runs the head of a split model, compresses the
 // feature with the splitrans codec and streams it to splitrans-cloud.
+#include <absl/strings/str_join.h>
+
 #include <CLI/CLI.hpp>
 
 #include "codec/codec.h"
+#include "common/kserve_protocol.h"
 #include "common/server_main.h"
 #include "edge/edge_server.h"
 
 int main(int argc, char** argv) {
+  namespace ks = splitrans::kserve;
   splitrans::edge::EdgeServerOptions opt;
-  std::string log_level = "info", mode = "auto", cloud_rpc = "stream", codec_device = "auto";
-  int grace_ms = 2000;
+  splitrans::ServerMainFlags flags;
+  std::string mode = "auto", cloud_rpc = "stream", codec_device = "auto";
 
-  CLI::App app{"splitrans-edge: serves the KServe v2 gRPC API (inference.GRPCInferenceService). "
-               "ModelInfer accepts one input: BYTES (PNG/JPEG, one per batch element), UINT8 pixels "
-               "or FP32 normalized tensors [C,H,W] / [B,C,H,W] (contents or raw_input_contents); "
-               "request parameters: q (int64), codec_mode (auto|paper|dense|sparse|context), split "
-               "(e.g. stage1|stage2|stage3), top_k. Runs the head, encodes the feature and sends it "
-               "to splitrans-cloud. Health (grpc.health.v1) and reflection are enabled."};
+  CLI::App app{
+      "splitrans-edge: serves the KServe v2 gRPC API (inference.GRPCInferenceService). ModelInfer accepts one "
+      "input: BYTES (PNG/JPEG, one per batch element), UINT8 pixels 0..255, or FP32 [C,H,W] / [B,C,H,W] "
+      "(contents or raw_input_contents). FP32 values must be the normalized model input, (pixel/255 - mean) / "
+      "std with the manifest's mean and std (ModelMetadata states them), unless the request parameter "
+      "input_scaling=unit says they are pixel/255 in [0, 1]. Request parameters: " +
+      ks::JoinNames(ks::kRequestParams) + " (others are rejected). Runs the head, encodes the feature and "
+      "sends it to splitrans-cloud. Requests over --max-inflight or --max-queue get RESOURCE_EXHAUSTED at "
+      "once; the client's deadline bounds every stage. Health (grpc.health.v1: SERVING only while the cloud "
+      "is connected) and reflection are enabled."};
   app.option_defaults()->always_capture_default();
-  app.add_option("--listen", opt.listen_address, "host:port to listen on (port 0: pick a free one)")
-      ->envname("SPLITRANS_EDGE_ADDR");
-  app.add_option("--cloud", opt.cloud.target, "splitrans-cloud address (host:port)")
-      ->envname("SPLITRANS_CLOUD_TARGET");
-  app.add_option("--model-repo", opt.pipeline.model_repo,
-                 "model repository root (<repo>/<model>/<version>/manifest.json)")
+  splitrans::AddServerFlags(&app, "SPLITRANS_EDGE", &opt.server, &flags);
+  app.add_option("--cloud", opt.cloud.target, "splitrans-cloud address (host:port)")->envname("SPLITRANS_CLOUD_TARGET");
+  app.add_option("--model-repo", opt.pipeline.model_repo, "model repository root (<repo>/<model>/<version>/manifest.json)")
       ->envname("SPLITRANS_MODEL_REPO");
-  app.add_option("--cloud-deadline-ms", opt.cloud.deadline_ms, "deadline of each edge->cloud request")
-      ->envname("SPLITRANS_CLOUD_DEADLINE_MS")->check(CLI::Range(1, 3600000));
+  app.add_option("--cloud-deadline-ms", opt.cloud.deadline_ms,
+                 "deadline of each edge->cloud request (the client's deadline applies when it is earlier)")
+      ->envname("SPLITRANS_CLOUD_DEADLINE_MS")
+      ->check(CLI::Range(1, 3600000));
   app.add_option("--cloud-rpc", cloud_rpc, "stream: one long-lived multiplexed stream; unary: one Infer per request")
-      ->envname("SPLITRANS_CLOUD_RPC")->check(CLI::IsMember({"stream", "unary"}));
+      ->envname("SPLITRANS_CLOUD_RPC")
+      ->check(CLI::IsMember({"stream", "unary"}));
+  app.add_option("--cloud-queue-bytes", opt.cloud.max_queue_bytes,
+                 "bytes of features that may wait to be written to the cloud stream; more: RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(int64_t{1} << 16, int64_t{1} << 40));
   app.add_option("--reconnect-initial-ms", opt.cloud.initial_backoff_ms, "first reconnect backoff")
       ->check(CLI::Range(1, 60000));
-  app.add_option("--reconnect-max-ms", opt.cloud.max_backoff_ms, "maximum reconnect backoff")
+  app.add_option("--reconnect-max-ms", opt.cloud.max_backoff_ms,
+                 "maximum reconnect backoff: a cloud that comes back is found within about this long")
       ->check(CLI::Range(1, 600000));
+  app.add_option("--keepalive-ms", opt.cloud.keepalive_ms,
+                 "keepalive ping interval on the cloud connection, also when idle (the cloud's "
+                 "--keepalive-min-ping-ms must not be larger)")
+      ->check(CLI::Range(1, 3600000));
   app.add_option("--workers", opt.workers, "threads running preprocessing + head + encode")
-      ->envname("SPLITRANS_EDGE_WORKERS")->check(CLI::Range(1, 256));
+      ->envname("SPLITRANS_EDGE_WORKERS")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--max-inflight", opt.max_inflight, "requests admitted and not yet answered")
+      ->envname("SPLITRANS_EDGE_MAX_INFLIGHT")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-queue", opt.max_queue, "admitted requests that may wait for a worker")
+      ->envname("SPLITRANS_EDGE_MAX_QUEUE")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-request-pixels", opt.pipeline.max_request_pixels,
+                 "decoded pixels (width x height summed over a request's images) one request may cost")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_option("--torch-threads", opt.torch_threads, "LibTorch intra-op threads")
-      ->envname("SPLITRANS_TORCH_THREADS")->check(CLI::Range(1, 256));
+      ->envname("SPLITRANS_TORCH_THREADS")
+      ->check(CLI::Range(1, 256));
   app.add_option("--q", opt.default_encode.q, "default bits per quantized value (request parameter q overrides)")
-      ->envname("SPLITRANS_Q")->check(CLI::Range(splitrans::codec::kMinQ, splitrans::codec::kMaxQ));
+      ->envname("SPLITRANS_Q")
+      ->check(CLI::Range(splitrans::codec::kMinQ, splitrans::codec::kMaxQ));
   app.add_option("--codec-mode", mode, "default codec mode (request parameter codec_mode overrides)")
-      ->envname("SPLITRANS_CODEC_MODE")->check(CLI::IsMember({"auto", "paper", "dense", "sparse", "context"}));
+      ->envname("SPLITRANS_CODEC_MODE")
+      ->check(CLI::IsMember(splitrans::codec::ModeNames()));
   app.add_option("--codec-device", codec_device,
-                 "where the codec runs: auto (GPU when one is usable, else CPU; logged at start), "
-                 "cpu, or gpu (refuse to start without a usable GPU). The GPU codes the dense "
-                 "layout; other layouts always run on the CPU")
-      ->envname("SPLITRANS_CODEC_DEVICE")->check(CLI::IsMember({"auto", "cpu", "gpu"}));
+                 "where the codec runs: auto (GPU when one is usable, else CPU; logged at start), cpu, or gpu "
+                 "(refuse to start without a usable GPU). The GPU codes the dense layout; other layouts "
+                 "always run on the CPU")
+      ->envname("SPLITRANS_CODEC_DEVICE")
+      ->check(CLI::IsMember({"auto", "cpu", "gpu"}));
   app.add_option("--top-k", opt.default_top_k, "default top-k (request parameter top_k overrides)")
       ->check(CLI::Range(1, 100));
-  app.add_option("--max-message-bytes", opt.max_message_bytes, "gRPC max send/receive message size (both sides)")
-      ->envname("SPLITRANS_MAX_MESSAGE_BYTES")->check(CLI::Range(4096, 1 << 30));
-  app.add_option("--grace-ms", grace_ms, "shutdown grace period for open calls");
-  bool no_reflection = false;
-  app.add_flag("--no-reflection", no_reflection, "disable gRPC server reflection (on by default)");
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->envname("SPLITRANS_LOG_LEVEL");
   CLI11_PARSE(app, argc, argv);
-  opt.reflection = !no_reflection;
-
+  opt.server.reflection = !flags.no_reflection;
   splitrans::codec::ParseMode(mode, &opt.default_encode.mode);
   splitrans::ParseCodecDevice(codec_device, &opt.pipeline.codec_device);
   opt.cloud.use_stream = cloud_rpc == "stream";
-  opt.cloud.max_message_bytes = opt.max_message_bytes;
-  return splitrans::ServeUntilSignal<splitrans::edge::EdgeServer>(opt, "edge", log_level, grace_ms);
+  opt.cloud.max_message_bytes = opt.server.max_message_bytes;
+  return splitrans::ServeUntilSignal<splitrans::edge::EdgeServer>(opt, "edge", flags);
 }

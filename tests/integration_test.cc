@@ -32,7 +32,7 @@ constexpr char kLabels[] = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-u
 
 std::unique_ptr<cloud::CloudServer> StartCloud(const std::string& addr) {
   cloud::CloudServerOptions o;
-  o.listen_address = addr;
+  o.server.listen_address = addr;
   o.pipeline.model_repo = SPLITRANS_MODEL_REPO;
   auto s = cloud::CloudServer::Create(o);
   EXPECT_TRUE(s.ok()) << s.status();
@@ -44,7 +44,7 @@ std::unique_ptr<cloud::CloudServer> StartCloud(const std::string& addr) {
 
 std::unique_ptr<edge::EdgeServer> StartEdge(int cloud_port, int deadline_ms) {
   edge::EdgeServerOptions o;
-  o.listen_address = "127.0.0.1:0";
+  o.server.listen_address = "127.0.0.1:0";
   o.pipeline.model_repo = SPLITRANS_MODEL_REPO;
   o.cloud.target = "127.0.0.1:" + std::to_string(cloud_port);
   o.cloud.deadline_ms = deadline_ms;

@@ -472,7 +472,7 @@ int Main(int argc, char** argv) {
       "Run 'splitrans-codec SUBCOMMAND --help' for the options of each subcommand.\n"
       "Exit status: 0 on success, 1 on a runtime error (unreadable or corrupt file, unsupported input),\n"
       "2 on a usage error. Errors are printed to stderr as 'splitrans-codec: <message> (<CODE>)'.");
-  const std::vector<std::string> kModes = {"auto", "paper", "dense", "sparse", "context"};
+  const std::vector<std::string> kModes = ModeNames();
   const std::vector<std::string> kSearches = {"alg1", "exhaustive"};
 
   EncodeArgs enc;
