@@ -1,0 +1,445 @@
+// Faults with real processes: splitrans-cloud and splitrans-edge run as child processes on
+// 127.0.0.1 ports; the test kills them (SIGKILL), stops them (SIGTERM) and restarts them while
+// requests are in flight, and checks exit codes and refused bad flags. Every wait is bounded and
+// every child is killed when a test ends.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "client/eval.h"
+#include "codec/codec.h"
+#include "proto/grpc_service.grpc.pb.h"
+#include "proto/health.grpc.pb.h"
+#include "proto/split_inference.grpc.pb.h"
+
+namespace splitrans {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace inf = ::inference;
+using HealthResponse = grpc::health::v1::HealthCheckResponse;
+
+int64_t MsBetween(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
+
+// A free TCP port on 127.0.0.1 (bound and released; the child binds it right after).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return 0;
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string Addr(int port) { return "127.0.0.1:" + std::to_string(port); }
+
+// A child process with its stderr/stdout in a log file; killed on destruction if still running.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::string& log) : log_(log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~Child() {
+    if (running()) {
+      kill(pid_, SIGKILL);
+      Wait(5000);
+    }
+  }
+  int pid() const { return pid_; }
+  bool running() const { return pid_ > 0 && !status_.has_value(); }
+  void Signal(int sig) { kill(pid_, sig); }
+  // The exit status (WEXITSTATUS, or 128 + signal), or nullopt if it is still running after ms.
+  std::optional<int> Wait(int ms) {
+    const auto until = Clock::now() + std::chrono::milliseconds(ms);
+    while (!status_) {
+      int st = 0;
+      const pid_t r = waitpid(pid_, &st, WNOHANG);
+      if (r == pid_) {
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        break;
+      }
+      if (Clock::now() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return status_;
+  }
+  std::string Log() const {
+    std::ifstream f(log_);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_;
+  std::optional<int> status_;
+};
+
+std::string LogPath(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / "splitrans-fault-test";
+  std::filesystem::create_directories(dir);
+  return (dir / (name + "-" + std::to_string(getpid()) + ".log")).string();
+}
+
+std::unique_ptr<Child> SpawnCloud(int port, const std::string& log, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {SPLITRANS_CLOUD_BIN, "--listen", Addr(port), "--model-repo", SPLITRANS_MODEL_REPO,
+                                   "--codec-device", "cpu", "--log-level", "info"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return std::make_unique<Child>(argv, log);
+}
+
+std::unique_ptr<Child> SpawnEdge(int port, int cloud_port, const std::string& log, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {SPLITRANS_EDGE_BIN, "--listen", Addr(port), "--cloud", Addr(cloud_port),
+                                   "--model-repo", SPLITRANS_MODEL_REPO, "--codec-device", "cpu",
+                                   "--reconnect-max-ms", "250", "--log-level", "info"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return std::make_unique<Child>(argv, log);
+}
+
+// grpc.health.v1 status of the server at addr ("" when it does not answer).
+std::string Health(const std::string& addr) {
+  auto stub = grpc::health::v1::Health::NewStub(client::MakeChannel(addr));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  HealthResponse r;
+  if (!stub->Check(&ctx, {}, &r).ok()) return "";
+  return HealthResponse::ServingStatus_Name(r.status());
+}
+
+bool WaitServing(const std::string& addr, int ms, Clock::time_point* when = nullptr) {
+  const auto until = Clock::now() + std::chrono::milliseconds(ms);
+  while (Clock::now() < until) {
+    if (Health(addr) == "SERVING") {
+      if (when) *when = Clock::now();
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+std::vector<uint8_t> Pixels(int batch) {
+  std::mt19937 rng(3);
+  std::vector<uint8_t> p(static_cast<size_t>(batch) * 784);
+  for (auto& x : p) x = static_cast<uint8_t>(rng() % 256);
+  return p;
+}
+
+struct Answer {
+  grpc::StatusCode code;
+  std::string message;
+  Clock::time_point start, end;
+};
+
+// Keeps `concurrency` requests in flight until stop is set; records every answer.
+class Load {
+ public:
+  Load(const std::string& edge, int concurrency, int deadline_ms, int batch = 1)
+      : stub_(inf::GRPCInferenceService::NewStub(client::MakeChannel(edge))), deadline_ms_(deadline_ms) {
+    const auto px = Pixels(batch);
+    req_ = client::MakePixelRequest({}, px.data(), batch, 1, 28, 28);
+    for (int i = 0; i < concurrency; ++i) Next();
+  }
+  ~Load() { Stop(); }
+  // Stops issuing and waits for the requests in flight (bounded by their deadline).
+  void Stop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    stop_ = true;
+    cv_.wait_for(lock, std::chrono::milliseconds(deadline_ms_ + 5000), [&] { return inflight_ == 0; });
+    EXPECT_EQ(inflight_, 0) << "requests left unanswered";
+  }
+  std::vector<Answer> answers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return answers_;
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext ctx;
+    inf::ModelInferResponse resp;
+    Clock::time_point start;
+  };
+  void Next() {
+    auto* c = new Call;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) {
+        delete c;
+        return;
+      }
+      ++inflight_;
+    }
+    c->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms_));
+    c->start = Clock::now();
+    stub_->async()->ModelInfer(&c->ctx, &req_, &c->resp, [this, c](grpc::Status s) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        answers_.push_back({s.error_code(), s.error_message(), c->start, Clock::now()});
+        --inflight_;
+      }
+      cv_.notify_all();
+      delete c;
+      if (!s.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // no hot loop while down
+      Next();
+    });
+  }
+
+  std::unique_ptr<inf::GRPCInferenceService::Stub> stub_;
+  inf::ModelInferRequest req_;
+  const int deadline_ms_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  int inflight_ = 0;
+  std::vector<Answer> answers_;
+};
+
+class FaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override { spdlog::set_level(spdlog::level::warn); }
+};
+
+// The cloud is killed (SIGKILL) under load and restarted on the same port: every request ends
+// with success, UNAVAILABLE or DEADLINE_EXCEEDED (no hang), and success resumes within 1 s of
+// the cloud being ready.
+TEST_F(FaultTest, CloudKilledMidLoadAndRestarted) {
+  const int cport = FreePort(), eport = FreePort();
+  auto cloud = SpawnCloud(cport, LogPath("kill-cloud-1"));
+  auto edge = SpawnEdge(eport, cport, LogPath("kill-edge"));
+  ASSERT_TRUE(WaitServing(Addr(cport), 30000)) << cloud->Log();
+  ASSERT_TRUE(WaitServing(Addr(eport), 30000)) << edge->Log();
+  constexpr int kDeadlineMs = 2000;
+  Load load(Addr(eport), 8, kDeadlineMs);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const auto killed = Clock::now();
+  cloud->Signal(SIGKILL);
+  ASSERT_TRUE(cloud->Wait(5000).has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  cloud = SpawnCloud(cport, LogPath("kill-cloud-2"));
+  Clock::time_point ready;
+  ASSERT_TRUE(WaitServing(Addr(cport), 30000, &ready)) << cloud->Log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  load.Stop();
+  const auto answers = load.answers();
+  std::map<grpc::StatusCode, int> codes;
+  std::optional<Clock::time_point> first_ok_after;
+  int ok_before = 0;
+  for (const Answer& a : answers) {
+    ++codes[a.code];
+    EXPECT_TRUE(a.code == grpc::StatusCode::OK || a.code == grpc::StatusCode::UNAVAILABLE ||
+                a.code == grpc::StatusCode::DEADLINE_EXCEEDED)
+        << a.code << " " << a.message;
+    EXPECT_LE(MsBetween(a.start, a.end), kDeadlineMs + 100);
+    if (a.code == grpc::StatusCode::OK && a.end < killed) ++ok_before;
+    if (a.code == grpc::StatusCode::OK && a.end > ready && (!first_ok_after || a.end < *first_ok_after)) {
+      first_ok_after = a.end;
+    }
+  }
+  EXPECT_GT(ok_before, 0);
+  ASSERT_TRUE(first_ok_after.has_value()) << "no success after the restart";
+  const int64_t recovery_ms = MsBetween(ready, *first_ok_after);
+  std::printf("cloud SIGKILL + restart: %zu answers (OK %d, UNAVAILABLE %d, DEADLINE_EXCEEDED %d); "
+              "first success %lld ms after the new cloud was ready\n",
+              answers.size(), codes[grpc::StatusCode::OK], codes[grpc::StatusCode::UNAVAILABLE],
+              codes[grpc::StatusCode::DEADLINE_EXCEEDED], static_cast<long long>(recovery_ms));
+  RecordProperty("recovery_ms", std::to_string(recovery_ms));
+  EXPECT_LE(recovery_ms, 1000);
+  EXPECT_GT(codes[grpc::StatusCode::OK], ok_before);
+  // Both servers stop cleanly afterwards.
+  edge->Signal(SIGTERM);
+  cloud->Signal(SIGTERM);
+  EXPECT_EQ(edge->Wait(10000), std::optional<int>(0)) << edge->Log();
+  EXPECT_EQ(cloud->Wait(10000), std::optional<int>(0)) << cloud->Log();
+}
+
+// SIGTERM to the cloud with requests in flight on a stream: every request is answered, the
+// stream is asked to drain, and the process exits 0 within its grace period.
+TEST_F(FaultTest, SigtermDrainsTheCloud) {
+  const int cport = FreePort();
+  auto cloud = SpawnCloud(cport, LogPath("term-cloud"), {"--workers", "1", "--grace-ms", "5000"});
+  ASSERT_TRUE(WaitServing(Addr(cport), 30000)) << cloud->Log();
+  std::vector<float> feature(64 * 32 * 14 * 14);
+  std::mt19937 rng(5);
+  for (auto& x : feature) x = rng() % 3 == 0 ? 0.f : (rng() % 1000) / 300.f;
+  auto bytes = codec::Encode({feature.data(), codec::DType::kFloat32, {64, 32, 14, 14}}, {4});
+  ASSERT_TRUE(bytes.ok());
+  auto stub = v1::SplitInference::NewStub(client::MakeChannel(Addr(cport)));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stream = stub->Stream(&ctx);
+  constexpr int kRequests = 24;
+  for (int i = 1; i <= kRequests; ++i) {
+    v1::FeaturePacket p;
+    p.set_request_id(i);
+    p.set_model_name("fmnist_resnet");
+    p.set_split("stage2");
+    p.set_codec_bytes(bytes->data(), bytes->size());
+    ASSERT_TRUE(stream->Write(p));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const auto term = Clock::now();
+  cloud->Signal(SIGTERM);
+  int ok = 0, drains = 0, answered = 0;
+  v1::Result r;
+  while (answered < kRequests && stream->Read(&r)) {
+    if (r.draining()) {
+      ++drains;
+      continue;
+    }
+    ++answered;
+    ok += r.status_code() == 0;
+    EXPECT_EQ(r.status_code(), 0) << r.request_id() << ": " << r.status_message();
+  }
+  stream->WritesDone();
+  while (stream->Read(&r)) drains += r.draining();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(answered, kRequests);
+  EXPECT_EQ(ok, kRequests);
+  EXPECT_EQ(drains, 1);
+  EXPECT_EQ(cloud->Wait(10000), std::optional<int>(0)) << cloud->Log();
+  std::printf("cloud SIGTERM with %d requests on the stream: %d answered OK, exit 0 after %lld ms\n", kRequests, ok,
+              static_cast<long long>(MsBetween(term, Clock::now())));
+}
+
+// SIGTERM to the edge with requests in flight: all of them succeed, then it exits 0; the cloud
+// stays up and serves a new edge.
+TEST_F(FaultTest, SigtermDrainsTheEdge) {
+  const int cport = FreePort(), eport = FreePort();
+  auto cloud = SpawnCloud(cport, LogPath("term-edge-cloud"));
+  auto edge = SpawnEdge(eport, cport, LogPath("term-edge"), {"--grace-ms", "10000", "--workers", "1"});
+  ASSERT_TRUE(WaitServing(Addr(cport), 30000)) << cloud->Log();
+  ASSERT_TRUE(WaitServing(Addr(eport), 30000)) << edge->Log();
+  auto stub = inf::GRPCInferenceService::NewStub(client::MakeChannel(Addr(eport)));
+  const auto px = Pixels(64);
+  const auto req = client::MakePixelRequest({}, px.data(), 64, 1, 28, 28);
+  constexpr int kRequests = 12;
+  struct Call {
+    grpc::ClientContext ctx;
+    inf::ModelInferResponse resp;
+    grpc::Status status;
+  };
+  std::vector<Call> calls(kRequests);
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  for (auto& c : calls) {
+    c.ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    stub->async()->ModelInfer(&c.ctx, &req, &c.resp, [&, &c = c](grpc::Status s) {
+      std::lock_guard<std::mutex> lock(mu);
+      c.status = s;
+      ++done;
+      cv.notify_all();
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // all received, most still queued
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_LT(done, kRequests) << "the requests finished too fast to be in flight";
+  }
+  edge->Signal(SIGTERM);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return done == kRequests; }));
+  }
+  for (const auto& c : calls) EXPECT_TRUE(c.status.ok()) << c.status.error_code() << " " << c.status.error_message();
+  EXPECT_EQ(edge->Wait(15000), std::optional<int>(0)) << edge->Log();
+  const std::string log = edge->Log();
+  EXPECT_NE(log.find("NOT_SERVING"), std::string::npos) << log;
+  // The cloud serves the next edge.
+  const int eport2 = FreePort();
+  auto edge2 = SpawnEdge(eport2, cport, LogPath("term-edge-2"));
+  ASSERT_TRUE(WaitServing(Addr(eport2), 30000)) << edge2->Log();
+}
+
+// With busy workers the edge still exits within its grace period (plus one stage), exit 0, and
+// every request is answered.
+TEST_F(FaultTest, EdgeExitsWithinGraceUnderLoad) {
+  const int cport = FreePort(), eport = FreePort();
+  auto cloud = SpawnCloud(cport, LogPath("grace-cloud"));
+  auto edge = SpawnEdge(eport, cport, LogPath("grace-edge"),
+                        {"--grace-ms", "500", "--workers", "1", "--max-queue", "1000", "--max-inflight", "1000"});
+  ASSERT_TRUE(WaitServing(Addr(cport), 30000)) << cloud->Log();
+  ASSERT_TRUE(WaitServing(Addr(eport), 30000)) << edge->Log();
+  {
+    Load load(Addr(eport), 64, 30000, 64);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    const auto term = Clock::now();
+    edge->Signal(SIGTERM);
+    const auto status = edge->Wait(10000);
+    const int64_t took = MsBetween(term, Clock::now());
+    EXPECT_EQ(status, std::optional<int>(0)) << edge->Log();
+    std::printf("edge SIGTERM under load (64 in flight, grace 500 ms): exited after %lld ms\n",
+                static_cast<long long>(took));
+    EXPECT_LE(took, 500 + 1500);
+    load.Stop();
+    for (const Answer& a : load.answers()) {
+      EXPECT_TRUE(a.code == grpc::StatusCode::OK || a.code == grpc::StatusCode::CANCELLED ||
+                  a.code == grpc::StatusCode::UNAVAILABLE)
+          << a.code << " " << a.message;
+    }
+  }
+}
+
+// Flags that make no sense are refused at start; a second server on a port in use fails.
+TEST_F(FaultTest, BadFlagsAndPortInUseAreRefused) {
+  const int port = FreePort();
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"--log-level", "bogus"}, {"--grace-ms", "-5"}, {"--max-queue", "0"}}) {
+    auto c = SpawnCloud(port, LogPath("bad-flag"), extra);
+    const auto st = c->Wait(20000);
+    ASSERT_TRUE(st.has_value());
+    EXPECT_NE(*st, 0) << extra[0];
+    EXPECT_NE(c->Log().find(extra[0]), std::string::npos) << c->Log();
+  }
+  auto first = SpawnCloud(port, LogPath("port-1"));
+  ASSERT_TRUE(WaitServing(Addr(port), 30000)) << first->Log();
+  auto second = SpawnCloud(port, LogPath("port-2"));
+  const auto st = second->Wait(30000);
+  ASSERT_TRUE(st.has_value()) << "a second cloud on a port in use must not start";
+  EXPECT_EQ(*st, 1);
+  EXPECT_NE(second->Log().find("port in use"), std::string::npos) << second->Log();
+  first->Signal(SIGTERM);
+  EXPECT_EQ(first->Wait(10000), std::optional<int>(0));
+}
+
+}  // namespace
+}  // namespace splitrans
