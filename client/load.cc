@@ -126,11 +126,13 @@ absl::StatusOr<LoadSummary> RunLoad(const LoadOptions& o) {
         }
         if (end > call->deadline_us + 100000) ++sum.late;
         sum.max_any_ms = std::max(sum.max_any_ms, us / 1000.0);
+        // Before the count that lets RunLoad return and drop the channel: the call's context
+        // holds a channel reference, whose last release must not happen on this gRPC thread.
+        delete call;
+        answered.fetch_add(1);
         --inflight;
+        cv.notify_all();  // under the lock: RunLoad's locals may go once it is released
       }
-      answered.fetch_add(1);
-      delete call;
-      cv.notify_all();
     });
   }
   {

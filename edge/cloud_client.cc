@@ -19,19 +19,28 @@ int64_t MicrosUntil(CloudClient::Clock::time_point t) {
 // Its fields below the line are guarded by the client's mutex.
 class CloudClient::StreamCall final : public grpc::ClientBidiReactor<v1::FeaturePacket, v1::Result> {
  public:
-  explicit StreamCall(CloudClient* client) : client_(client) {}
+  explicit StreamCall(CloudClient* client) : client_(client), ctx_(std::make_unique<grpc::ClientContext>()) {}
+  // The call's context holds a reference to the channel. It is released here, before the client
+  // hears that this call is gone, so that the channel's last reference always drops in the
+  // client's destructor and never on a gRPC thread inside a reaction: gRPC 1.51 frees its
+  // callback completion queue twice when the last channel goes away on one of that queue's own
+  // threads (the edge's "double free or corruption" at shutdown after a cloud restart).
+  ~StreamCall() override {
+    ctx_.reset();
+    client_->OnStreamDestroyed(this);
+  }
 
   void Start() {
     // Waits for the channel to be READY instead of failing while the cloud is down: the stream
     // is established as soon as the cloud can be reached.
-    ctx_.set_wait_for_ready(true);
-    client_->stub_->async()->Stream(&ctx_, this);
+    ctx_->set_wait_for_ready(true);
+    client_->stub_->async()->Stream(ctx_.get(), this);
     StartRead(&in_);
     AddHold();
     StartCall();
   }
 
-  void Cancel() { ctx_.TryCancel(); }
+  void Cancel() { ctx_->TryCancel(); }
   void Write(v1::FeaturePacket* packet) {
     out_ = std::move(*packet);
     StartWrite(&out_);
@@ -64,7 +73,7 @@ class CloudClient::StreamCall final : public grpc::ClientBidiReactor<v1::Feature
   friend class CloudClient;
   CloudClient* client_;
   std::shared_ptr<StreamCall> self_;  // guarded by client_->mu_ once started
-  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientContext> ctx_;
   v1::FeaturePacket out_;
   v1::Result in_;
   // ---- guarded by client_->mu_
@@ -127,9 +136,11 @@ CloudClient::~CloudClient() {
     std::lock_guard<std::mutex> lock(mu_);
     for (StreamCall* c : live_)
       if (c->self_) open.push_back(c->self_);
+    if (stream_) open.push_back(std::move(stream_));
+    stream_.reset();
   }
   for (auto& c : open) c->Cancel();
-  open.clear();
+  open.clear();  // outside the lock: may destroy calls
   std::vector<Completion> left;
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -173,40 +184,47 @@ CloudClient::Stats CloudClient::stats() const {
 
 void CloudClient::ConnectLoop() {
   int backoff_ms = options_.initial_backoff_ms;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!shutdown_) {
-    // Open a stream; it waits for the channel to be READY, then is established.
+  for (;;) {
     auto call = std::make_shared<StreamCall>(this);
-    call->self_ = call;
-    stream_ = call;
-    established_ = false;
-    live_.insert(call.get());
-    lock.unlock();
-    call->Start();
-    lock.lock();
-    cv_.wait(lock, [&] { return shutdown_ || established_ || stream_ != call; });
-    if (shutdown_) break;
-    if (established_ && stream_ == call) {
-      backoff_ms = options_.initial_backoff_ms;
-      cv_.wait(lock, [&] { return shutdown_ || stream_ != call; });
-      if (shutdown_) break;
-      if (call->draining_) {
-        // The cloud is draining this stream: open the next one (to another replica, or to this
-        // one once it is back). A short pause keeps a cloud that drains every new stream while
-        // its shutdown begins from being asked again and again.
-        cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return shutdown_; });
-        continue;
-      }
-      spdlog::warn("edge: cloud stream lost: {}; reconnecting", last_error_);
-      continue;  // the next stream waits for the channel to be ready again
-    }
-    // The call ended before it was established although the channel was ready (the server
-    // refused it): back off before trying again.
-    spdlog::warn("edge: cloud {} refused the stream ({}), retrying in {} ms", options_.target, last_error_,
-                 backoff_ms);
-    cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return shutdown_; });
-    backoff_ms = std::min(backoff_ms * 2, options_.max_backoff_ms);
+    const bool again = RunStream(call, &backoff_ms);
+    call.reset();  // outside the lock: it may be the last reference (~StreamCall locks mu_)
+    if (!again) return;
   }
+}
+
+bool CloudClient::RunStream(const std::shared_ptr<StreamCall>& call, int* backoff_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (shutdown_) return false;
+  // Open a stream; it waits for the channel to be READY, then is established.
+  call->self_ = call;
+  stream_ = call;
+  established_ = false;
+  live_.insert(call.get());
+  lock.unlock();
+  call->Start();
+  lock.lock();
+  cv_.wait(lock, [&] { return shutdown_ || established_ || stream_ != call; });
+  if (shutdown_) return false;
+  if (established_ && stream_ == call) {
+    *backoff_ms = options_.initial_backoff_ms;
+    cv_.wait(lock, [&] { return shutdown_ || stream_ != call; });
+    if (shutdown_) return false;
+    if (call->draining_) {
+      // The cloud is draining this stream: open the next one (to another replica, or to this
+      // one once it is back). A short pause keeps a cloud that drains every new stream while
+      // its shutdown begins from being asked again and again.
+      cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return shutdown_; });
+      return !shutdown_;
+    }
+    spdlog::warn("edge: cloud stream lost: {}; reconnecting", last_error_);
+    return true;  // the next stream waits for the channel to be ready again
+  }
+  // The call ended before it was established although the channel was ready (the server
+  // refused it): back off before trying again.
+  spdlog::warn("edge: cloud {} refused the stream ({}), retrying in {} ms", options_.target, last_error_, *backoff_ms);
+  cv_.wait_for(lock, std::chrono::milliseconds(*backoff_ms), [&] { return shutdown_; });
+  *backoff_ms = std::min(*backoff_ms * 2, options_.max_backoff_ms);
+  return !shutdown_;
 }
 
 void CloudClient::WatchChannel() {
@@ -552,11 +570,18 @@ void CloudClient::OnStreamDone(StreamCall* call, const grpc::Status& status) {
         }
       }
     }
-    live_.erase(call);
   }
   cv_.notify_all();
   if (was_current) NotifyState();
   Run(&failed);
+}
+
+void CloudClient::OnStreamDestroyed(StreamCall* call) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.erase(call);
+  }
+  cv_.notify_all();
 }
 
 void CloudClient::SweepLoop() {

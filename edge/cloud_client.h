@@ -92,6 +92,8 @@ class CloudClient {
 
   uint64_t SendUnary(splitrans::v1::FeaturePacket packet, Clock::time_point deadline, Callback done);
   void ConnectLoop();
+  // One stream's life (open, wait until it ends); false once shutting down.
+  bool RunStream(const std::shared_ptr<StreamCall>& call, int* backoff_ms);
   void SweepLoop();
   void WatchChannel();  // unary mode: state changes for the listener
   void NotifyState();
@@ -107,6 +109,7 @@ class CloudClient {
   void OnReadsDone(StreamCall* call);
   void OnDrain(StreamCall* call);
   void OnStreamDone(StreamCall* call, const grpc::Status& status);
+  void OnStreamDestroyed(StreamCall* call);  // the call and its context are gone
   void OnResult(StreamCall* call, splitrans::v1::Result result);
   static void Run(std::vector<Completion>* completions);
 
@@ -120,7 +123,7 @@ class CloudClient {
   bool shutdown_ = false;
   std::shared_ptr<StreamCall> stream_;  // current stream (connecting or established)
   bool established_ = false;
-  std::set<StreamCall*> live_;  // streams not yet done
+  std::set<StreamCall*> live_;  // streams not yet destroyed (each holds a channel reference)
   int unary_inflight_ = 0;
   std::string last_error_ = "not connected yet";
   uint64_t next_id_ = 1;
