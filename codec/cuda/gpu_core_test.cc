@@ -394,7 +394,7 @@ void CheckTensor(const ModelTensor& t, int q, const std::string& what) {
   Status st = EmulateGpuDecode(cpu, &dec);
   ASSERT_TRUE(st.ok()) << st.ToString();
   ASSERT_EQ(dec.size(), ref->values.size());
-  EXPECT_EQ(0, std::memcmp(dec.data(), ref->values.data(), dec.size() * sizeof(float)));
+  EXPECT_TRUE(dec.empty() || std::memcmp(dec.data(), ref->values.data(), dec.size() * sizeof(float)) == 0);
 }
 
 std::vector<float> Random(size_t n, uint32_t seed, int kind) {
@@ -634,7 +634,7 @@ void CompareRejection(const std::vector<uint8_t>& bits, const std::string& what)
       << what << ": gpu " << st.ToString() << " cpu " << cpu.status().ToString();
   if (st.ok()) {
     ASSERT_EQ(gpu.size(), cpu->values.size());
-    EXPECT_EQ(0, std::memcmp(gpu.data(), cpu->values.data(), 4 * gpu.size())) << what;
+    EXPECT_TRUE(gpu.empty() || std::memcmp(gpu.data(), cpu->values.data(), 4 * gpu.size()) == 0) << what;
   }
 }
 
