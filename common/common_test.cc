@@ -1,7 +1,11 @@
 // Unit tests for common/: status mapping, manifest validation, image decoding errors, top-k.
 #include <gtest/gtest.h>
 
+#include <png.h>
+#include <turbojpeg.h>
+
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "common/feature_codec.h"
@@ -94,6 +98,63 @@ TEST(Image, CorruptImagesAreInvalidArgument) {
     auto st = DecodeImageToInput(reinterpret_cast<const uint8_t*>(b.data()), b.size(), *m, out.data());
     EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
   }
+}
+
+std::string EncodePng(int w, int h, const std::vector<uint8_t>& gray) {
+  png_image img;
+  std::memset(&img, 0, sizeof(img));
+  img.version = PNG_IMAGE_VERSION;
+  img.width = w;
+  img.height = h;
+  img.format = PNG_FORMAT_GRAY;
+  png_alloc_size_t size = 0;
+  EXPECT_TRUE(png_image_write_to_memory(&img, nullptr, &size, 0, gray.data(), 0, nullptr));
+  std::string out(size, '\0');
+  EXPECT_TRUE(png_image_write_to_memory(&img, out.data(), &size, 0, gray.data(), 0, nullptr));
+  out.resize(size);
+  return out;
+}
+
+std::string EncodeJpeg(int w, int h, const std::vector<uint8_t>& rgb) {
+  tjhandle tj = tjInitCompress();
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  EXPECT_EQ(tjCompress2(tj, rgb.data(), w, 0, h, TJPF_RGB, &buf, &size, TJSAMP_444, 95, 0), 0);
+  std::string out(reinterpret_cast<const char*>(buf), size);
+  tjFree(buf);
+  tjDestroy(tj);
+  return out;
+}
+
+TEST(Image, PngAndJpegDecodeResizeAndNormalize) {
+  auto m = ParseManifest(kManifest, "d");  // 1 x 4 x 4, mean 0.5, std 0.25
+  ASSERT_TRUE(m.ok());
+  std::vector<float> out(16);
+  const std::string png = EncodePng(8, 8, std::vector<uint8_t>(64, 204));
+  int w = 0, h = 0;
+  ASSERT_TRUE(ImageDimensions(reinterpret_cast<const uint8_t*>(png.data()), png.size(), &w, &h).ok());
+  EXPECT_EQ(w, 8);
+  EXPECT_EQ(h, 8);
+  ASSERT_TRUE(DecodeImageToInput(reinterpret_cast<const uint8_t*>(png.data()), png.size(), *m, out.data()).ok());
+  for (float v : out) EXPECT_NEAR(v, (204 / 255.f - 0.5f) / 0.25f, 1e-5);
+  // An RGB JPEG for a grayscale model: converted to gray by the decoder.
+  const std::string jpg = EncodeJpeg(12, 6, std::vector<uint8_t>(12 * 6 * 3, 51));
+  ASSERT_TRUE(ImageDimensions(reinterpret_cast<const uint8_t*>(jpg.data()), jpg.size(), &w, &h).ok());
+  EXPECT_EQ(w, 12);
+  EXPECT_EQ(h, 6);
+  ASSERT_TRUE(DecodeImageToInput(reinterpret_cast<const uint8_t*>(jpg.data()), jpg.size(), *m, out.data()).ok());
+  for (float v : out) EXPECT_NEAR(v, (51 / 255.f - 0.5f) / 0.25f, 0.05);
+  // Truncated files are errors, not partial images.
+  for (const std::string& full : {png, jpg}) {
+    const std::string cut = full.substr(0, full.size() - 24);  // into the image data
+    auto st = DecodeImageToInput(reinterpret_cast<const uint8_t*>(cut.data()), cut.size(), *m, out.data());
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  }
+  // Sides over the limit are refused from the header alone.
+  const std::string wide = EncodePng(9000, 1, std::vector<uint8_t>(9000, 0));
+  auto st = ImageDimensions(reinterpret_cast<const uint8_t*>(wide.data()), wide.size(), &w, &h);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("exceeds the limit"), std::string::npos) << st;
 }
 
 TEST(Image, NormalizePixels) {

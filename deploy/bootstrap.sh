@@ -8,7 +8,9 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config git ca-certificates
   # codec + tests + benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libzstd-dev liblz4-dev zstd
-  libcli11-dev nlohmann-json3-dev libstb-dev libspdlog-dev libfmt-dev
+  libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  # image decoding on the edge (libpng, libjpeg-turbo's TurboJPEG API)
+  libpng-dev libturbojpeg0-dev
   # fuzzing (clang's libFuzzer runtime)
   clang-14 libclang-rt-14-dev
   # services

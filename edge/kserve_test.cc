@@ -7,8 +7,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 
+#include "common/image.h"
 #include "common/kserve_protocol.h"
 
 namespace splitrans::edge {
@@ -282,6 +285,32 @@ TEST_F(KServeTest, ParametersAreValidated) {
     EXPECT_STREQ(codec::ModeName(p.head.encode.mode), mode.c_str());
     EXPECT_FALSE(p.want_logits);
     EXPECT_TRUE(p.want_topk);
+  }
+}
+
+// Inputs the request fuzzer once crashed on stay plain errors (edge/fuzz/corpus/regression_*).
+TEST_F(KServeTest, FuzzerRegressionsAreCleanErrors) {
+  const std::string dir = std::string(SPLITRANS_SOURCE_DIR) + "/edge/fuzz/corpus/";
+  for (const char* name : {"regression_jpeg_huffman_overflow.pb"}) {
+    std::ifstream f(dir + name, std::ios::binary);
+    ASSERT_TRUE(f) << name;
+    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    inf::ModelInferRequest req;
+    ASSERT_TRUE(req.ParseFromString(bytes)) << name;
+    ParsedInfer p;
+    const absl::Status st = Parse(req, &p);
+    if (!st.ok()) continue;
+    // Decoded or refused, never undefined behaviour (which the sanitizer build would report).
+    for (const auto& img : p.head.input.images) {
+      std::vector<float> out(784);
+      const absl::Status ds = DecodeImageToInput(reinterpret_cast<const uint8_t*>(img.data()), img.size(), *p.manifest,
+                                                 out.data());
+      if (ds.ok()) {
+        for (float v : out) EXPECT_TRUE(std::isfinite(v));
+      } else {
+        EXPECT_EQ(ds.code(), absl::StatusCode::kInvalidArgument) << ds;
+      }
+    }
   }
 }
 
