@@ -62,6 +62,11 @@ absl::StatusOr<LoadSummary> RunLoad(const LoadOptions& o) {
   std::condition_variable cv;
   int inflight = 0;
   std::vector<int64_t> ok_us;
+  struct Event {
+    int64_t start_us, end_us;
+    int code;
+  };
+  std::vector<Event> timeline;
   const int64_t t0 = NowMicros();
   const int64_t stop_us = o.duration_s > 0 ? t0 + static_cast<int64_t>(o.duration_s * 1e6) : INT64_MAX;
 
@@ -125,6 +130,7 @@ absl::StatusOr<LoadSummary> RunLoad(const LoadOptions& o) {
           if (sum.first_error.empty()) sum.first_error = s.error_message();
         }
         if (end > call->deadline_us + 100000) ++sum.late;
+        if (!o.timeline.empty()) timeline.push_back({call->start_us - t0, end - t0, static_cast<int>(s.error_code())});
         sum.max_any_ms = std::max(sum.max_any_ms, us / 1000.0);
         // Before the count that lets RunLoad return and drop the channel: the call's context
         // holds a channel reference, whose last release must not happen on this gRPC thread.
@@ -152,6 +158,12 @@ absl::StatusOr<LoadSummary> RunLoad(const LoadOptions& o) {
     if (r.warm_kib == 0) r.warm_kib = r.end_kib;
   }
   sum.rss = rss;
+  if (!o.timeline.empty()) {
+    std::ofstream f(o.timeline);
+    if (!f) return absl::InvalidArgumentError("load: cannot write " + o.timeline);
+    f << "start_ms,end_ms,code\n";
+    for (const Event& e : timeline) f << e.start_us / 1000.0 << "," << e.end_us / 1000.0 << "," << e.code << "\n";
+  }
   sum.ok_per_s = sum.wall_s > 0 ? sum.ok / sum.wall_s : 0;
   sum.answered_per_s = sum.wall_s > 0 ? sum.sent / sum.wall_s : 0;
   sum.p50_ms = Percentile(ok_us, 0.50);

@@ -210,6 +210,7 @@ int main(int argc, char** argv) {
   load->add_option("--pid", pid_args, "name=pid of a process whose RSS to sample (repeatable), e.g. edge=1234");
   load->add_option("--sample-ms", lo.sample_ms, "RSS sampling interval")->check(CLI::Range(1, 60000));
   load->add_flag("--json", load_json, "print the summary as JSON on stdout");
+  load->add_option("--timeline", lo.timeline, "write start_ms,end_ms,code of every request (ms since the start) to this CSV");
 
   auto* health = app.add_subcommand("health", "check grpc.health.v1 (exit 0 when SERVING)");
   std::string health_addr = "127.0.0.1:8001", service;
