@@ -423,7 +423,7 @@ struct Decoder::Impl {
   ContextScratch context;
 };
 
-Decoder::Decoder(DecodeLimits limits) : impl_(new Impl) { impl_->limits = limits; }
+Decoder::Decoder(DecodeLimits limits) : impl_(new Impl) { impl_->limits = std::move(limits); }
 Decoder::~Decoder() = default;
 
 namespace {
@@ -436,10 +436,10 @@ struct Parsed {
   size_t body_bytes = 0;          // up to the checksum
 };
 
-// Validation in the fixed order of FORMAT.md "Decoding" (the header part: codec/header.h).
+// Validation in the fixed order of FORMAT.md "Decoding", up to the shape limits (codec/header.h).
 Status ParseHeader(const uint8_t* data, size_t size, const DecodeLimits& limits, Parsed* p) {
   CheckedHeader c;
-  SPLITRANS_RETURN_IF_ERROR(CheckHeader(data, size, limits.max_elements, nullptr, &c));
+  SPLITRANS_RETURN_IF_ERROR(CheckHeader(data, size, limits, nullptr, &c));
   p->h = c.h;
   p->shape = std::move(c.shape);
   p->t = c.elements;
@@ -535,11 +535,8 @@ static Status DecodeBody(Decoder::Impl& m, const Parsed& p, BodyResult* info, bo
   return Status::Ok();
 }
 
-Status Decoder::DecodeInto(const uint8_t* data, size_t size, float* out, size_t capacity, std::vector<int64_t>* shape) {
-  Impl& m = *impl_;
-  Parsed p;
-  SPLITRANS_RETURN_IF_ERROR(ParseHeader(data, size, m.limits, &p));
-  if (capacity < p.t) return InvalidArgument("output holds " + std::to_string(capacity) + " floats, tensor has " + std::to_string(p.t));
+// Decodes the body of a validated header into out (p.t floats) and sets *shape.
+static Status DecodeValues(Decoder::Impl& m, const Parsed& p, float* out, std::vector<int64_t>* shape) {
   bool constant;
   float value = 0;
   SPLITRANS_RETURN_IF_ERROR(DecodeBody(m, p, nullptr, &constant, &value));
@@ -555,12 +552,21 @@ Status Decoder::DecodeInto(const uint8_t* data, size_t size, float* out, size_t 
   return Status::Ok();
 }
 
-Status Decoder::Decode(const uint8_t* data, size_t size, DecodedTensor* out) {
+Status Decoder::DecodeInto(const uint8_t* data, size_t size, float* out, size_t capacity, std::vector<int64_t>* shape) {
+  Impl& m = *impl_;
   Parsed p;
-  SPLITRANS_RETURN_IF_ERROR(ParseHeader(data, size, impl_->limits, &p));
+  SPLITRANS_RETURN_IF_ERROR(ParseHeader(data, size, m.limits, &p));
+  if (capacity < p.t) return InvalidArgument("output holds " + std::to_string(capacity) + " floats, tensor has " + std::to_string(p.t));
+  return DecodeValues(m, p, out, shape);
+}
+
+Status Decoder::Decode(const uint8_t* data, size_t size, DecodedTensor* out) {
+  Impl& m = *impl_;
+  Parsed p;
+  SPLITRANS_RETURN_IF_ERROR(ParseHeader(data, size, m.limits, &p));
   out->values.resize(p.t);
   out->dtype = static_cast<DType>(p.h.dtype);
-  return DecodeInto(data, size, out->values.data(), out->values.size(), &out->shape);
+  return DecodeValues(m, p, out->values.data(), &out->shape);
 }
 
 Result<std::vector<uint8_t>> Encode(const TensorView& tensor, const EncodeOptions& options) {
