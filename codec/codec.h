@@ -142,9 +142,11 @@ class Decoder {
   Decoder& operator=(const Decoder&) = delete;
 
   // Validates and decodes a whole bitstream (the header is parsed and checksummed once). *out
-  // keeps its capacity across calls.
+  // keeps its capacity across calls. The heap the decode needs besides *out does not grow with
+  // the tensor (about 1.1 MiB at most: codec.cc, "Decoder scratch").
   Status Decode(const uint8_t* data, size_t size, DecodedTensor* out);
-  // Decodes into caller memory. REQUIRES: out holds capacity floats (host memory).
+  // Decodes into caller memory. REQUIRES: out holds capacity floats (host memory). On an error
+  // the first T floats of out may have been written.
   Status DecodeInto(const uint8_t* data, size_t size, float* out, size_t capacity,
                     std::vector<int64_t>* shape);
 
@@ -160,7 +162,8 @@ Result<DecodedTensor> Decode(const uint8_t* data, size_t size, const DecodeLimit
 // Validates the header and the checksum and returns the tensor's shape without decoding the
 // payload or allocating for it: lets a server check the shape it expects first.
 Status PeekShape(const uint8_t* data, size_t size, std::vector<int64_t>* shape, const DecodeLimits& limits = {});
-// Validates the whole bitstream (checksum included) and describes it.
+// Validates the whole bitstream (checksum included) and describes it. Decodes the tensor's
+// symbols (T bytes, held while it runs) to compute the sections' entropies.
 Result<BitstreamInfo> Inspect(const uint8_t* data, size_t size, const DecodeLimits& limits = {});
 
 const char* LayoutName(Layout layout);
