@@ -419,7 +419,8 @@ Status Encoder::Encode(const TensorView& tensor, const EncodeOptions& opt, std::
 // SymbolSink a chunk or a few rows at a time, so what they hold does not grow with the tensor:
 // a stream's table (<= 256 KiB, three for sparse), the paper layout's kept block heads
 // (<= 2 x 128 KiB), a chunk of CSR rows (<= 64 KiB), the context model's rows and tables
-// (<= about 1.1 MiB). A decode needs its output plus at most about 1.1 MiB, whatever the shape.
+// (<= about 1.1 MiB). A decode needs its output plus at most about 1.1 MiB, whatever the shape;
+// a Decoder keeps its buffers for the next call (after several layouts: about 2.2 MiB at most).
 
 struct Decoder::Impl {
   DecodeLimits limits;
