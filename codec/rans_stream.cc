@@ -520,7 +520,7 @@ Status StreamCursor::Open(const ParsedStream* s, uint32_t begin, uint32_t end, c
   if (keep && head <= keep_cap) {
     keep->resize(head);
     SPLITRANS_RETURN_IF_ERROR(Decode(head, keep->data()));
-    *kept = head;
+    if (kept) *kept = head;
     return Status::Ok();
   }
   for (uint32_t left = head; left > 0;) {

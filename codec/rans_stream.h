@@ -92,9 +92,9 @@ struct BlockWalk {
   const uint8_t* payload = nullptr;  // its payload
 };
 
-// Decodes a rANS stream parsed with byte_symbols into sink elements [offset, offset + s.n), a
-// few KiB at a time (two blocks at once with AVX-512), checking every block's end. Scratch: a
-// few KiB on the stack. REQUIRES: s.kind == kRans; symbols < 256 (max_symbol <= 255).
+// Decodes a rANS stream parsed with byte_symbols into sink elements [offset, offset + s.n), 8 KiB
+// of symbols per block at a time (two blocks at once with AVX-512), checking every block's end.
+// Scratch: 16 KiB on the stack. REQUIRES: s.kind == kRans; symbols < 256 (max_symbol <= 255).
 Status DecodeByteStream(const ParsedStream& s, uint64_t offset, const SymbolSink& sink);
 
 // Sequential reader of the symbols [begin, end) of a parsed stream: decodes block by block (the
@@ -105,13 +105,13 @@ class StreamCursor {
  public:
   static constexpr uint32_t kChunk = 1024;
 
-  // Positions the cursor at begin, REQUIRES: begin <= end <= s->n; *s outlives the cursor.
+  // Positions the cursor at begin. REQUIRES: begin <= end <= s->n; *s outlives the cursor.
   // tail (nullable): symbols [tail_lo, ...) decoded ahead (by the cursor of the range that
   //   follows); the part of [begin, end) at or after tail_lo is read from it, not decoded.
   // keep (nullable): when begin falls inside a block, the block's leading symbols [lo, begin)
-  //   are decoded to get there; they are kept in *keep when at most keep_cap, and *kept is set
-  //   to their count (0: nothing kept), else they are discarded (and decoded again by the
-  //   cursor of the range before).
+  //   are decoded to get there; they are kept in *keep when at most keep_cap, and *kept
+  //   (nullable) is set to their count (0: nothing kept), else they are discarded (and decoded
+  //   again by the cursor of the range before).
   Status Open(const ParsedStream* s, uint32_t begin, uint32_t end, const uint16_t* tail, uint32_t tail_lo,
               std::vector<uint16_t>* keep, uint32_t keep_cap, uint32_t* kept);
   // The next run of 1 .. end - position symbols, valid until the next call. REQUIRES: not at end.
