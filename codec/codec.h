@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,8 +59,20 @@ struct TensorView {
   std::vector<int64_t> shape;
 };
 
+// What a decoder accepts. The shape checks run after the header and checksum checks and before
+// anything is allocated for the output, in Decode, DecodeInto, PeekShape and Inspect alike (a
+// GpuDecoder checks them too); a refused shape costs no allocation beyond the header's.
 struct DecodeLimits {
+  DecodeLimits() = default;
+  explicit DecodeLimits(uint64_t elements) : max_elements(elements) {}  // keeps DecodeLimits{n} working
+
   uint64_t max_elements = uint64_t{1} << 28;  // 1 GiB of float32
+  // Empty: no limit beyond max_elements. Otherwise the declared rank must equal its size and
+  // every dimension must be <= its entry (LIMIT_EXCEEDED otherwise).
+  std::vector<int64_t> max_shape;
+  // Null: accept. Otherwise called once per decode with the declared shape, after the checks
+  // above; a non-OK status is returned unchanged (a server uses it to require its exact shape).
+  std::function<Status(const std::vector<int64_t>& shape)> accept_shape;
 };
 
 struct DecodedTensor {
@@ -128,9 +141,12 @@ class Decoder {
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
 
-  // Validates and decodes a whole bitstream. *out keeps its capacity across calls.
+  // Validates and decodes a whole bitstream (the header is parsed and checksummed once). *out
+  // keeps its capacity across calls. The heap the decode needs besides *out does not grow with
+  // the tensor (about 1.1 MiB at most: codec.cc, "Decoder scratch").
   Status Decode(const uint8_t* data, size_t size, DecodedTensor* out);
-  // Decodes into caller memory. REQUIRES: out holds capacity floats (host memory).
+  // Decodes into caller memory. REQUIRES: out holds capacity floats (host memory). On an error
+  // the first T floats of out may have been written.
   Status DecodeInto(const uint8_t* data, size_t size, float* out, size_t capacity,
                     std::vector<int64_t>* shape);
 
@@ -146,7 +162,8 @@ Result<DecodedTensor> Decode(const uint8_t* data, size_t size, const DecodeLimit
 // Validates the header and the checksum and returns the tensor's shape without decoding the
 // payload or allocating for it: lets a server check the shape it expects first.
 Status PeekShape(const uint8_t* data, size_t size, std::vector<int64_t>* shape, const DecodeLimits& limits = {});
-// Validates the whole bitstream (checksum included) and describes it.
+// Validates the whole bitstream (checksum included) and describes it. Decodes the tensor's
+// symbols (T bytes, held while it runs) to compute the sections' entropies.
 Result<BitstreamInfo> Inspect(const uint8_t* data, size_t size, const DecodeLimits& limits = {});
 
 const char* LayoutName(Layout layout);

@@ -253,16 +253,18 @@ double ChooseTables(const std::vector<uint32_t>& hist, int contexts, int* best_p
   return best_cost;
 }
 
-// Everything the row decoder needs besides the states.
+// Everything the row decoder needs besides the states. A lane's rows hold their padding (2
+// columns left, 1 right): the row decoder reads up to 2 symbols left of the row, and the row above
+// from 1 left to 1 right.
 struct RowTables {
   const uint32_t* dtab;  // per-context slot tables, entries as MakeDecEntry
   int pb;
   int cap;
-  uint32_t stride;
+  ptrdiff_t up, up2;  // the rows above and two above, relative to the row being decoded
   uint32_t qmask;
   uint32_t base;
   uint32_t* pre;  // scratch: G rows of Prep output
-  size_t plane_size;  // distance between the planes of consecutive lanes
+  size_t lane_stride;  // distance between the rows of consecutive lanes
   const uint32_t* level_lut;  // LevelZero fast path: FillLevelLut below
 };
 
@@ -286,19 +288,23 @@ inline uint32_t MakeDecEntry(uint32_t bad, uint32_t token, uint32_t freq, uint32
   return bad << 31 | token << 25 | freq << 12 | bias;
 }
 
-// Branch-free renormalization (the branch would be mispredicted often). wp may point at the
-// zero padding after the words; the caller checks the position after each row.
-inline void Refill(uint32_t& st, const uint16_t*& wp) {
+// Branch-free renormalization (the branch would be mispredicted often): reads the next 16-bit
+// word (little-endian, unaligned) whether it is needed or not, so the caller guarantees that the
+// words a row may read are readable (a zero-padded copy near a segment's end) and checks the
+// position after each row.
+inline void Refill(uint32_t& st, const uint8_t*& wp) {
   const uint32_t need = st < kRansL;
-  st = (st << (need << 4)) | (*wp & (0u - need));
-  wp += need;
+  uint16_t word;
+  std::memcpy(&word, wp, 2);
+  st = (st << (need << 4)) | (word & (0u - need));
+  wp += need << 1;
 }
 
 // Decodes one element of one lane and returns its value (> qmask on corrupt input).
 // PB: the tables' precision.
 // kRaw: tokens with raw bits can occur (otherwise the tables mark them bad).
 template <typename M, int PB, bool kRaw>
-inline uint32_t DecodeOne(const RowTables& t, const Nbr& n, int64_t x, uint32_t& st, const uint16_t*& wp) {
+inline uint32_t DecodeOne(const RowTables& t, const Nbr& n, int64_t x, uint32_t& st, const uint8_t*& wp) {
   int ctx;
   const uint32_t pred = M::Predict(n, x, t.cap, t.base, &ctx);
   constexpr uint32_t mask = (1u << PB) - 1;
@@ -320,19 +326,19 @@ inline uint32_t DecodeOne(const RowTables& t, const Nbr& n, int64_t x, uint32_t&
   return (e >> 31) ? ~0u : static_cast<uint32_t>(v);
 }
 
-// One row of L maps (L lanes): L independent chains. With L a compile-time constant the
-// states and left neighbours stay in registers.
+// One row (or a tile of one) of L maps (L lanes): L independent chains. With L a compile-time
+// constant the states and left neighbours stay in registers.
 template <typename M, int L, int PB, bool kRaw>
-inline uint32_t DecodeRowLanes(const RowTables& t, uint16_t* const* rows, uint32_t* states, const uint16_t*& wpr,
+inline uint32_t DecodeRowLanes(const RowTables& t, uint16_t* const* rows, uint32_t* states, const uint8_t*& wpr,
                                int64_t w) {
-  // Lane l's row is rows[0] + l * plane_size: one base pointer keeps registers for the states.
+  // Lane l's row is rows[0] + l * lane_stride: one base pointer keeps registers for the states.
   uint16_t* const row = rows[0];
-  const size_t ps = t.plane_size;
-  const uint16_t* wp = wpr;
+  const size_t ps = t.lane_stride;
+  const uint8_t* wp = wpr;
   uint32_t st[L], left[L];
   uint32_t bad = 0;
 #pragma GCC unroll 8
-  for (int l = 0; l < L; ++l) st[l] = states[l], left[l] = 0;
+  for (int l = 0; l < L; ++l) st[l] = states[l], left[l] = row[l * ps - 1];  // 0: padding (or the previous tile)
   if constexpr (std::is_same_v<M, LevelZeroModel> && !kRaw) {
     // Post-ReLU maps with values <= 15: the value is the token, and the tables mark every
     // token above 2^Q - 1 bad (bit 31), so OR-ing the entries is the whole validity check.
@@ -341,8 +347,8 @@ inline uint32_t DecodeRowLanes(const RowTables& t, uint16_t* const* rows, uint32
     constexpr uint32_t mask = (1u << PB) - 1;
 #pragma GCC unroll 8
     for (int l = 0; l < L; ++l) {
-      const uint16_t* up = row + l * ps - t.stride;
-      const uint16_t* up2 = up - t.stride;
+      const uint16_t* up = row + l * ps + t.up;
+      const uint16_t* up2 = row + l * ps + t.up2;
       uint32_t* pre = t.pre + l * w;
       for (int64_t x = 0; x < w; ++x) {
         const uint32_t b = up[x], c = up[x - 1], d = up[x + 1];
@@ -369,14 +375,13 @@ inline uint32_t DecodeRowLanes(const RowTables& t, uint16_t* const* rows, uint32
   } else {
 #pragma GCC unroll 8
     for (int l = 0; l < L; ++l) {
-      const uint16_t* up = row + l * ps - t.stride;
-      M::Prep(up, up - t.stride, w, t.base, t.pre + l * w);
+      M::Prep(row + l * ps + t.up, row + l * ps + t.up2, w, t.base, t.pre + l * w);
     }
     for (int64_t x = 0; x < w; ++x) {
 #pragma GCC unroll 8
       for (int l = 0; l < L; ++l) {
         uint16_t* r = row + l * ps;
-        const uint32_t v = DecodeOne<M, PB, kRaw>(t, Nbr{left[l], r[x - 2], r - t.stride, t.pre + l * w}, x, st[l], wp);
+        const uint32_t v = DecodeOne<M, PB, kRaw>(t, Nbr{left[l], r[x - 2], r + t.up, t.pre + l * w}, x, st[l], wp);
         bad |= v > t.qmask;
         left[l] = v & t.qmask;
         r[x] = static_cast<uint16_t>(left[l]);
@@ -391,7 +396,7 @@ inline uint32_t DecodeRowLanes(const RowTables& t, uint16_t* const* rows, uint32
 
 // One row of a group of gl <= G maps.
 template <typename M, int G, int PB, bool kRaw>
-bool DecodeRow(const RowTables& t, uint16_t* const* rows, int gl, uint32_t* states, const uint16_t** wpp, int64_t w) {
+bool DecodeRow(const RowTables& t, uint16_t* const* rows, int gl, uint32_t* states, const uint8_t** wpp, int64_t w) {
   static_assert(G == 4, "the dispatch below covers 1..4 lanes");
   uint32_t bad;
   switch (gl) {
@@ -403,7 +408,7 @@ bool DecodeRow(const RowTables& t, uint16_t* const* rows, int gl, uint32_t* stat
   return bad == 0;
 }
 
-using RowDecoder = bool (*)(const RowTables&, uint16_t* const*, int, uint32_t*, const uint16_t**, int64_t);
+using RowDecoder = bool (*)(const RowTables&, uint16_t* const*, int, uint32_t*, const uint8_t**, int64_t);
 
 template <typename M, bool kRaw>
 RowDecoder PickRowDecoderPB(int pb) {
@@ -814,6 +819,135 @@ Status DecodeAdaptive(ByteReader* r, const Params& p, ContextScratch* s, uint8_t
   return Status::Ok();
 }
 
+// Decoder scratch of the semi-static model: rows up to kMaxRingWidth wide keep each lane's last
+// three rows in a ring; wider rows are decoded in tiles of that width, with the map's rows staged
+// in the output itself (SymbolSink::Stage) until the row two below is decoded. Either way, for
+// 4 lanes: rows 96 KiB, Prep 64 KiB, row batches 16 KiB, the padded copy of a segment's last
+// words < 128 KiB, plus the tables (contexts x 2^prob_bits x 4 <= 672 KiB): under 1 MiB. The
+// adaptive model (at most 2^16 elements) needs its two planes and the symbols: about 1.1 MiB.
+constexpr uint32_t kMaxRingWidth = 4096;
+// Decoded rows go to the sink in batches of up to this many symbols per lane.
+constexpr uint32_t kRowBatch = 4096;
+
+// A segment's words, read in place from the input; once fewer than `need` words remain, from a
+// zero-padded copy of the rest, so that a row (or tile) reading at most `need` words never reads
+// past the input. The caller checks wp <= limit after each row.
+struct SegmentWords {
+  const uint8_t* wp;
+  const uint8_t* limit;
+  size_t need;  // words
+  std::vector<uint8_t>* copy;
+  bool copied = false;
+
+  void Ensure() {
+    const size_t rest = static_cast<size_t>(limit - wp);
+    if (copied || rest >= 2 * need) return;
+    copy->resize(rest + 2 * need);
+    std::memcpy(copy->data(), wp, rest);
+    std::memset(copy->data() + rest, 0, 2 * need);
+    wp = copy->data();
+    limit = wp + rest;
+    copied = true;
+  }
+};
+
+// Decodes one group of gl maps (first map g0) of a segment, rows that fit the ring.
+bool DecodeGroupRing(const Params& p, RowTables rt, RowDecoder decode_row, uint64_t g0, int gl, uint32_t* x,
+                     SegmentWords* words, ContextScratch* s, const SymbolSink& sink) {
+  const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
+  const size_t stride = p.stride, lane_stride = 3 * stride;
+  const uint32_t w = p.g.w;
+  const uint32_t batch_rows = std::max<uint32_t>(1, kRowBatch / w);
+  uint16_t* const ring = s->rows.data();
+  // Rows -1 and -2 are zero (the padding above the map), and so are every row's padding columns.
+  std::fill(ring, ring + lane_stride * gl, uint16_t{0});
+  rt.lane_stride = lane_stride;
+  bool ok = true;
+  for (uint32_t y = 0; y < p.g.h && ok; ++y) {
+    words->Ensure();
+    const uint32_t slot = y % 3;
+    rt.up = (static_cast<ptrdiff_t>((y + 2) % 3) - slot) * static_cast<ptrdiff_t>(stride);
+    rt.up2 = (static_cast<ptrdiff_t>((y + 1) % 3) - slot) * static_cast<ptrdiff_t>(stride);
+    uint16_t* rows[1] = {ring + slot * stride + kPadLeft};
+    ok &= decode_row(rt, rows, gl, x, &words->wp, w);
+    ok &= words->wp <= words->limit;
+    const uint32_t in_batch = y % batch_rows;
+    for (int l = 0; l < gl; ++l) {
+      const uint16_t* src = rows[0] + l * lane_stride;
+      uint8_t* dst = s->batch.data() + static_cast<size_t>(l) * batch_rows * w + size_t{in_batch} * w;
+      for (uint32_t i = 0; i < w; ++i) dst[i] = static_cast<uint8_t>(src[i]);
+    }
+    if (in_batch + 1 == batch_rows || y + 1 == p.g.h) {
+      const uint32_t y0 = y - in_batch;
+      for (int l = 0; l < gl; ++l) {
+        sink.Put((g0 + l) * map_elems + uint64_t{y0} * w, s->batch.data() + static_cast<size_t>(l) * batch_rows * w,
+                 size_t{in_batch + 1} * w);
+      }
+    }
+  }
+  return ok;
+}
+
+// The same for rows wider than the ring: tiles of kMaxRingWidth columns in a window per lane
+// (rows two above, above and current: slots 0, 1, 2), the map's rows staged in the output until
+// the row two below them is decoded.
+bool DecodeGroupTiled(const Params& p, RowTables rt, RowDecoder decode_row, uint64_t g0, int gl, uint32_t* x,
+                      SegmentWords* words, ContextScratch* s, const SymbolSink& sink) {
+  const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
+  const uint32_t w = p.g.w;
+  const size_t wstride = kMaxRingWidth + kPadLeft + kPadRight, lane_stride = 3 * wstride;
+  uint16_t* const window = s->rows.data();
+  rt.lane_stride = lane_stride;
+  rt.up = -static_cast<ptrdiff_t>(wstride);
+  rt.up2 = -2 * static_cast<ptrdiff_t>(wstride);
+  auto row_at = [&](int l, uint32_t y) { return (g0 + l) * map_elems + uint64_t{y} * w; };
+  bool ok = true;
+  for (uint32_t y = 0; y < p.g.h && ok; ++y) {
+    for (uint32_t x0 = 0; x0 < w && ok; x0 += kMaxRingWidth) {
+      const uint32_t cw = std::min(kMaxRingWidth, w - x0);
+      words->Ensure();
+      for (int l = 0; l < gl; ++l) {
+        uint16_t* up2 = window + l * lane_stride + kPadLeft;
+        uint16_t* up = up2 + wstride;
+        uint16_t* cur = up + wstride;
+        if (y >= 2) {
+          const uint8_t* h = sink.Stage(row_at(l, y - 2), w) + x0;
+          for (uint32_t i = 0; i < cw; ++i) up2[i] = h[i];
+        } else {
+          std::fill(up2, up2 + cw, uint16_t{0});
+        }
+        if (y >= 1) {
+          const uint8_t* h = sink.Stage(row_at(l, y - 1), w) + x0;
+          up[-1] = x0 > 0 ? h[-1] : 0;
+          for (uint32_t i = 0; i < cw; ++i) up[i] = h[i];
+          up[cw] = x0 + cw < w ? h[cw] : 0;
+        } else {
+          std::fill(up - 1, up + cw + 1, uint16_t{0});
+        }
+        const uint8_t* h = sink.Stage(row_at(l, y), w) + x0;
+        cur[-2] = x0 > 0 ? h[-2] : 0;
+        cur[-1] = x0 > 0 ? h[-1] : 0;
+      }
+      uint16_t* rows[1] = {window + 2 * wstride + kPadLeft};
+      ok &= decode_row(rt, rows, gl, x, &words->wp, cw);
+      ok &= words->wp <= words->limit;
+      for (int l = 0; l < gl; ++l) {
+        const uint16_t* cur = rows[0] + l * lane_stride;
+        uint8_t* h = sink.Stage(row_at(l, y), w) + x0;
+        for (uint32_t i = 0; i < cw; ++i) h[i] = static_cast<uint8_t>(cur[i]);
+      }
+    }
+    if (ok && y >= 2) {
+      for (int l = 0; l < gl; ++l) sink.Commit(row_at(l, y - 2), w);
+    }
+  }
+  if (!ok) return false;
+  for (uint32_t y = p.g.h >= 2 ? p.g.h - 2 : 0; y < p.g.h; ++y) {
+    for (int l = 0; l < gl; ++l) sink.Commit(row_at(l, y), w);
+  }
+  return true;
+}
+
 }  // namespace
 
 void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int qbits, int32_t zero_point,
@@ -948,7 +1082,7 @@ void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int 
 }
 
 Status DecodeContextBody(ByteReader* r, const std::vector<int64_t>& shape, int qbits, int32_t zero_point,
-                         ContextScratch* s, uint8_t* q, ContextStats* stats) {
+                         ContextScratch* s, const SymbolSink& sink, ContextStats* stats) {
   const Params p = MakeParams(shape, qbits, zero_point);
   const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
   if (map_elems == 0 || p.g.maps == 0) return Corrupt("context layout for an empty tensor");
@@ -962,9 +1096,14 @@ Status DecodeContextBody(ByteReader* r, const std::vector<int64_t>& shape, int q
   if (predictor >= kNumPredictors) return Corrupt("context predictor " + std::to_string(predictor) + " unknown");
   if (lanes_log2 != kLanesLog2) return Corrupt("context lanes_log2 " + std::to_string(lanes_log2) + " is not 2");
   if (kind_byte == kAdaptive) {
-    if (map_elems * p.g.maps > kAdaptiveMaxElements) return Corrupt("adaptive context model on a large tensor");
-    SPLITRANS_RETURN_IF_ERROR(predictor == 0 ? DecodeAdaptive<LevelModel>(r, p, s, q) : DecodeAdaptive<MedModel>(r, p, s, q));
-    if (stats) *stats = ContextStats{map_elems * p.g.maps, 3, static_cast<size_t>(r->pos() - begin) - 3, 0};
+    const uint64_t t = map_elems * p.g.maps;
+    if (t > kAdaptiveMaxElements) return Corrupt("adaptive context model on a large tensor");
+    // At most 2^16 elements: the planes and symbols (about 1.1 MiB at most) need no bound of their own.
+    s->qbuf.resize(t);
+    SPLITRANS_RETURN_IF_ERROR(predictor == 0 ? DecodeAdaptive<LevelModel>(r, p, s, s->qbuf.data())
+                                             : DecodeAdaptive<MedModel>(r, p, s, s->qbuf.data()));
+    sink.Put(0, s->qbuf.data(), t);
+    if (stats) *stats = ContextStats{t, 3, static_cast<size_t>(r->pos() - begin) - 3, 0};
     return Status::Ok();
   }
   SPLITRANS_RETURN_IF_ERROR(r->U8(&pb, "context prob_bits"));
@@ -1005,13 +1144,16 @@ Status DecodeContextBody(ByteReader* r, const std::vector<int64_t>& shape, int q
   const RowDecoder decode_row = predictor == 1   ? PickRowDecoder<MedModel>(pb, raw)
                                 : p.base == 0 ? PickRowDecoder<LevelZeroModel>(pb, raw)
                                               : PickRowDecoder<LevelModel>(pb, raw);
-  s->pre.resize(static_cast<size_t>(p.g.w) * (1 << kLanesLog2));
+  const uint32_t w = p.g.w;
+  const bool ring = w <= kMaxRingWidth;
+  const uint32_t width = ring ? w : kMaxRingWidth;  // of a row or tile
+  s->pre.resize(static_cast<size_t>(width) * lanes);
+  s->rows.resize(3 * static_cast<size_t>(width + kPadLeft + kPadRight) * lanes);
+  if (ring) s->batch.resize(static_cast<size_t>(lanes) * std::max<uint32_t>(1, kRowBatch / w) * w);
   uint32_t level_lut[kLevelLutSize];
   FillLevelLut(pb, level_lut);
-  const RowTables rt{s->dtab.data(), pb, p.cap, p.stride, p.qmask, p.base, s->pre.data(), p.plane_size, level_lut};
+  const RowTables rt{s->dtab.data(), pb, p.cap, 0, 0, p.qmask, p.base, s->pre.data(), 0, level_lut};
 
-  // The planes' padding stays zero; their interior is written before it is read.
-  s->planes.assign(p.plane_size * lanes, 0);
   for (uint64_t m0 = 0; m0 < p.g.maps; m0 += maps_per_segment) {
     const uint64_t m1 = std::min<uint64_t>(p.g.maps, m0 + maps_per_segment);
     uint32_t x[1 << kLanesLog2];
@@ -1025,29 +1167,16 @@ Status DecodeContextBody(ByteReader* r, const std::vector<int64_t>& shape, int q
         r->Varint(&words, static_cast<uint32_t>(std::min<uint64_t>(max_words, 0xFFFFFFFFu)), "context word count"));
     const uint8_t* wbytes;
     SPLITRANS_RETURN_IF_ERROR(r->Span(&wbytes, 2ull * words, "context words"));
-    // A zero-padded copy lets renormalization read without a branch; one row of a group reads
-    // at most 2 * W * G words, checked after each row.
-    s->wordbuf.resize(words + 2 * static_cast<size_t>(p.g.w) * lanes + 4);
-    std::memcpy(s->wordbuf.data(), wbytes, 2ull * words);
-    std::fill(s->wordbuf.begin() + words, s->wordbuf.end(), 0);
-    const uint16_t* wp = s->wordbuf.data();
-    const uint16_t* const wlimit = wp + words;
+    // A row (or tile) of a group reads at most two words per element and lane.
+    SegmentWords sw{wbytes, wbytes + 2ull * words, 2 * static_cast<size_t>(width) * lanes, &s->wordbuf};
     bool ok = true;
     for (uint64_t g0 = m0; g0 < m1 && ok; g0 += lanes) {
       const int gl = static_cast<int>(std::min<uint64_t>(lanes, m1 - g0));
-      for (int64_t y = 0; y < p.g.h && ok; ++y) {
-        uint16_t* rows[1 << kLanesLog2];
-        for (int l = 0; l < gl; ++l) rows[l] = s->planes.data() + l * p.plane_size + (y + kPadTop) * p.stride + kPadLeft;
-        ok &= decode_row(rt, rows, gl, x, &wp, p.g.w);
-        ok &= wp <= wlimit;
-        for (int l = 0; l < gl; ++l) {
-          uint8_t* qrow = q + (g0 + l) * map_elems + y * p.g.w;
-          for (int64_t xx = 0; xx < p.g.w; ++xx) qrow[xx] = static_cast<uint8_t>(rows[l][xx]);
-        }
-      }
+      ok = ring ? DecodeGroupRing(p, rt, decode_row, g0, gl, x, &sw, s, sink)
+                : DecodeGroupTiled(p, rt, decode_row, g0, gl, x, &sw, s, sink);
     }
     if (!ok) return Corrupt("context segment at map " + std::to_string(m0) + " decodes to invalid data");
-    if (wp != wlimit) return Corrupt("context segment at map " + std::to_string(m0) + " has unused words");
+    if (sw.wp != sw.limit) return Corrupt("context segment at map " + std::to_string(m0) + " has unused words");
     for (int l = 0; l < lanes; ++l)
       if (x[l] != kRansL) return Corrupt("context segment at map " + std::to_string(m0) + " does not end cleanly");
   }

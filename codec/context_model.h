@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "codec/format.h"
+#include "codec/quantize.h"
 #include "codec/rans.h"
 #include "codec/status.h"
 
@@ -27,10 +28,13 @@ struct ContextScratch {
   std::vector<uint32_t> coded;   // encoder: (ctx * tokens + token) << 16 | raw bits, coding order
   std::vector<uint32_t> coded_alt;  // encoder: the same for the other predictor
   std::vector<uint16_t> words;   // encoder: rANS words, written backwards
-  std::vector<uint16_t> planes;  // padded maps of symbols, one per lane
+  std::vector<uint16_t> planes;  // padded map of symbols (encoder; decoder: adaptive model)
   std::vector<uint32_t> dtab;    // decoder: per-context slot tables
-  std::vector<uint16_t> wordbuf; // decoder: zero-padded copy of a segment's words
-  std::vector<uint32_t> pre;     // per-row context precomputation (one row per lane)
+  std::vector<uint16_t> rows;    // decoder: each lane's last three padded rows (or tile windows)
+  std::vector<uint8_t> batch;    // decoder: decoded rows on their way to the output
+  std::vector<uint8_t> wordbuf;  // decoder: zero-padded copy of a segment's last words
+  std::vector<uint8_t> qbuf;     // decoder: the adaptive model's symbols (<= 2^16)
+  std::vector<uint32_t> pre;     // decoder: per-row context precomputation (one row per lane)
   std::vector<int16_t> eplane;   // adaptive model: padded plane of residuals
   std::vector<RansEncSymbol> events;  // adaptive model: encoder's binary events
   std::vector<uint8_t> alt;      // encoder: the candidate body being compared
@@ -50,8 +54,10 @@ struct ContextStats {
 void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int qbits, int32_t zero_point,
                        ContextScratch* scratch, std::vector<uint8_t>* out, ContextStats* stats = nullptr);
 
-// Decodes a context layout body into q[0, T) (host). Never reads outside the body.
+// Decodes a context layout body into sink elements [0, T). Never reads outside the body. The
+// scratch does not grow with the tensor: about 1.1 MiB at most (see kMaxRingWidth in
+// context_model.cc).
 Status DecodeContextBody(ByteReader* reader, const std::vector<int64_t>& shape, int qbits, int32_t zero_point,
-                         ContextScratch* scratch, uint8_t* q, ContextStats* stats = nullptr);
+                         ContextScratch* scratch, const SymbolSink& sink, ContextStats* stats = nullptr);
 
 }  // namespace splitrans::codec

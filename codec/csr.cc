@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <numeric>
 #include <string>
@@ -50,6 +51,64 @@ Status ExpandCsr(const uint16_t* v, const uint16_t* c, const uint16_t* r, uint64
     }
   }
   if (pos != nnz) return Corrupt("CSR row counts sum to " + std::to_string(pos) + ", not " + std::to_string(nnz));
+  return Status::Ok();
+}
+
+Status ExpandCsrStreams(StreamCursor* v, StreamCursor* c, StreamCursor* r, uint64_t nnz, uint32_t n, uint32_t k,
+                        uint32_t max_value, std::vector<uint8_t>* rows, const SymbolSink& sink) {
+  // Rows go to the sink a few at a time (short rows are the rule: K <= 2^Q in the encoder).
+  constexpr uint32_t kChunkElements = 16384;
+  const uint32_t rows_per_chunk = std::max<uint32_t>(1, kChunkElements / k);
+  rows->resize(size_t{rows_per_chunk} * k);
+  const uint16_t *vp = nullptr, *cp = nullptr, *rp = nullptr;
+  uint32_t va = 0, ca = 0, ra = 0;  // symbols left in the runs vp, cp, rp
+  uint64_t pos = 0;
+  for (uint32_t row0 = 0; row0 < n; row0 += rows_per_chunk) {
+    const uint32_t nr = std::min(rows_per_chunk, n - row0);
+    uint8_t* chunk = rows->data();
+    std::memset(chunk, 0, size_t{nr} * k);
+    for (uint32_t i = 0; i < nr; ++i) {
+      const uint32_t row = row0 + i;
+      if (ra == 0) SPLITRANS_RETURN_IF_ERROR(r->Next(&rp, &ra));
+      const uint32_t count = *rp++;
+      --ra;
+      if (count > k) return Corrupt("CSR row " + std::to_string(row) + " claims " + std::to_string(count) + " > K nonzeros");
+      if (pos + count > nnz) return Corrupt("CSR row counts exceed the number of values");
+      uint8_t* dst = chunk + size_t{i} * k;
+      int prev = -1;
+      for (uint32_t left = count; left > 0;) {
+        if (va == 0) SPLITRANS_RETURN_IF_ERROR(v->Next(&vp, &va));
+        if (ca == 0) SPLITRANS_RETURN_IF_ERROR(c->Next(&cp, &ca));
+        const uint32_t m = std::min({left, va, ca});
+        for (uint32_t e = 0; e < m; ++e) {
+          const uint32_t col = cp[e], val = vp[e];
+          if (col >= k || static_cast<int>(col) <= prev) {
+            return Corrupt("CSR column index " + std::to_string(col) + " invalid in row " + std::to_string(row));
+          }
+          if (val == 0 || val > max_value) return Corrupt("CSR value " + std::to_string(val) + " out of range");
+          prev = static_cast<int>(col);
+          dst[col] = static_cast<uint8_t>(val);
+        }
+        vp += m, cp += m, va -= m, ca -= m, left -= m;
+      }
+      pos += count;
+    }
+    sink.Put(uint64_t{row0} * k, chunk, size_t{nr} * k);
+  }
+  if (pos != nnz) return Corrupt("CSR row counts sum to " + std::to_string(pos) + ", not " + std::to_string(nnz));
+  return Status::Ok();
+}
+
+Status OpenPaperCursors(const ParsedStream& d, uint32_t nnz, std::vector<uint16_t> keep[2], StreamCursor cursors[3]) {
+  const uint32_t begin[4] = {0, nnz, 2 * nnz, d.n};
+  const uint16_t* tail = nullptr;
+  uint32_t tail_lo = 0;
+  for (int i = 2; i >= 0; --i) {
+    uint32_t kept = 0;
+    std::vector<uint16_t>* k = i > 0 ? &keep[i - 1] : nullptr;
+    SPLITRANS_RETURN_IF_ERROR(cursors[i].Open(&d, begin[i], begin[i + 1], tail, tail_lo, k, kPaperKeep, &kept));
+    if (kept) tail = k->data(), tail_lo = begin[i] - kept;
+  }
   return Status::Ok();
 }
 

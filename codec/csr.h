@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "codec/codec.h"
+#include "codec/quantize.h"
+#include "codec/rans_stream.h"
 #include "codec/status.h"
 
 namespace splitrans::codec {
@@ -23,6 +25,21 @@ void BuildCsr(const uint8_t* q, uint32_t n, uint32_t k, Csr* csr);
 // Rebuilds q (host, n * k entries) from v, c, r, validating every index.
 Status ExpandCsr(const uint16_t* v, const uint16_t* c, const uint16_t* r, uint64_t nnz, uint32_t n, uint32_t k,
                  uint32_t max_value, uint8_t* q);
+
+// Expands the CSR that cursors v, c and r yield (nnz, nnz and n symbols) into sink elements
+// [0, n * k), rows in order, with ExpandCsr's checks (same codes). rows: scratch, at most
+// max(k, 16384) bytes.
+Status ExpandCsrStreams(StreamCursor* v, StreamCursor* c, StreamCursor* r, uint64_t nnz, uint32_t n, uint32_t k,
+                        uint32_t max_value, std::vector<uint8_t>* rows, const SymbolSink& sink);
+
+// The paper layout's leading symbols of a block kept per cursor: at most this many.
+constexpr uint32_t kPaperKeep = 1u << 16;
+
+// Opens cursors over v = D[0, nnz), c = D[nnz, 2 nnz) and r = D[2 nnz, |D|) of the paper
+// layout's stream d, last to first: a cursor that starts inside a block keeps the block's leading
+// symbols in keep[] (2 x at most kPaperKeep symbols) for the cursor before it, so that no block
+// is decoded twice (blocks of the encoder's 2^16 symbols never are). REQUIRES: 2 nnz < d.n.
+Status OpenPaperCursors(const ParsedStream& d, uint32_t nnz, std::vector<uint16_t> keep[2], StreamCursor cursors[3]);
 
 // The candidates Algorithm 1 may visit: divisors N of T with N > sqrt(T) and T/N <= 2^q,
 // in descending order of N.

@@ -1,3 +1,4 @@
+// Steps 1-9 of FORMAT.md "Decoding and validation order" (see header.h).
 #include "codec/header.h"
 
 #include <cmath>
@@ -9,7 +10,18 @@
 
 namespace splitrans::codec {
 
-Status CheckHeader(const uint8_t* data, size_t size, uint64_t max_elements, const ExternalCrc* crc,
+namespace {
+
+// "[3, 5, 7]"
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+Status CheckHeader(const uint8_t* data, size_t size, const DecodeLimits& limits, const ExternalCrc* crc,
                    CheckedHeader* out) {
   if (data == nullptr && size > 0) return InvalidArgument("null input");
   if (size < kFixedHeaderBytes) {
@@ -52,17 +64,32 @@ Status CheckHeader(const uint8_t* data, size_t size, uint64_t max_elements, cons
   }
   ByteReader rd(data + kFixedHeaderBytes, h.body_size);
   out->shape.resize(h.rank);
+  const uint64_t max_elements = limits.max_elements;
   uint64_t t = 1;
   for (int i = 0; i < h.rank; ++i) {
     uint32_t d;
     SPLITRANS_RETURN_IF_ERROR(rd.U32(&d, "shape"));
     out->shape[i] = d;
-    t *= d;
-    if (t > max_elements) {
+    // Every prefix product is checked (t * d > max_elements, without overflow).
+    if (d != 0 && t > max_elements / d) {
       return Status(ErrorCode::kLimitExceeded,
                     "tensor has more than max_elements = " + std::to_string(max_elements) + " elements");
     }
+    t *= d;
   }
+  const std::vector<int64_t>& max_shape = limits.max_shape;
+  if (!max_shape.empty()) {
+    bool fits = max_shape.size() == out->shape.size();
+    for (size_t i = 0; fits && i < max_shape.size(); ++i) fits = out->shape[i] <= max_shape[i];
+    if (!fits) {
+      return Status(ErrorCode::kLimitExceeded,
+                    "shape " + ShapeText(out->shape) + " does not fit max_shape " + ShapeText(max_shape) +
+                        (max_shape.size() != out->shape.size() ? " (rank " + std::to_string(out->shape.size()) +
+                                                                     ", allowed " + std::to_string(max_shape.size()) + ")"
+                                                               : ""));
+    }
+  }
+  if (limits.accept_shape) SPLITRANS_RETURN_IF_ERROR(limits.accept_shape(out->shape));
   out->elements = t;
   out->body_offset = kFixedHeaderBytes + 4 * size_t{h.rank};
   out->body_end = kFixedHeaderBytes + h.body_size;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "codec/codec.h"
 #include "codec/format.h"
 #include "codec/status.h"
 
@@ -26,10 +27,11 @@ struct CheckedHeader {
 };
 
 // Validates in FORMAT.md order: length >= header, magic, version, reserved bits, dtype, rank, q,
-// layout, scale, declared size, checksum, trailing bytes, then reads the shape (product <=
-// max_elements). data: host, all size bytes readable, or, when crc (nullable) is given, at least
-// min(size, 24 + 4 * 8) bytes (the checksum is then taken from crc).
-Status CheckHeader(const uint8_t* data, size_t size, uint64_t max_elements, const ExternalCrc* crc,
+// layout, scale, declared size, checksum, trailing bytes, then reads the shape and checks it
+// against limits (max_elements, max_shape, then accept_shape). data: host, all size bytes
+// readable, or, when crc (nullable) is given, at least min(size, 24 + 4 * 8) bytes (the checksum
+// is then taken from crc).
+Status CheckHeader(const uint8_t* data, size_t size, const DecodeLimits& limits, const ExternalCrc* crc,
                    CheckedHeader* out);
 
 }  // namespace splitrans::codec

@@ -3,6 +3,7 @@
 // clamp), so their outputs are identical.
 #include "codec/quantize.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -194,14 +195,56 @@ void Quantize(const float* x, size_t n, const QuantParams& p, int q, uint8_t* ou
   QuantizeScalar(x, n, p.scale, zf, maxq, out);
 }
 
-void Dequantize(const uint8_t* q, size_t n, const QuantParams& p, int q_bits, float* out) {
-  float lut[256];
+void FillDequantTable(const QuantParams& p, float* lut) {
   for (uint32_t v = 0; v < 256; ++v) lut[v] = DequantizeOne(v, p.zero_point, p.scale);
+}
+
+void DequantizeWithTable(const uint8_t* q, size_t n, const float* lut, int q_bits, float* out) {
 #if defined(__x86_64__)
   if (kHaveAvx512 && q_bits <= 4) return DequantizeAvx512Small(q, n, lut, out);
   if (kHaveAvx2) return DequantizeAvx2(q, n, lut, out);
 #endif
   for (size_t i = 0; i < n; ++i) out[i] = lut[q[i]];
+}
+
+void Dequantize(const uint8_t* q, size_t n, const QuantParams& p, int q_bits, float* out) {
+  float lut[256];
+  FillDequantTable(p, lut);
+  DequantizeWithTable(q, n, lut, q_bits, out);
+}
+
+void SymbolSink::Put(uint64_t offset, const uint8_t* s, size_t n) const {
+  if (values) {
+    DequantizeWithTable(s, n, lut, q_bits, values + offset);
+  } else if (n) {
+    std::memcpy(symbols + offset, s, n);
+  }
+}
+
+uint8_t* SymbolSink::Stage(uint64_t offset, size_t n) const {
+  return values ? reinterpret_cast<uint8_t*>(values + offset) + 3 * n : symbols + offset;
+}
+
+void SymbolSink::Commit(uint64_t offset, size_t n) const {
+  if (!values) return;
+  // Front to back through a small copy: chunk [i, i + c) writes the floats' bytes [4i, 4i + 4c),
+  // below the staged bytes of the next chunk at 3n + i + c (as i + c <= n).
+  constexpr size_t kChunk = 4096;
+  uint8_t copy[kChunk];
+  const uint8_t* staged = reinterpret_cast<const uint8_t*>(values + offset) + 3 * n;
+  for (size_t i = 0; i < n; i += kChunk) {
+    const size_t c = std::min(kChunk, n - i);
+    std::memcpy(copy, staged + i, c);
+    DequantizeWithTable(copy, c, lut, q_bits, values + offset + i);
+  }
+}
+
+void SymbolSink::Fill(uint64_t offset, uint32_t s, size_t n) const {
+  if (values) {
+    std::fill(values + offset, values + offset + n, lut[s & 0xff]);
+  } else {
+    std::memset(symbols + offset, static_cast<int>(s), n);
+  }
 }
 
 void Histogram256(const uint8_t* q, size_t n, uint32_t* counts, int q_bits) {

@@ -31,6 +31,32 @@ void Quantize(const float* x, size_t n, const QuantParams& params, int q, uint8_
 // out[i] = (q[i] - z) * s (host pointers). REQUIRES: q[i] < 2^q_bits.
 void Dequantize(const uint8_t* q, size_t n, const QuantParams& params, int q_bits, float* out);
 
+// lut[v] = DequantizeOne(v, z, s) for v = 0..255 (lut: host, 256 entries).
+void FillDequantTable(const QuantParams& params, float* lut);
+// out[i] = lut[q[i]]: Dequantize with a table filled once (decoders call it per chunk or row).
+// REQUIRES: q[i] < 2^q_bits; q and out do not overlap.
+void DequantizeWithTable(const uint8_t* q, size_t n, const float* lut, int q_bits, float* out);
+
+// Where a layout decoder writes the tensor's quantized values, by element index: dequantized
+// into floats (Decode, DecodeInto) or kept as symbols (Inspect). Exactly one of values and
+// symbols is set; both hold T entries (host).
+struct SymbolSink {
+  float* values = nullptr;
+  uint8_t* symbols = nullptr;
+  const float* lut = nullptr;  // with values: FillDequantTable's 256 entries
+  int q_bits = 8;
+  // Elements [offset, offset + n) get the symbols s[0, n). REQUIRES: s[i] < 2^q_bits.
+  void Put(uint64_t offset, const uint8_t* s, size_t n) const;
+  // Elements [offset, offset + n) all get symbol s.
+  void Fill(uint64_t offset, uint32_t s, size_t n) const;
+  // Room for the symbols of elements [offset, offset + n) inside the output itself (with values:
+  // the last quarter of their floats), readable and writable until Commit(offset, n) turns them
+  // into the elements' values; ranges staged at once must not overlap. Lets a decoder keep rows
+  // it still reads from without scratch of their size.
+  uint8_t* Stage(uint64_t offset, size_t n) const;
+  void Commit(uint64_t offset, size_t n) const;
+};
+
 // The per-element quantizer shared with the CUDA kernels.
 SPLITRANS_HD uint8_t QuantizeOne(float x, float scale, float zero_point_f, float max_q) {
 #if defined(__CUDA_ARCH__)

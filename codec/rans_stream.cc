@@ -239,15 +239,143 @@ void EncodeStream(const Sym* symbols, uint32_t n, const uint32_t* counts, uint32
   stats->payload_bytes = out->size() - payload_begin;
 }
 
+namespace {
+
+// A block index entry (validated by ParseStream: at most 5 bytes).
+uint32_t ReadIndexEntry(const uint8_t** p) {
+  uint32_t v = 0;
+  for (int shift = 0;; shift += 7) {
+    const uint8_t b = *(*p)++;
+    v |= static_cast<uint32_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return v;
+  }
+}
+
+void StartWalk(const ParsedStream& s, BlockWalk* w) {
+  w->next = 0;
+  w->index = s.index;
+  w->payload = s.payload;
+}
+
+// Moves the walk to block b. REQUIRES: w->next <= b < the number of blocks.
+void SkipBlocks(const ParsedStream& s, uint32_t b, BlockWalk* w) {
+  const size_t states = 4u << s.lanes_log2;
+  for (; w->next < b; ++w->next) w->payload += states + 2 * size_t{ReadIndexEntry(&w->index)};
+}
+
+// Opens the walk's next block: reads its states (each >= L) and locates its words.
+Status OpenNextBlock(const ParsedStream& s, BlockWalk* w, StreamBlock* blk) {
+  const uint32_t b = w->next++;
+  const uint32_t words = ReadIndexEntry(&w->index);
+  const uint32_t lanes = 1u << s.lanes_log2;
+  blk->b = b;
+  blk->lo = b << s.block_log2;
+  blk->hi = static_cast<uint32_t>(std::min<uint64_t>(s.n, uint64_t{blk->lo} + (uint64_t{1} << s.block_log2)));
+  blk->j = blk->lo;
+  const uint8_t* p = w->payload;
+  for (uint32_t l = 0; l < lanes; ++l) {
+    blk->x[l] = GetU32(p + 4 * l);
+    if (blk->x[l] < kRansL) return Corrupt("block " + std::to_string(b) + " has a state below 2^16");
+  }
+  blk->wp = p + 4 * lanes;
+  blk->wend = blk->wp + 2 * size_t{words};
+  w->payload = blk->wend;
+  return Status::Ok();
+}
+
+// A finished block must have used every word and be back at L in every lane.
+Status CheckBlockEnd(const ParsedStream& s, const StreamBlock& blk) {
+  if (blk.wp != blk.wend) return Corrupt("block " + std::to_string(blk.b) + " has unused words");
+  for (uint32_t l = 0; l < (1u << s.lanes_log2); ++l) {
+    if (blk.x[l] != kRansL) return Corrupt("block " + std::to_string(blk.b) + " does not end on the initial state");
+  }
+  return Status::Ok();
+}
+
+Status RanOutOfWords(const StreamBlock& blk) {
+  return Corrupt("block " + std::to_string(blk.b) + " ran out of words");
+}
+
+// Decodes symbols [j, j + m) of the block with the scalar coder into out[0, m). Returns false
+// when the block runs out of words. REQUIRES: j + m <= hi.
+template <bool kPacked32, typename Sym>
+bool DecodeScalar(const ParsedStream& s, StreamBlock* blk, uint32_t m, Sym* out) {
+  const int pb = s.prob_bits;
+  const uint32_t mask = (1u << pb) - 1;
+  const uint32_t lane_mask = (1u << s.lanes_log2) - 1;
+  const uint32_t* const t32 = s.dtab32.data();
+  const uint64_t* const t64 = s.dtab64.data();
+  uint32_t* const x = blk->x;
+  const uint8_t* wp = blk->wp;
+  const uint8_t* const wend = blk->wend;
+  const uint32_t lo = blk->lo;
+  bool ok = true;
+  uint32_t j = blk->j;
+  for (const uint32_t e = j + m; j < e; ++j) {
+    uint32_t& st = x[(j - lo) & lane_mask];
+    const uint32_t slot = st & mask;
+    uint32_t sym, freq, bias;
+    if constexpr (kPacked32) {
+      const uint32_t d = t32[slot];
+      sym = d >> 24, freq = (d >> 12) & 0xfff, bias = d & 0xfff;
+    } else {
+      const uint64_t d = t64[slot];
+      sym = static_cast<uint32_t>(d & 0xffff), freq = static_cast<uint32_t>(d >> 16) & 0xffff;
+      bias = static_cast<uint32_t>(d >> 32);
+    }
+    st = freq * (st >> pb) + bias;
+    if (st < kRansL) {
+      if (wp == wend) {
+        ok = false;
+        break;
+      }
+      st = (st << 16) | (wp[0] | (uint32_t{wp[1]} << 8));
+      wp += 2;
+    }
+    *out++ = static_cast<Sym>(sym);
+  }
+  blk->wp = wp;
+  blk->j = j;
+  return ok;
+}
+
 template <typename Sym>
-Status DecodeStream(ByteReader* r, uint32_t max_n, uint32_t max_symbol, std::vector<Sym>* out,
-                    StreamStats* stats) {
+bool DecodeScalarAny(const ParsedStream& s, StreamBlock* blk, uint32_t m, Sym* out) {
+  return s.packed32 ? DecodeScalar<true>(s, blk, m, out) : DecodeScalar<false>(s, blk, m, out);
+}
+
+// DecodeByteStream's chunk: 8 KiB of symbols per block (two blocks at once), L1-resident.
+constexpr uint32_t kByteChunk = 8192;
+
+// Decodes the rest of a block chunk by chunk (AVX-512 while its words last, then scalar), hands
+// every chunk to the sink and checks the block's end.
+Status FinishByteBlock(const ParsedStream& s, StreamBlock* blk, uint8_t* buf, uint64_t offset, const SymbolSink& sink) {
+  while (blk->j < blk->hi) {
+    const uint32_t m = std::min(kByteChunk, blk->hi - blk->j);
+    uint32_t d = 0;
+    if (s.simd) {
+      d = static_cast<uint32_t>(DecodeBlock32Avx512(s.dtab32.data(), s.prob_bits, m, blk->x, &blk->wp, blk->wend, buf));
+      blk->j += d;
+    }
+    if (!DecodeScalarAny(s, blk, m - d, buf + d)) return RanOutOfWords(*blk);
+    sink.Put(offset + blk->j - m, buf, m);
+  }
+  return CheckBlockEnd(s, *blk);
+}
+
+}  // namespace
+
+Status ParseStream(ByteReader* r, uint32_t max_n, uint32_t max_symbol, bool byte_symbols, ParsedStream* out) {
+  ParsedStream& s = *out;
   const uint8_t* begin = r->pos();
+  s.n = 0;
+  s.index = s.payload = nullptr;
+  s.table_bytes = s.payload_bytes = 0;
   uint8_t kind;
   SPLITRANS_RETURN_IF_ERROR(r->U8(&kind, "stream kind"));
   if (kind == static_cast<uint8_t>(StreamKind::kEmpty)) {
-    out->clear();
-    if (stats) *stats = StreamStats{static_cast<size_t>(r->pos() - begin), 0, 0};
+    s.kind = StreamKind::kEmpty;
+    s.table_bytes = static_cast<size_t>(r->pos() - begin);
     return Status::Ok();
   }
   uint32_t n;
@@ -256,8 +384,10 @@ Status DecodeStream(ByteReader* r, uint32_t max_n, uint32_t max_symbol, std::vec
   if (kind == static_cast<uint8_t>(StreamKind::kConstant)) {
     uint32_t sym;
     SPLITRANS_RETURN_IF_ERROR(r->Varint(&sym, max_symbol, "constant stream symbol"));
-    out->assign(n, static_cast<Sym>(sym));
-    if (stats) *stats = StreamStats{static_cast<size_t>(r->pos() - begin), 0, 0};
+    s.kind = StreamKind::kConstant;
+    s.n = n;
+    s.symbol = sym;
+    s.table_bytes = static_cast<size_t>(r->pos() - begin);
     return Status::Ok();
   }
   if (kind != static_cast<uint8_t>(StreamKind::kRans)) {
@@ -276,121 +406,191 @@ Status DecodeStream(ByteReader* r, uint32_t max_n, uint32_t max_symbol, std::vec
   const uint32_t max_a = std::min<uint32_t>({kMaxAlphabet, max_symbol + 1, 1u << pb});
   SPLITRANS_RETURN_IF_ERROR(r->Varint(&a, max_a, "table alphabet size"));
   if (a < 2) return Corrupt("rANS table with alphabet size " + std::to_string(a));
-  std::vector<uint32_t> freq(a), start(a);
-  uint32_t sum = 0, nonzero = 0;
-  for (uint32_t s = 0; s < a; ++s) {
-    SPLITRANS_RETURN_IF_ERROR(r->Varint(&freq[s], (1u << pb) - 1, "table frequency"));
-    start[s] = sum;
-    sum += freq[s];
-    nonzero += freq[s] != 0;
-    if (sum > (1u << pb)) return Corrupt("table frequencies exceed 2^prob_bits");
+  // The decoder table is filled while the frequencies are read (each range checked first).
+  const uint32_t one = 1u << pb;
+  s.packed32 = pb <= 12 && a <= 256;
+  if (s.packed32) {
+    s.dtab32.resize(one);
+  } else {
+    s.dtab64.resize(one);
   }
-  if (sum != (1u << pb)) return Corrupt("table frequencies sum to " + std::to_string(sum) + ", not 2^" + std::to_string(pb));
+  uint32_t sum = 0, nonzero = 0;
+  for (uint32_t sym = 0; sym < a; ++sym) {
+    uint32_t f;
+    SPLITRANS_RETURN_IF_ERROR(r->Varint(&f, one - 1, "table frequency"));
+    if (sum + f > one) return Corrupt("table frequencies exceed 2^prob_bits");
+    if (s.packed32) {
+      for (uint32_t k = 0; k < f; ++k) s.dtab32[sum + k] = sym << 24 | f << 12 | k;
+    } else {
+      for (uint32_t k = 0; k < f; ++k) s.dtab64[sum + k] = sym | uint64_t{f} << 16 | uint64_t{k} << 32;
+    }
+    sum += f;
+    nonzero += f != 0;
+  }
+  if (sum != one) return Corrupt("table frequencies sum to " + std::to_string(sum) + ", not 2^" + std::to_string(pb));
   if (nonzero < 2) return Corrupt("rANS table with fewer than two symbols");
   const uint32_t lanes = 1u << lanes_log2;
-  const uint32_t lane_mask = lanes - 1;
   const uint32_t block_size = 1u << block_log2;
   const uint32_t blocks = static_cast<uint32_t>((uint64_t{n} + block_size - 1) >> block_log2);
-  // Each block index entry takes at least one byte: bound before allocating.
+  // Each block index entry takes at least one byte.
   if (blocks > r->remaining()) return Truncated("block index of " + std::to_string(blocks) + " blocks exceeds the input");
-  std::vector<uint32_t> word_counts(blocks);
+  s.index = r->pos();
   uint64_t payload = 0;
   for (uint32_t b = 0; b < blocks; ++b) {
     const uint32_t syms = std::min<uint64_t>(block_size, n - uint64_t{b} * block_size);
-    SPLITRANS_RETURN_IF_ERROR(r->Varint(&word_counts[b], syms, "block word count"));
-    payload += 4ull * lanes + 2ull * word_counts[b];
+    uint32_t words;
+    SPLITRANS_RETURN_IF_ERROR(r->Varint(&words, syms, "block word count"));
+    payload += 4ull * lanes + 2ull * words;
   }
   if (payload > r->remaining()) {
     return Truncated("stream payload needs " + std::to_string(payload) + " bytes, " + std::to_string(r->remaining()) +
                      " remain");
   }
-  const size_t header_bytes = r->pos() - begin;
+  s.table_bytes = static_cast<size_t>(r->pos() - begin);
+  SPLITRANS_RETURN_IF_ERROR(r->Span(&s.payload, static_cast<size_t>(payload), "stream payload"));
+  s.payload_bytes = static_cast<size_t>(payload);
+  s.kind = StreamKind::kRans;
+  s.n = n;
+  s.prob_bits = pb;
+  s.lanes_log2 = lanes_log2;
+  s.block_log2 = block_log2;
+  s.alphabet = a;
+  s.simd = byte_symbols && s.packed32 && lanes == 32 && HaveAvx512Rans();
+  return Status::Ok();
+}
 
-  std::vector<uint16_t> sym_of_slot(size_t{1} << pb);
-  for (uint32_t s = 0; s < a; ++s)
-    for (uint32_t k = 0; k < freq[s]; ++k) sym_of_slot[start[s] + k] = static_cast<uint16_t>(s);
-  const bool simd = std::is_same_v<Sym, uint8_t> && lanes == 32 && pb <= 12 && a <= 256 && HaveAvx512Rans();
-  std::vector<uint32_t> dtab;
-  if (simd) {
-    dtab.resize(size_t{1} << pb);
-    for (uint32_t s = 0; s < a; ++s)
-      for (uint32_t k = 0; k < freq[s]; ++k) dtab[start[s] + k] = s << 24 | freq[s] << 12 | k;
-  }
-  const uint32_t mask = (1u << pb) - 1;
-  out->resize(n);
-  Sym* dst = out->data();
-  // One block's payload: states (checked), then its words.
-  struct Block {
-    uint32_t lo = 0, hi = 0;
-    uint32_t x[1 << kMaxLanesLog2];
-    const uint8_t* wp = nullptr;
-    const uint8_t* wend = nullptr;
-  };
-  auto open_block = [&](uint32_t b, Block* blk) -> Status {
-    blk->lo = b * block_size;
-    blk->hi = static_cast<uint32_t>(std::min<uint64_t>(n, uint64_t{blk->lo} + block_size));
-    const uint8_t* p;
-    SPLITRANS_RETURN_IF_ERROR(r->Span(&p, 4ull * lanes + 2ull * word_counts[b], "block payload"));
-    for (uint32_t l = 0; l < lanes; ++l) {
-      blk->x[l] = GetU32(p + 4 * l);
-      if (blk->x[l] < kRansL) return Corrupt("block " + std::to_string(b) + " has a state below 2^16");
-    }
-    blk->wp = p + 4 * lanes;
-    blk->wend = blk->wp + 2ull * word_counts[b];
-    return Status::Ok();
-  };
-  // Decodes symbols [j0, hi) of the block (AVX-512 while possible, then scalar) and checks its end.
-  auto finish_block = [&](uint32_t b, Block* blk, uint32_t j0) -> Status {
-    const uint32_t lo = blk->lo, hi = blk->hi;
-    uint32_t* x = blk->x;
-    const uint8_t* wp = blk->wp;
-    const uint8_t* const wend = blk->wend;
-    if (simd) {
-      j0 += static_cast<uint32_t>(
-          DecodeBlock32Avx512(dtab.data(), pb, hi - j0, x, &wp, wend, reinterpret_cast<uint8_t*>(dst) + j0));
-    }
-    for (uint32_t j = j0; j < hi; ++j) {
-      uint32_t& st = x[(j - lo) & lane_mask];
-      const uint32_t slot = st & mask;
-      const uint32_t s = sym_of_slot[slot];
-      st = freq[s] * (st >> pb) + slot - start[s];
-      if (st < kRansL) {
-        if (wp == wend) return Corrupt("block " + std::to_string(b) + " ran out of words");
-        st = (st << 16) | (wp[0] | (uint32_t{wp[1]} << 8));
-        wp += 2;
-      }
-      dst[j] = static_cast<Sym>(s);
-    }
-    if (wp != wend) return Corrupt("block " + std::to_string(b) + " has unused words");
-    for (uint32_t l = 0; l < lanes; ++l) {
-      if (x[l] != kRansL) return Corrupt("block " + std::to_string(b) + " does not end on the initial state");
-    }
-    return Status::Ok();
-  };
+Status DecodeByteStream(const ParsedStream& s, uint64_t offset, const SymbolSink& sink) {
+  alignas(64) uint8_t buf[2][kByteChunk];
+  const uint32_t blocks = static_cast<uint32_t>((uint64_t{s.n} + (uint64_t{1} << s.block_log2) - 1) >> s.block_log2);
+  BlockWalk walk;
+  StartWalk(s, &walk);
   for (uint32_t b = 0; b < blocks;) {
-    Block b0;
-    SPLITRANS_RETURN_IF_ERROR(open_block(b, &b0));
-    if (simd && b + 1 < blocks) {  // two blocks at once, then each one's rest
-      Block b1;
-      SPLITRANS_RETURN_IF_ERROR(open_block(b + 1, &b1));
-      uint8_t* d8 = reinterpret_cast<uint8_t*>(dst);
-      const uint32_t both = static_cast<uint32_t>(DecodeBlocks32x2Avx512(
-          dtab.data(), pb, std::min(b0.hi - b0.lo, b1.hi - b1.lo), b0.x, &b0.wp, b0.wend, d8 + b0.lo, b1.x, &b1.wp,
-          b1.wend, d8 + b1.lo));
-      SPLITRANS_RETURN_IF_ERROR(finish_block(b, &b0, b0.lo + both));
-      SPLITRANS_RETURN_IF_ERROR(finish_block(b + 1, &b1, b1.lo + both));
+    StreamBlock b0;
+    SPLITRANS_RETURN_IF_ERROR(OpenNextBlock(s, &walk, &b0));
+    if (s.simd && b + 1 < blocks) {  // two blocks at once while both have words, then each one's rest
+      StreamBlock b1;
+      SPLITRANS_RETURN_IF_ERROR(OpenNextBlock(s, &walk, &b1));
+      const uint32_t both = std::min(b0.hi - b0.lo, b1.hi - b1.lo);
+      for (uint32_t j = 0; j < both;) {
+        const uint32_t m = std::min(kByteChunk, both - j);
+        const uint32_t d = static_cast<uint32_t>(DecodeBlocks32x2Avx512(s.dtab32.data(), s.prob_bits, m, b0.x, &b0.wp,
+                                                                        b0.wend, buf[0], b1.x, &b1.wp, b1.wend, buf[1]));
+        sink.Put(offset + b0.lo + j, buf[0], d);
+        sink.Put(offset + b1.lo + j, buf[1], d);
+        j += d;
+        b0.j += d;
+        b1.j += d;
+        if (d < m) break;
+      }
+      SPLITRANS_RETURN_IF_ERROR(FinishByteBlock(s, &b0, buf[0], offset, sink));
+      SPLITRANS_RETURN_IF_ERROR(FinishByteBlock(s, &b1, buf[1], offset, sink));
       b += 2;
     } else {
-      SPLITRANS_RETURN_IF_ERROR(finish_block(b, &b0, b0.lo));
+      SPLITRANS_RETURN_IF_ERROR(FinishByteBlock(s, &b0, buf[0], offset, sink));
       b += 1;
     }
   }
+  return Status::Ok();
+}
+
+Status StreamCursor::Open(const ParsedStream* s, uint32_t begin, uint32_t end, const uint16_t* tail, uint32_t tail_lo,
+                          std::vector<uint16_t>* keep, uint32_t keep_cap, uint32_t* kept) {
+  s_ = s;
+  pos_ = begin;
+  end_ = end;
+  live_end_ = end;
+  tail_ = nullptr;
+  if (kept) *kept = 0;
+  if (s->kind == StreamKind::kConstant) {
+    std::fill(buf_, buf_ + kChunk, static_cast<uint16_t>(s->symbol));
+    return Status::Ok();
+  }
+  if (s->kind != StreamKind::kRans) return Status::Ok();
+  if (tail && tail_lo < end) {
+    tail_ = tail;
+    tail_lo_ = tail_lo;
+    live_end_ = std::max(begin, tail_lo);
+  }
+  if (begin >= live_end_) return Status::Ok();
+  StartWalk(*s, &walk_);
+  SkipBlocks(*s, begin >> s->block_log2, &walk_);
+  SPLITRANS_RETURN_IF_ERROR(OpenNextBlock(*s, &walk_, &blk_));
+  const uint32_t head = begin - blk_.lo;  // symbols of the block before begin
+  if (head == 0) return Status::Ok();
+  if (keep && head <= keep_cap) {
+    keep->resize(head);
+    SPLITRANS_RETURN_IF_ERROR(Decode(head, keep->data()));
+    if (kept) *kept = head;
+    return Status::Ok();
+  }
+  for (uint32_t left = head; left > 0;) {
+    const uint32_t m = std::min(kChunk, left);
+    SPLITRANS_RETURN_IF_ERROR(Decode(m, buf_));
+    left -= m;
+  }
+  return Status::Ok();
+}
+
+Status StreamCursor::Decode(uint32_t m, uint16_t* out) {
+  if (!DecodeScalarAny(*s_, &blk_, m, out)) return RanOutOfWords(blk_);
+  if (blk_.j == blk_.hi) SPLITRANS_RETURN_IF_ERROR(CheckBlockEnd(*s_, blk_));
+  return Status::Ok();
+}
+
+Status StreamCursor::Next(const uint16_t** p, uint32_t* n) {
+  uint32_t m;
+  if (pos_ >= live_end_) {  // decoded ahead
+    m = end_ - pos_;
+    *p = tail_ + (pos_ - tail_lo_);
+  } else if (s_->kind == StreamKind::kConstant) {
+    m = std::min(kChunk, live_end_ - pos_);
+    *p = buf_;
+  } else {
+    if (blk_.j == blk_.hi) SPLITRANS_RETURN_IF_ERROR(OpenNextBlock(*s_, &walk_, &blk_));
+    m = std::min({kChunk, live_end_ - pos_, blk_.hi - blk_.j});
+    SPLITRANS_RETURN_IF_ERROR(Decode(m, buf_));
+    *p = buf_;
+  }
+  if (counts_) {
+    for (uint32_t i = 0; i < m; ++i) counts_[(*p)[i]]++;
+  }
+  pos_ += m;
+  *n = m;
+  return Status::Ok();
+}
+
+template <typename Sym>
+Status DecodeStream(ByteReader* r, uint32_t max_n, uint32_t max_symbol, std::vector<Sym>* out,
+                    StreamStats* stats) {
+  // Byte streams with byte symbols go through the dense layout's decoder; the rest through a
+  // cursor (symbols above the type's range are truncated, as the cast does).
+  const bool bytes = std::is_same_v<Sym, uint8_t> && max_symbol <= 255;
+  ParsedStream s;
+  SPLITRANS_RETURN_IF_ERROR(ParseStream(r, max_n, max_symbol, bytes, &s));
+  out->resize(s.n);
+  std::vector<uint32_t> counts(s.alphabet, 0);
+  if (s.kind == StreamKind::kConstant) {
+    std::fill(out->begin(), out->end(), static_cast<Sym>(s.symbol));
+  } else if (s.kind == StreamKind::kRans && bytes) {
+    SymbolSink sink;
+    sink.symbols = reinterpret_cast<uint8_t*>(out->data());
+    SPLITRANS_RETURN_IF_ERROR(DecodeByteStream(s, 0, sink));
+    for (Sym v : *out) counts[v]++;
+  } else if (s.kind == StreamKind::kRans) {
+    StreamCursor c;
+    c.CountInto(counts.data());
+    SPLITRANS_RETURN_IF_ERROR(c.Open(&s, 0, s.n, nullptr, 0, nullptr, 0, nullptr));
+    for (uint32_t i = 0; i < s.n;) {
+      const uint16_t* p;
+      uint32_t m;
+      SPLITRANS_RETURN_IF_ERROR(c.Next(&p, &m));
+      for (uint32_t k = 0; k < m; ++k) (*out)[i + k] = static_cast<Sym>(p[k]);
+      i += m;
+    }
+  }
   if (stats) {
-    stats->table_bytes = header_bytes;
-    stats->payload_bytes = static_cast<size_t>(r->pos() - begin) - header_bytes;
-    std::vector<uint32_t> counts(a, 0);
-    for (uint32_t j = 0; j < n; ++j) counts[dst[j]]++;
-    stats->entropy_bits = EntropyBits(counts.data(), a);
+    *stats = StreamStats{s.table_bytes, s.payload_bytes, 0};
+    if (s.kind == StreamKind::kRans) stats->entropy_bits = EntropyBits(counts.data(), s.alphabet);
   }
   return Status::Ok();
 }

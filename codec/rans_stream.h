@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "codec/format.h"
+#include "codec/quantize.h"
 #include "codec/rans.h"
 #include "codec/status.h"
 
@@ -51,6 +52,86 @@ size_t StreamSizeEstimate(uint32_t n, const uint32_t* counts, uint32_t alphabet)
 template <typename Sym>
 Status DecodeStream(ByteReader* reader, uint32_t max_n, uint32_t max_symbol, std::vector<Sym>* out,
                     StreamStats* stats = nullptr);
+
+// --- Streams decoded in place, with scratch that does not grow with the stream. ---
+
+// A stream whose kind, count, parameters, table and block index were read and validated, and
+// whose payload was not decoded yet: the decoders below read it from the input in place.
+struct ParsedStream {
+  StreamKind kind = StreamKind::kEmpty;
+  uint32_t n = 0;          // symbols
+  uint32_t symbol = 0;     // kConstant: the symbol
+  int prob_bits = 0, lanes_log2 = 0, block_log2 = 0;
+  uint32_t alphabet = 0;
+  bool packed32 = false;   // table in dtab32 (prob_bits <= 12, alphabet <= 256), else dtab64
+  bool simd = false;       // byte symbols decoded with the AVX-512 kernels (uses dtab32)
+  const uint8_t* index = nullptr;    // block index: one validated varint per block
+  const uint8_t* payload = nullptr;  // the blocks' payloads, in block order
+  size_t table_bytes = 0, payload_bytes = 0;  // as StreamStats
+  // Per slot: sym << 24 | freq << 12 | (slot - start(sym)), or sym | freq << 16 | (slot - start) << 32.
+  std::vector<uint32_t> dtab32;
+  std::vector<uint64_t> dtab64;
+};
+
+// Reads a stream up to and past its payload from *reader, with every check DecodeStream makes
+// before decoding (same codes). byte_symbols: the payload will be decoded by DecodeByteStream
+// (enables the AVX-512 kernels). *out keeps its tables' capacity across calls (2^prob_bits
+// entries of 4 or 8 bytes: at most 256 KiB).
+Status ParseStream(ByteReader* reader, uint32_t max_n, uint32_t max_symbol, bool byte_symbols, ParsedStream* out);
+
+// A block of a parsed stream being decoded, and the walk over the block index and payloads.
+struct StreamBlock {
+  uint32_t b = 0, lo = 0, hi = 0, j = 0;  // block number; its symbols [lo, hi); the next one
+  uint32_t x[1 << kMaxLanesLog2] = {};
+  const uint8_t* wp = nullptr;  // its words [wp, wend)
+  const uint8_t* wend = nullptr;
+};
+struct BlockWalk {
+  uint32_t next = 0;                 // the next block to open
+  const uint8_t* index = nullptr;    // its index entry
+  const uint8_t* payload = nullptr;  // its payload
+};
+
+// Decodes a rANS stream parsed with byte_symbols into sink elements [offset, offset + s.n), 8 KiB
+// of symbols per block at a time (two blocks at once with AVX-512), checking every block's end.
+// Scratch: 16 KiB on the stack. REQUIRES: s.kind == kRans; symbols < 256 (max_symbol <= 255).
+Status DecodeByteStream(const ParsedStream& s, uint64_t offset, const SymbolSink& sink);
+
+// Sequential reader of the symbols [begin, end) of a parsed stream: decodes block by block (the
+// rANS states carry over between calls) into a chunk of kChunk symbols. Several cursors may read
+// one stream at once (the paper layout's v, c and r); a block is checked (words used up, final
+// states) by the cursor that decodes its last symbol.
+class StreamCursor {
+ public:
+  static constexpr uint32_t kChunk = 1024;
+
+  // Positions the cursor at begin. REQUIRES: begin <= end <= s->n; *s outlives the cursor.
+  // tail (nullable): symbols [tail_lo, ...) decoded ahead (by the cursor of the range that
+  //   follows); the part of [begin, end) at or after tail_lo is read from it, not decoded.
+  // keep (nullable): when begin falls inside a block, the block's leading symbols [lo, begin)
+  //   are decoded to get there; they are kept in *keep when at most keep_cap, and *kept
+  //   (nullable) is set to their count (0: nothing kept), else they are discarded (and decoded
+  //   again by the cursor of the range before).
+  Status Open(const ParsedStream* s, uint32_t begin, uint32_t end, const uint16_t* tail, uint32_t tail_lo,
+              std::vector<uint16_t>* keep, uint32_t keep_cap, uint32_t* kept);
+  // The next run of 1 .. end - position symbols, valid until the next call. REQUIRES: not at end.
+  Status Next(const uint16_t** p, uint32_t* n);
+  // Adds every symbol Next returns to counts (host, s->alphabet entries; nullable: off).
+  void CountInto(uint32_t* counts) { counts_ = counts; }
+
+ private:
+  // Decodes the next m symbols of the current block (REQUIRES: m <= hi - j) into out.
+  Status Decode(uint32_t m, uint16_t* out);
+
+  const ParsedStream* s_ = nullptr;
+  uint32_t pos_ = 0, live_end_ = 0, end_ = 0;  // [pos, live_end) decoded here, [live_end, end) from tail
+  const uint16_t* tail_ = nullptr;
+  uint32_t tail_lo_ = 0;
+  uint32_t* counts_ = nullptr;
+  StreamBlock blk_;
+  BlockWalk walk_;
+  uint16_t buf_[kChunk];
+};
 
 // --- Raw interleaved block coder (no table): used by the context model. ---
 

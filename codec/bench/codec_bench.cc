@@ -70,7 +70,7 @@ struct Row {
   size_t auto_header = 0, auto_tables = 0;
   size_t zstd3 = 0, zstd19 = 0, lz4 = 0;
   double t_enc_dense = kNaN, t_dec_dense = kNaN, t_enc_context = kNaN, t_dec_context = kNaN;
-  double t_enc_auto = kNaN, t_dec_auto = kNaN, t_enc_paper = kNaN, t_dec_paper = kNaN;
+  double t_enc_auto = kNaN, t_dec_auto = kNaN, t_enc_paper = kNaN, t_dec_paper = kNaN, t_dec_sparse = kNaN;
   double t_zstd3_c = kNaN, t_zstd3_d = kNaN, t_zstd19_c = kNaN, t_lz4_c = kNaN, t_lz4_d = kNaN;
 };
 
@@ -419,6 +419,7 @@ struct Bench {
     auto dec_us = [&](const std::vector<uint8_t>& bits) { return MedianUs(o, [&] { DecodeTo(bits, &values); }); };
     r.t_enc_dense = enc_us(Mode::kDense);
     r.t_dec_dense = dec_us(dense);
+    r.t_dec_sparse = dec_us(sparse);
     r.t_enc_context = enc_us(Mode::kContext);
     r.t_dec_context = dec_us(context);
     r.t_enc_auto = enc_us(Mode::kAuto);
@@ -502,10 +503,11 @@ Table SizeTable(const std::vector<Row>& rows) {
 
 Table TimeTable(const std::vector<Row>& rows) {
   Table t;
-  t.header = {"feature", "Q", "dense enc", "dense dec", "context enc", "context dec", "auto enc", "auto dec",
-              "paper-A1 enc", "paper-A1 dec", "zstd-3 c", "zstd-3 d", "zstd-19 c", "lz4 c", "lz4 d"};
+  t.header = {"feature", "Q", "dense enc", "dense dec", "sparse dec", "context enc", "context dec", "auto enc",
+              "auto dec", "paper-A1 enc", "paper-A1 dec", "zstd-3 c", "zstd-3 d", "zstd-19 c", "lz4 c", "lz4 d"};
   for (const Row& r : rows) {
     t.rows.push_back({r.feature, Int(r.q), Fmt("%.1f", r.t_enc_dense), Fmt("%.1f", r.t_dec_dense),
+                      Fmt("%.1f", r.t_dec_sparse),
                       Fmt("%.1f", r.t_enc_context), Fmt("%.1f", r.t_dec_context), Fmt("%.1f", r.t_enc_auto),
                       Fmt("%.1f", r.t_dec_auto), Fmt("%.1f", r.t_enc_paper), Fmt("%.1f", r.t_dec_paper),
                       Fmt("%.1f", r.t_zstd3_c), Fmt("%.1f", r.t_zstd3_d), Fmt("%.1f", r.t_zstd19_c),
@@ -521,11 +523,11 @@ void PrintCsv(const std::vector<Row>& rows) {
       "h0_bytes,auto_entropy_bytes,auto_header_bytes,auto_table_bytes,zstd3_bytes,zstd19_bytes,lz4_bytes,"
       "auto_over_zstd19,auto_over_paper,dense_enc_us,dense_dec_us,context_enc_us,context_dec_us,auto_enc_us,"
       "auto_dec_us,paper_alg1_enc_us,paper_alg1_dec_us,zstd3_comp_us,zstd3_decomp_us,zstd19_comp_us,lz4_comp_us,"
-      "lz4_decomp_us\n");
+      "lz4_decomp_us,sparse_dec_us\n");
   auto num = [](double v) { return std::isnan(v) ? std::string() : Fmt("%.6g", v); };
   for (const Row& r : rows) {
     std::printf("%s,%d,%llu,%zu,%zu,%zu,%u,%zu,%u,%d,%zu,%zu,%zu,%zu,%s,%s,%s,%zu,%zu,%zu,%zu,%zu,%s,%s,%s,%s,%s,%s,%s,"
-                "%s,%s,%s,%s,%s,%s,%s,%s\n",
+                "%s,%s,%s,%s,%s,%s,%s,%s,%s\n",
                 r.feature.c_str(), r.q, static_cast<unsigned long long>(r.elements), r.raw_bytes, r.quant_bytes,
                 r.paper_alg1, r.n_alg1, r.paper_exh, r.n_exh, r.n_alg1 == r.n_exh ? 1 : 0, r.dense, r.sparse,
                 r.context, r.automatic, r.auto_layout.c_str(), num(r.h0_bytes).c_str(),
@@ -534,7 +536,8 @@ void PrintCsv(const std::vector<Row>& rows) {
                 num(r.t_enc_dense).c_str(), num(r.t_dec_dense).c_str(), num(r.t_enc_context).c_str(),
                 num(r.t_dec_context).c_str(), num(r.t_enc_auto).c_str(), num(r.t_dec_auto).c_str(),
                 num(r.t_enc_paper).c_str(), num(r.t_dec_paper).c_str(), num(r.t_zstd3_c).c_str(),
-                num(r.t_zstd3_d).c_str(), num(r.t_zstd19_c).c_str(), num(r.t_lz4_c).c_str(), num(r.t_lz4_d).c_str());
+                num(r.t_zstd3_d).c_str(), num(r.t_zstd19_c).c_str(), num(r.t_lz4_c).c_str(), num(r.t_lz4_d).c_str(),
+                num(r.t_dec_sparse).c_str());
   }
 }
 

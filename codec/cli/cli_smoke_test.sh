@@ -119,6 +119,29 @@ Expect 1 encode "$WORK/nan.npy" "$WORK/x.srns" && grep -q 'NaN' "$WORK/err" || F
 head -c 100 "$WORK/gen_f32.npy" >"$WORK/trunc.npy"
 Expect 1 encode "$WORK/trunc.npy" "$WORK/x.srns"
 
+# Decode limits: --max-elements and --max-shape refuse a bitstream (exit 1, LIMIT_EXCEEDED).
+# gen_f32 is 4 x 8 x 8 = 256 elements.
+for sub in decode inspect; do
+  args=("$good")
+  [[ $sub == decode ]] && args+=("$WORK/lim.npy")
+  Expect 0 "$sub" "${args[@]}" --max-elements 256 || Fail "$sub --max-elements 256"
+  Expect 1 "$sub" "${args[@]}" --max-elements 255 && grep -q 'LIMIT_EXCEEDED' "$WORK/err" ||
+    Fail "$sub --max-elements 255: $(cat "$WORK/err")"
+  Expect 0 "$sub" "${args[@]}" --max-shape 4,8,8 || Fail "$sub --max-shape 4,8,8"
+  Expect 0 "$sub" "${args[@]}" --max-shape 8,8,8 --max-elements 256 || Fail "$sub --max-shape 8,8,8"
+  Expect 1 "$sub" "${args[@]}" --max-shape 4,8,7 && grep -q 'LIMIT_EXCEEDED' "$WORK/err" &&
+    grep -q '\[4, 8, 8\].*\[4, 8, 7\]' "$WORK/err" || Fail "$sub --max-shape 4,8,7: $(cat "$WORK/err")"
+  Expect 1 "$sub" "${args[@]}" --max-shape 256 && grep -q 'LIMIT_EXCEEDED' "$WORK/err" ||
+    Fail "$sub --max-shape 256 (rank): $(cat "$WORK/err")"
+  Expect 2 "$sub" "${args[@]}" --max-shape 4,x,8
+  Expect 2 "$sub" "${args[@]}" --max-shape ''
+  Expect 2 "$sub" "${args[@]}" --max-elements -1
+  Expect 2 "$sub" "${args[@]}" --max-elements 1e9
+  Expect 0 "$sub" --help && grep -q -- '--max-shape' "$WORK/out" && grep -q -- '--max-elements' "$WORK/out" ||
+    Fail "$sub --help lacks the limit options"
+done
+[[ -f $WORK/lim.npy ]] || Fail "decode within the limits wrote no file"
+
 # Usage errors: exit 2. Help: exit 0 and complete for each subcommand.
 Expect 2
 Expect 2 frobnicate

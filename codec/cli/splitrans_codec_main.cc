@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <system_error>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -144,14 +145,67 @@ Status RunEncode(const EncodeArgs& a) {
 // ---------------------------------------------------------------------------------------------
 // decode
 
+// --max-elements and --max-shape of decode and inspect (DecodeLimits).
+struct LimitArgs {
+  uint64_t max_elements = DecodeLimits().max_elements;
+  std::string max_shape;  // "D0,D1,..."; empty: none
+};
+
+// "1,64,56,56" -> {1, 64, 56, 56}: one or more non-negative decimal integers.
+bool ParseShapeList(const std::string& s, std::vector<int64_t>* out) {
+  out->clear();
+  const char* p = s.data();
+  const char* end = p + s.size();
+  while (true) {
+    int64_t d = 0;
+    const auto r = std::from_chars(p, end, d);
+    if (r.ec != std::errc() || d < 0) return false;
+    out->push_back(d);
+    if (r.ptr == end) return true;
+    if (*r.ptr != ',') return false;
+    p = r.ptr + 1;
+  }
+}
+
+void AddLimitOptions(CLI::App* app, LimitArgs* a) {
+  app->add_option("--max-elements", a->max_elements,
+                  "Refuse a bitstream whose tensor has more elements, before allocating for it")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            uint64_t n;
+            const auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+            return r.ec == std::errc() && r.ptr == v.data() + v.size() ? std::string()
+                                                                       : "expected a non-negative integer below 2^64";
+          },
+          "N"))
+      ->capture_default_str();
+  app->add_option("--max-shape", a->max_shape,
+                  "Refuse a bitstream whose shape has another rank or a dimension above the one given, "
+                  "e.g. 256,1024,64,64 (default: no limit besides --max-elements)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            std::vector<int64_t> dims;
+            return ParseShapeList(v, &dims) ? std::string() : "expected comma-separated dimensions, e.g. 1,64,56,56";
+          },
+          "D0,D1,..."));
+}
+
+DecodeLimits ToLimits(const LimitArgs& a) {
+  DecodeLimits limits;
+  limits.max_elements = a.max_elements;
+  if (!a.max_shape.empty()) ParseShapeList(a.max_shape, &limits.max_shape);  // validated by the option
+  return limits;
+}
+
 struct DecodeArgs {
   std::string input, output;
+  LimitArgs limits;
 };
 
 Status RunDecode(const DecodeArgs& a) {
   auto bytes = ReadFile(a.input);
   if (!bytes.ok()) return bytes.status();
-  Decoder decoder;
+  Decoder decoder(ToLimits(a.limits));
   DecodedTensor t;
   const auto start = Clock::now();
   Status s = decoder.Decode(bytes->data(), bytes->size(), &t);
@@ -176,6 +230,7 @@ Status RunDecode(const DecodeArgs& a) {
 struct InspectArgs {
   std::string input;
   bool json = false;
+  LimitArgs limits;
 };
 
 double BitsPerSymbol(const BitstreamInfo::Section& s) {
@@ -341,7 +396,7 @@ std::string InspectJson(const std::string& path, const BitstreamInfo& info) {
 Status RunInspect(const InspectArgs& a) {
   auto bytes = ReadFile(a.input);
   if (!bytes.ok()) return bytes.status();
-  auto r = Inspect(bytes->data(), bytes->size());
+  auto r = Inspect(bytes->data(), bytes->size(), ToLimits(a.limits));
   if (!r.ok()) return WithPath(a.input, r.status());
   BitstreamInfo& info = *r;
   if (a.json) {
@@ -500,15 +555,19 @@ int Main(int argc, char** argv) {
   CLI::App* decode = app.add_subcommand("decode", "Decode a .srns bitstream into a .npy file");
   decode->add_option("input", dec.input, "Input .srns bitstream")->required();
   decode->add_option("output", dec.output, "Output .npy file (overwritten)")->required();
+  AddLimitOptions(decode, &dec.limits);
   decode->footer(
       "Writes '<f4' (float32), or '<f2' when the encoded tensor was float16, with the encoded shape.\n"
       "The whole bitstream is validated (checksum included) first. Prints one line: dtype, shape,\n"
-      "elements, bitstream bytes -> array bytes, and the decode time (single call, wall clock).");
+      "elements, bitstream bytes -> array bytes, and the decode time (single call, wall clock).\n"
+      "A shape over --max-elements or --max-shape fails with LIMIT_EXCEEDED before any allocation for\n"
+      "the tensor; the decoder needs the tensor's memory and about 1 MiB more.");
 
   InspectArgs ins;
   CLI::App* inspect = app.add_subcommand("inspect", "Validate a .srns bitstream and print its header and sections");
   inspect->add_option("input", ins.input, "Input .srns bitstream")->required();
   inspect->add_flag("--json", ins.json, "Print one JSON object instead of text");
+  AddLimitOptions(inspect, &ins.limits);
   inspect->footer(
       "Prints version, dtype, shape, q, scale, zero point, layout (N x K for paper/sparse), total bytes\n"
       "and header bytes (fixed header + shape + layout parameters + checksum), then per section\n"

@@ -238,7 +238,11 @@ struct GpuDecoder::Impl {
   }
 
   Status DecodeOnCpu(const GpuDecodeItem& it, Job& job, cudaStream_t stream) {
-    if (!cpu) cpu = std::make_unique<Decoder>(limits);
+    if (!cpu) {  // Validate already asked the caller's accept_shape about this item: once is enough
+      DecodeLimits cpu_limits = limits;
+      cpu_limits.accept_shape = nullptr;
+      cpu = std::make_unique<Decoder>(cpu_limits);
+    }
     cpu_out.resize(job.hdr.t);
     std::vector<int64_t> shape;
     SPLITRANS_RETURN_IF_ERROR(cpu->DecodeInto(job.host, it.size, cpu_out.data(), cpu_out.size(), &shape));

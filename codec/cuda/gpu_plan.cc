@@ -139,7 +139,7 @@ Status PlanEncode(const EncodeRequest* requests, size_t count, int q, EncodeLayo
 Status ParseHeaderForGpu(const uint8_t* data, size_t size, const DecodeLimits& limits, const ExternalCrc* crc,
                          HeaderInfo* p) {
   CheckedHeader c;
-  SPLITRANS_RETURN_IF_ERROR(CheckHeader(data, size, limits.max_elements, crc, &c));
+  SPLITRANS_RETURN_IF_ERROR(CheckHeader(data, size, limits, crc, &c));
   p->h = c.h;
   p->shape = std::move(c.shape);
   p->t = c.elements;

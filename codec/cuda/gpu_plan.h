@@ -64,10 +64,11 @@ struct HeaderInfo {
 
 // ExternalCrc (codec/header.h): a checksum computed on the GPU for device-resident bitstreams.
 
-// Steps 1-9 of the validation order. data: host; readable up to min(size, 24 + 4 * 8) bytes
-// when crc is given, else all size bytes (the checksum is computed here). Errors: as the CPU
-// Decoder (TRUNCATED, BAD_MAGIC, UNSUPPORTED_VERSION, RESERVED_BITS, BAD_HEADER_FIELD,
-// CHECKSUM_MISMATCH, TRAILING_BYTES, LIMIT_EXCEEDED).
+// Steps 1-9 of the validation order (all of limits: max_elements, max_shape, accept_shape).
+// data: host; readable up to min(size, 24 + 4 * 8) bytes when crc is given, else all size bytes
+// (the checksum is computed here). Errors: as the CPU Decoder (TRUNCATED, BAD_MAGIC,
+// UNSUPPORTED_VERSION, RESERVED_BITS, BAD_HEADER_FIELD, CHECKSUM_MISMATCH, TRAILING_BYTES,
+// LIMIT_EXCEEDED, or what accept_shape returns).
 Status ParseHeaderForGpu(const uint8_t* data, size_t size, const DecodeLimits& limits, const ExternalCrc* crc,
                          HeaderInfo* out);
 
