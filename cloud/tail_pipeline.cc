@@ -39,38 +39,22 @@ absl::StatusOr<std::unique_ptr<TailPipeline>> TailPipeline::Create(
 }
 
 absl::StatusOr<TailResult> TailPipeline::Run(const FeatureRequest& req) const {
-  auto resolved = repo_.Resolve(req.model_name, req.model_version, req.split);
-  if (!resolved.ok()) return resolved.status();
-  const ModelManifest& m = *resolved->manifest;
-  const SplitSpec& s = *resolved->split;
   if (req.top_k < 0 || req.top_k > kMaxTopK) {
     return absl::InvalidArgumentError(absl::StrCat("top_k must be in [0, ", kMaxTopK, "]"));
   }
-
-  TailResult result;
-  result.model_version = std::to_string(m.version);
   Stopwatch sw;
   // Per thread: keeps its capacity across requests.
   thread_local codec::DecodedTensor feature;
-  // Check the declared shape before decoding, so a small malformed packet cannot make the
-  // decoder allocate for a huge tensor. Accept [B, C, H, W] (B in 1..kMaxBatch) or [C, H, W].
-  std::vector<int64_t> shape;
-  codec::Status cs =
-      codec::PeekShape(req.codec_bytes, req.codec_size, &shape, codec::DecodeLimits{options_.max_feature_elements});
-  if (!cs.ok()) return FromCodecStatus(cs);
-  const std::vector<int64_t> declared = shape;
-  if (shape.size() == s.feature_shape.size()) shape.insert(shape.begin(), 1);
-  bool shape_ok = shape.size() == s.feature_shape.size() + 1 && shape[0] >= 1 &&
-                  shape[0] <= kMaxBatch &&
-                  std::equal(s.feature_shape.begin(), s.feature_shape.end(), shape.begin() + 1);
-  if (!shape_ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "feature shape [", absl::StrJoin(declared, ","), "] does not match ", m.name,
-        "/", m.version, " split ", s.name, " feature shape [B,", absl::StrJoin(s.feature_shape, ","),
-        "] (B <= ", kMaxBatch, ")"));
+  DecodedFeature decoded;
+  if (auto st = DecodeFeature(req, repo_, *codec_, options_.max_feature_elements, &feature, &decoded); !st.ok()) {
+    return st;
   }
-  cs = codec_->Decode(req.codec_bytes, req.codec_size, &feature, &result.decode_path);
-  if (!cs.ok()) return FromCodecStatus(cs);
+  const ModelManifest& m = *decoded.manifest;
+  const SplitSpec& s = *decoded.split;
+  TailResult result;
+  result.model_version = std::to_string(m.version);
+  const std::vector<int64_t>& shape = decoded.shape;
+  result.decode_path = decoded.path;
   result.decode_us = sw.Lap();
 
   const TorchModule& tail = *tails_.at({m.name, m.version, s.name});

@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cloud/feature_decode.h"
 #include "common/feature_codec.h"
 #include "common/model_repository.h"
 #include "common/topk.h"
@@ -24,15 +25,6 @@ struct TailPipelineOptions {
   int default_top_k = 5;
   uint64_t max_feature_elements = uint64_t{1} << 26;
   CodecDevice codec_device = CodecDevice::kAuto;  // GPU decode (dense layout) where usable
-};
-
-struct FeatureRequest {
-  std::string model_name;
-  std::string model_version;  // "" = latest
-  std::string split;          // "" = the manifest's default split
-  const uint8_t* codec_bytes = nullptr;
-  size_t codec_size = 0;
-  int top_k = 0;              // 0 = default
 };
 
 struct TailResult {

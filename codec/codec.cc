@@ -441,6 +441,7 @@ struct Decoder::Impl {
 };
 
 Decoder::Decoder(DecodeLimits limits) : impl_(new Impl) { impl_->limits = std::move(limits); }
+void Decoder::SetLimits(DecodeLimits limits) { impl_->limits = std::move(limits); }
 Decoder::~Decoder() = default;
 
 namespace {

@@ -149,6 +149,9 @@ class Decoder {
   // the first T floats of out may have been written.
   Status DecodeInto(const uint8_t* data, size_t size, float* out, size_t capacity,
                     std::vector<int64_t>* shape);
+  // Replaces the limits for the following calls (a server sets per-request shape limits on a
+  // decoder it reuses).
+  void SetLimits(DecodeLimits limits);
 
   struct Impl;
 

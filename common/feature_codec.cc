@@ -141,6 +141,7 @@ struct FeatureCodec::Gpu {
     // declaration fails there with its own error; this only bounds the allocation.
     const uint64_t n = DeclaredElements(data, size, limits.max_elements);
     std::lock_guard<std::mutex> lock(mu);
+    decoder->SetLimits(limits);
     SPLITRANS_RETURN_IF_ERROR(Reserve(&in_dev, &in_bytes, std::max<size_t>(n * sizeof(float), 256)));
     codec::gpu::GpuDecodeItem item;
     item.data = data;
@@ -259,26 +260,23 @@ codec::Status FeatureCodec::Encode(const codec::TensorView& tensor, const codec:
 }
 
 codec::Status FeatureCodec::Decode(const uint8_t* data, size_t size, codec::DecodedTensor* out,
-                                   CodecPath* path) {
+                                   CodecPath* path, const codec::DecodeLimits* call_limits) {
+  const codec::DecodeLimits& limits = call_limits ? *call_limits : options_.limits;
   const int layout = PeekLayoutByte(data, size);
   if (gpu_ && (layout == static_cast<int>(codec::Layout::kDense) ||
                layout == static_cast<int>(codec::Layout::kConstant))) {
-    codec::Status s = gpu_->Decode(data, size, options_.limits, out);
+    codec::Status s = gpu_->Decode(data, size, limits, out);
     if (!IsGpuFailure(s)) {
       if (path) *path = CodecPath::kGpu;
       return s;
     }
     spdlog::warn("{}: GPU decode failed, CPU codec used instead: {}", options_.name, s.ToString());
   }
-  // Per-thread decoders keep their scratch buffers; the limits are the same for all.
-  thread_local std::unique_ptr<codec::Decoder> decoder;
-  thread_local uint64_t decoder_limit = 0;
-  if (!decoder || decoder_limit != options_.limits.max_elements) {
-    decoder = std::make_unique<codec::Decoder>(options_.limits);
-    decoder_limit = options_.limits.max_elements;
-  }
+  // Per-thread decoders keep their scratch buffers; each call sets its limits.
+  thread_local codec::Decoder decoder;
+  decoder.SetLimits(limits);
   if (path) *path = CodecPath::kCpu;
-  return decoder->Decode(data, size, out);
+  return decoder.Decode(data, size, out);
 }
 
 }  // namespace splitrans

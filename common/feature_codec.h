@@ -50,8 +50,10 @@ class FeatureCodec {
                        std::vector<uint8_t>* out, CodecPath* path = nullptr);
 
   // Decodes into *out (host). Dense and constant bitstreams run on the GPU when gpu().
+  // limits (nullable): this call's limits instead of the options' (a server passes the shape
+  // it accepts for this request); the header is parsed and checksummed once either way.
   codec::Status Decode(const uint8_t* data, size_t size, codec::DecodedTensor* out,
-                       CodecPath* path = nullptr);
+                       CodecPath* path = nullptr, const codec::DecodeLimits* limits = nullptr);
 
   struct Gpu;  // CUDA state (feature_codec.cc); null on the CPU-only path
 

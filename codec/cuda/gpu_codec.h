@@ -126,6 +126,9 @@ class GpuDecoder {
   Status Decode(const GpuDecodeItem& item, MemorySpace input, cudaStream_t stream,
                 std::vector<int64_t>* shape = nullptr);
 
+  // Replaces the limits for the following calls (as Decoder::SetLimits).
+  void SetLimits(const DecodeLimits& limits);
+
   struct Impl;
 
  private:

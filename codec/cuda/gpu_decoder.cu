@@ -238,11 +238,10 @@ struct GpuDecoder::Impl {
   }
 
   Status DecodeOnCpu(const GpuDecodeItem& it, Job& job, cudaStream_t stream) {
-    if (!cpu) {  // Validate already asked the caller's accept_shape about this item: once is enough
-      DecodeLimits cpu_limits = limits;
-      cpu_limits.accept_shape = nullptr;
-      cpu = std::make_unique<Decoder>(cpu_limits);
-    }
+    if (!cpu) cpu = std::make_unique<Decoder>();
+    DecodeLimits cpu_limits = limits;  // the current ones (SetLimits may have changed them)
+    cpu_limits.accept_shape = nullptr;  // Validate already asked the caller's about this item: once is enough
+    cpu->SetLimits(std::move(cpu_limits));
     cpu_out.resize(job.hdr.t);
     std::vector<int64_t> shape;
     SPLITRANS_RETURN_IF_ERROR(cpu->DecodeInto(job.host, it.size, cpu_out.data(), cpu_out.size(), &shape));
@@ -393,6 +392,8 @@ struct GpuDecoder::Impl {
 
 GpuDecoder::GpuDecoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 GpuDecoder::~GpuDecoder() = default;
+
+void GpuDecoder::SetLimits(const DecodeLimits& limits) { impl_->limits = limits; }
 
 Result<std::unique_ptr<GpuDecoder>> GpuDecoder::Create(const DecodeLimits& limits) {
   std::string why;

@@ -1,0 +1,112 @@
+// Unit tests of the cloud's packet handling up to the model (cloud/feature_decode.h): shapes a
+// split accepts, clear errors for the others, and no allocation for a tensor the split does not
+// accept, however large the bitstream says it is.
+#include "cloud/feature_decode.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "codec/crc32c.h"
+#include "codec/format.h"
+
+namespace splitrans::cloud {
+namespace {
+
+class FeatureDecodeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto r = ModelRepository::Load(SPLITRANS_MODEL_REPO);
+    ASSERT_TRUE(r.ok()) << r.status();
+    repo_ = new ModelRepository(std::move(*r));
+    FeatureCodecOptions o;
+    o.device = CodecDevice::kCpu;
+    auto c = FeatureCodec::Create(o);
+    ASSERT_TRUE(c.ok());
+    codec_ = c->release();
+  }
+  static void TearDownTestSuite() {
+    delete repo_;
+    delete codec_;
+  }
+  static std::vector<uint8_t> Encode(const std::vector<int64_t>& shape, codec::Mode mode = codec::Mode::kAuto) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    std::vector<float> v(n);
+    std::mt19937 rng(9);
+    for (auto& x : v) x = rng() % 3 == 0 ? 0.f : (rng() % 100) / 25.f;
+    auto r = codec::Encode({v.data(), codec::DType::kFloat32, shape}, {4, mode});
+    EXPECT_TRUE(r.ok());
+    return *r;
+  }
+  absl::Status Decode(const std::vector<uint8_t>& bytes, const std::string& split, DecodedFeature* out,
+                      codec::DecodedTensor* t) {
+    FeatureRequest req;
+    req.model_name = "fmnist_resnet";
+    req.split = split;
+    req.codec_bytes = bytes.data();
+    req.codec_size = bytes.size();
+    return DecodeFeature(req, *repo_, *codec_, uint64_t{1} << 26, t, out);
+  }
+
+  static ModelRepository* repo_;
+  static FeatureCodec* codec_;
+};
+ModelRepository* FeatureDecodeTest::repo_ = nullptr;
+FeatureCodec* FeatureDecodeTest::codec_ = nullptr;
+
+TEST_F(FeatureDecodeTest, AcceptsTheSplitsShapeWithOrWithoutBatch) {
+  for (codec::Mode mode : {codec::Mode::kDense, codec::Mode::kSparse, codec::Mode::kContext, codec::Mode::kPaper}) {
+    DecodedFeature f;
+    codec::DecodedTensor t;
+    ASSERT_TRUE(Decode(Encode({3, 32, 14, 14}, mode), "stage2", &f, &t).ok());
+    EXPECT_EQ(f.shape, (std::vector<int64_t>{3, 32, 14, 14}));
+    EXPECT_EQ(f.split->name, "stage2");
+    EXPECT_EQ(t.values.size(), 3u * 32 * 14 * 14);
+  }
+  DecodedFeature f;
+  codec::DecodedTensor t;
+  ASSERT_TRUE(Decode(Encode({64, 7, 7}), "stage3", &f, &t).ok());
+  EXPECT_EQ(f.shape, (std::vector<int64_t>{1, 64, 7, 7}));
+  ASSERT_TRUE(Decode(Encode({1, 32, 14, 14}), "", &f, &t).ok()) << "the default split is stage2";
+}
+
+TEST_F(FeatureDecodeTest, OtherShapesAndNamesAreClearErrors) {
+  DecodedFeature f;
+  codec::DecodedTensor t;
+  absl::Status st = Decode(Encode({1, 16, 28, 28}), "stage2", &f, &t);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("does not match fmnist_resnet/1 split stage2"), std::string::npos) << st;
+  EXPECT_EQ(Decode(Encode({257, 64, 7, 7}), "stage3", &f, &t).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Decode(Encode({1, 1, 64, 7, 7}), "stage3", &f, &t).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Decode(Encode({1, 64, 7, 7}), "stage9", &f, &t).code(), absl::StatusCode::kNotFound);
+  std::vector<uint8_t> bad = Encode({1, 64, 7, 7});
+  bad[bad.size() / 2] ^= 0x40;
+  EXPECT_EQ(Decode(bad, "stage3", &f, &t).code(), absl::StatusCode::kDataLoss);
+}
+
+// A ~40-byte constant-layout bitstream that declares a huge tensor is refused from its header:
+// the output is never allocated.
+TEST_F(FeatureDecodeTest, HugeDeclaredShapeIsRefusedBeforeAllocation) {
+  std::vector<float> zeros(32 * 14 * 14, 1.5f);
+  auto small = codec::Encode({zeros.data(), codec::DType::kFloat32, {1, 32, 14, 14}}, {4});
+  ASSERT_TRUE(small.ok());
+  for (uint32_t batch : {257u, 100000u}) {
+    for (uint32_t width : {14u, 14000u}) {
+      std::vector<uint8_t> b = *small;
+      std::memcpy(b.data() + codec::kFixedHeaderBytes, &batch, 4);                // shape[0]
+      std::memcpy(b.data() + codec::kFixedHeaderBytes + 12, &width, 4);           // shape[3]
+      const uint32_t crc = codec::Crc32c(b.data(), b.size() - 4);
+      std::memcpy(b.data() + b.size() - 4, &crc, 4);
+      DecodedFeature f;
+      codec::DecodedTensor t;
+      const absl::Status st = Decode(b, "stage2", &f, &t);
+      EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << batch << "x" << width << ": " << st;
+      EXPECT_LT(t.values.capacity(), 1u << 16) << "allocated for a tensor the split does not accept";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace splitrans::cloud
