@@ -26,7 +26,7 @@ struct InferSettings {
   int top_k = 3;
 };
 
-// A channel with raised message size limits.
+// A channel with raised message size limits and a reconnect backoff of at most 250 ms.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target);
 
 // ModelInfer request with one UINT8 input [batch, c, h, w] in raw_input_contents.

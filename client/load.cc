@@ -68,6 +68,9 @@ absl::StatusOr<LoadSummary> RunLoad(const LoadOptions& o) {
   };
   std::vector<Event> timeline;
   const int64_t t0 = NowMicros();
+  // NowMicros() (steady) + this = Unix time in microseconds, for the timeline.
+  const int64_t epoch_offset_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count() - t0;
   const int64_t stop_us = o.duration_s > 0 ? t0 + static_cast<int64_t>(o.duration_s * 1e6) : INT64_MAX;
 
   // RSS sampler: one sample every sample_ms; "warm" is the first sample past the warm-up share.
@@ -130,7 +133,9 @@ absl::StatusOr<LoadSummary> RunLoad(const LoadOptions& o) {
           if (sum.first_error.empty()) sum.first_error = s.error_message();
         }
         if (end > call->deadline_us + 100000) ++sum.late;
-        if (!o.timeline.empty()) timeline.push_back({call->start_us - t0, end - t0, static_cast<int>(s.error_code())});
+        if (!o.timeline.empty()) {
+          timeline.push_back({call->start_us + epoch_offset_us, end + epoch_offset_us, static_cast<int>(s.error_code())});
+        }
         sum.max_any_ms = std::max(sum.max_any_ms, us / 1000.0);
         // Before the count that lets RunLoad return and drop the channel: the call's context
         // holds a channel reference, whose last release must not happen on this gRPC thread.
@@ -161,8 +166,8 @@ absl::StatusOr<LoadSummary> RunLoad(const LoadOptions& o) {
   if (!o.timeline.empty()) {
     std::ofstream f(o.timeline);
     if (!f) return absl::InvalidArgumentError("load: cannot write " + o.timeline);
-    f << "start_ms,end_ms,code\n";
-    for (const Event& e : timeline) f << e.start_us / 1000.0 << "," << e.end_us / 1000.0 << "," << e.code << "\n";
+    f << "start_unix_ms,end_unix_ms,code\n";
+    for (const Event& e : timeline) f << e.start_us / 1000 << "," << e.end_us / 1000 << "," << e.code << "\n";
   }
   sum.ok_per_s = sum.wall_s > 0 ? sum.ok / sum.wall_s : 0;
   sum.answered_per_s = sum.wall_s > 0 ? sum.sent / sum.wall_s : 0;

@@ -26,7 +26,7 @@ struct LoadOptions {
   std::vector<std::pair<std::string, int>> pids;  // name, pid: RSS sampled while running
   int sample_ms = 200;
   double warmup_fraction = 0.05;  // RSS "after warm-up" is the first sample past this share of the run
-  std::string timeline;           // CSV file: start_ms,end_ms,code of every request (empty: none)
+  std::string timeline;           // CSV file: start and end (Unix ms) and code of every request (empty: none)
 };
 
 struct RssStats {

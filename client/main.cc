@@ -111,6 +111,7 @@ int RunReady(const std::string& addr, int wait_ms) {
   do {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1000));
+    ctx.set_wait_for_ready(true);
     inference::ServerReadyResponse resp;
     grpc::Status st = stub->ServerReady(&ctx, {}, &resp);
     if (st.ok() && resp.ready()) {
@@ -132,6 +133,7 @@ int RunHealth(const std::string& addr, const std::string& service, int wait_ms) 
   do {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1000));
+    ctx.set_wait_for_ready(true);  // a server that comes up meanwhile answers this attempt
     grpc::health::v1::HealthCheckRequest req;
     req.set_service(service);
     grpc::health::v1::HealthCheckResponse resp;
@@ -210,7 +212,8 @@ int main(int argc, char** argv) {
   load->add_option("--pid", pid_args, "name=pid of a process whose RSS to sample (repeatable), e.g. edge=1234");
   load->add_option("--sample-ms", lo.sample_ms, "RSS sampling interval")->check(CLI::Range(1, 60000));
   load->add_flag("--json", load_json, "print the summary as JSON on stdout");
-  load->add_option("--timeline", lo.timeline, "write start_ms,end_ms,code of every request (ms since the start) to this CSV");
+  load->add_option("--timeline", lo.timeline,
+                   "write start_unix_ms,end_unix_ms,code (gRPC status code) of every request to this CSV");
 
   auto* health = app.add_subcommand("health", "check grpc.health.v1 (exit 0 when SERVING)");
   std::string health_addr = "127.0.0.1:8001", service;
