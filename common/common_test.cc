@@ -1,15 +1,25 @@
 // Unit tests for common/: status mapping, manifest validation, image decoding errors, top-k.
 #include <gtest/gtest.h>
 
+#include <grpc/support/log.h>
 #include <png.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include <turbojpeg.h>
 
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
 #include <cstring>
 #include <random>
 
 #include "common/feature_codec.h"
 #include "common/image.h"
+#include "common/logging.h"
+#include "common/thread_pool.h"
 #include "common/model_repository.h"
 #include "common/status_util.h"
 #include "common/topk.h"
@@ -164,6 +174,61 @@ TEST(Image, NormalizePixels) {
   std::vector<float> out(16);
   NormalizePixels(px.data(), *m, out.data());
   EXPECT_FLOAT_EQ(out[0], 2.0f);  // (1 - 0.5) / 0.25
+}
+
+TEST(Logging, GrpcLinesGoThroughOurLoggerAndLevelsAreChecked) {
+  ASSERT_TRUE(SetupLogging("info", "common_test"));
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
+  spdlog::default_logger()->sinks().push_back(sink);
+  gpr_log(GPR_ERROR, "hello from grpc %d", 42);
+  const auto lines = sink->last_formatted();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.back().find("grpc: hello from grpc 42"), std::string::npos) << lines.back();
+  EXPECT_NE(lines.back().find("error"), std::string::npos) << lines.back();
+  spdlog::default_logger()->sinks().pop_back();
+  EXPECT_FALSE(SetupLogging("bogus", "common_test"));  // and falls back to info
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::info);
+  EXPECT_TRUE(IsLogLevel("warn"));
+  EXPECT_FALSE(IsLogLevel("verbose"));
+}
+
+TEST(Logging, RateLimiterCountsWhatItRefuses) {
+  LogRateLimiter limiter(3);
+  int64_t suppressed = -1;
+  int allowed = 0;
+  for (int i = 0; i < 10; ++i) allowed += limiter.Allow(&suppressed);
+  EXPECT_EQ(allowed, 3);  // the burst, then nothing within the same instant
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));  // > 1/3 s: one more token
+  EXPECT_TRUE(limiter.Allow(&suppressed));
+  EXPECT_EQ(suppressed, 7);
+}
+
+TEST(ThreadPool, QueueIsBoundedAndThrowingTasksDoNotKillThreads) {
+  ThreadPool pool(1, 2, "test");
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> ran{0};
+  ASSERT_TRUE(pool.TryPost([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return release; });
+    ++ran;
+  }));
+  // The first task may still be waiting in the queue: allow for it.
+  int accepted = 0;
+  for (int i = 0; i < 5; ++i) accepted += pool.TryPost([&] { throw std::runtime_error("boom"); });
+  EXPECT_GE(accepted, 1);
+  EXPECT_LE(accepted, 2);
+  EXPECT_LE(pool.QueueDepth(), 2u);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  // The thread survives the throwing tasks and runs the next one.
+  for (int i = 0; i < 200 && !pool.TryPost([&] { ++ran; }); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 200 && ran.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(ran.load(), 2);
 }
 
 TEST(TopK, SoftmaxOrderAndTies) {

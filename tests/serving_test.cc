@@ -5,11 +5,13 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -369,7 +371,9 @@ TEST_F(ServingTest, ExceptionsInWorkersFailOnlyTheirRequest) {
 // answer; the unary edge->cloud mode too. Non-finite results fail instead of returning NaN.
 class InputKindsTest : public ServingTest, public ::testing::WithParamInterface<bool> {};
 
-std::string GrayPng(const uint8_t* pixels);  // below
+std::string GrayPng(const uint8_t* pixels, int side = 28);  // below
+std::string GrayPng(int width, int height, uint32_t seed);
+std::string DeflatedPng(int width, int height);
 
 TEST_P(InputKindsTest, EveryInputKindGivesTheSameLogits) {
   const bool use_stream = GetParam();
@@ -688,8 +692,124 @@ TEST_F(ServingTest, CloudStreamRejectsDuplicateIdsAndHonoursCancel) {
   EXPECT_EQ(decodes.load(), 1);
 }
 
+// Work does not outlive its request: the images of one request may cost at most
+// --max-request-pixels pixels (refused from their headers, before any is decoded), and a
+// request that runs out of time stops between images; the next request is served at once.
+TEST_F(ServingTest, ImageDecodingIsBoundedPerRequest) {
+  auto cloud = StartCloud();
+  ASSERT_NE(cloud, nullptr);
+  constexpr int kSide = 4096, kImages = 16;
+  auto edge = StartEdge(cloud->port(), [](edge::EdgeServerOptions* o) {
+    o->workers = 1;
+    o->pipeline.max_request_pixels = int64_t{kImages} * kSide * kSide;
+  });
+  ASSERT_NE(edge, nullptr);
+  ASSERT_TRUE(WaitConnected(*edge, 10000));
+  const std::string addr = Addr(edge->port());
+  const std::string png = DeflatedPng(kSide, kSide);  // small file, 16.8 Mpixels to decode
+  auto bytes_request = [&](int count) {
+    inf::ModelInferRequest r;
+    client::SetParameters({}, &r);
+    auto* in = r.add_inputs();
+    in->set_name("input");
+    in->set_datatype("BYTES");
+    in->add_shape(count);
+    for (int i = 0; i < count; ++i) in->mutable_contents()->add_bytes_contents(png);
+    return r;
+  };
+  // One image over the budget: refused at once.
+  Outcome o = Infer(addr, bytes_request(kImages + 1), 10000);
+  EXPECT_EQ(o.code, grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(o.message.find("--max-request-pixels"), std::string::npos) << o.message;
+  EXPECT_LE(o.ms, 500);
+  const Outcome full = Infer(addr, bytes_request(kImages), 60000);
+  ASSERT_EQ(full.code, grpc::StatusCode::OK) << full.message;
+  // Within the budget but with a deadline of a fifth of the full time: stopped between images,
+  // and the next request on the single worker is answered long before the full time.
+  const int deadline_ms = std::max<int>(20, static_cast<int>(full.ms / 5));
+  const auto t0 = Clock::now();
+  o = Infer(addr, bytes_request(kImages), deadline_ms);
+  EXPECT_EQ(o.code, grpc::StatusCode::DEADLINE_EXCEEDED) << o.message;
+  const Outcome next = Infer(addr, PixelRequest(), 60000);
+  EXPECT_EQ(next.code, grpc::StatusCode::OK) << next.message;
+  const int64_t both = MsSince(t0);
+  std::printf("%d PNGs of %dx%d: %lld ms in full; with a %d ms deadline the next request was answered %lld ms after "
+              "the first was sent\n",
+              kImages, kSide, kSide, static_cast<long long>(full.ms), deadline_ms, static_cast<long long>(both));
+  EXPECT_LT(both, full.ms / 2) << "the deadline did not stop the decoding";
+}
+
+// The edge->cloud send queue is bounded in bytes (RESOURCE_EXHAUSTED naming --cloud-queue-bytes),
+// and requests still queued when the cloud goes away are sent, once, on the next stream.
+TEST_F(ServingTest, SendQueueIsBoundedAndQueuedRequestsSurviveACloudRestart) {
+  Gate gate;
+  auto cloud = StartCloud([&](cloud::CloudServerOptions* o) {
+    o->workers = 1;
+    o->max_inflight_per_stream = 1;  // reading stops: the edge's writes back up
+    o->test_before_decode = [&] { gate.Wait(); };
+  });
+  ASSERT_NE(cloud, nullptr);
+  const int port = cloud->port();
+  auto edge = StartEdge(port, [](edge::EdgeServerOptions* o) {
+    o->workers = 2;
+    o->max_queue = 256;
+    o->cloud.max_queue_bytes = 4 << 20;
+    o->cloud.deadline_ms = 20000;
+  });
+  ASSERT_NE(edge, nullptr);
+  ASSERT_TRUE(WaitConnected(*edge, 10000));
+  client::InferSettings s;
+  s.q = 8;
+  s.mode = "dense";
+  s.split = "stage1";  // 64 x 12544 values per request: ~800 KB on the wire
+  const auto px = Pixels(64);
+  const auto big = client::MakePixelRequest(s, px.data(), 64, 1, 28, 28);
+  std::vector<Outcome> out;
+  std::thread t([&] { out = Fire(Addr(edge->port()), std::vector<inf::ModelInferRequest>(40, big), 20000); });
+  ASSERT_TRUE(gate.AwaitArrivals(1, 10000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));  // the rest fill the windows and the queue
+  // The cloud goes away with requests still queued at the edge, and comes back.
+  std::thread stop([&] { cloud->Shutdown(0); });
+  gate.Open();
+  stop.join();
+  cloud.reset();
+  cloud = StartCloud(nullptr, Addr(port));
+  ASSERT_NE(cloud, nullptr);
+  t.join();
+  auto codes = CountCodes(out);
+  int queue_full = 0;
+  for (const auto& o : out) {
+    EXPECT_TRUE(o.code == grpc::StatusCode::OK || o.code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                o.code == grpc::StatusCode::UNAVAILABLE)
+        << o.code << " " << o.message;
+    queue_full += o.message.find("--cloud-queue-bytes") != std::string::npos;
+  }
+  const auto stats = edge->cloud().stats();
+  std::printf("40 requests of ~800 KB: OK %d, RESOURCE_EXHAUSTED %d (send queue full: %d), UNAVAILABLE %d "
+              "(written before the cloud went away); streams drained %llu, lost %llu\n",
+              codes[grpc::StatusCode::OK], codes[grpc::StatusCode::RESOURCE_EXHAUSTED], queue_full,
+              codes[grpc::StatusCode::UNAVAILABLE], static_cast<unsigned long long>(stats.streams_drained),
+              static_cast<unsigned long long>(stats.streams_lost));
+  EXPECT_GT(queue_full, 0);
+  EXPECT_GT(codes[grpc::StatusCode::OK], 1) << "queued requests must succeed on the new cloud";
+}
+
+// When every request failed, eval reports no throughput instead of a made-up one.
+TEST(EvalSummaryTest, NoThroughputWhenEveryRequestFailed) {
+  client::EvalSummary s;
+  s.images = s.requests = s.failed_requests = 10;
+  s.wall_s = 2;
+  s.requests_per_s = 0;
+  s.first_error = "grpc code 14: cloud unavailable";
+  EXPECT_NE(s.ToText().find("throughput          : n/a"), std::string::npos) << s.ToText();
+  EXPECT_NE(s.ToJson().find("\"requests_per_s\": null"), std::string::npos) << s.ToJson();
+  s.failed_requests = 4;
+  s.requests_per_s = 3;
+  EXPECT_NE(s.ToText().find("3.0 req/s"), std::string::npos) << s.ToText();
+}
+
 // A minimal grayscale PNG (8-bit, filter 0 per row, stored deflate blocks, no zlib needed).
-std::string GrayPng(const uint8_t* pixels) {
+std::string GrayPng(const uint8_t* pixels, int side) {
   auto be32 = [](std::string* s, uint32_t v) {
     for (int i = 3; i >= 0; --i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
   };
@@ -708,24 +828,28 @@ std::string GrayPng(const uint8_t* pixels) {
     be32(out, crc(td));
   };
   std::string png("\x89PNG\r\n\x1a\n", 8), ihdr;
-  be32(&ihdr, 28);
-  be32(&ihdr, 28);
+  be32(&ihdr, side);
+  be32(&ihdr, side);
   ihdr += std::string("\x08\x00\x00\x00\x00", 5);
   chunk(&png, "IHDR", ihdr);
   std::string raw;
-  for (int y = 0; y < 28; ++y) {
+  for (int y = 0; y < side; ++y) {
     raw.push_back(0);
-    raw.append(reinterpret_cast<const char*>(pixels + y * 28), 28);
+    raw.append(reinterpret_cast<const char*>(pixels + static_cast<size_t>(y) * side), side);
   }
-  // zlib stream: header, one stored block, Adler-32.
+  // zlib stream: header, stored blocks of at most 65535 bytes, Adler-32.
   std::string z("\x78\x01", 2);
-  z.push_back('\x01');
-  const uint16_t len = static_cast<uint16_t>(raw.size());
-  z.push_back(static_cast<char>(len & 0xff));
-  z.push_back(static_cast<char>(len >> 8));
-  z.push_back(static_cast<char>(~len & 0xff));
-  z.push_back(static_cast<char>((~len >> 8) & 0xff));
-  z += raw;
+  for (size_t pos = 0; pos < raw.size();) {
+    const size_t n = std::min<size_t>(65535, raw.size() - pos);
+    z.push_back(pos + n == raw.size() ? '\x01' : '\x00');
+    const uint16_t len = static_cast<uint16_t>(n);
+    z.push_back(static_cast<char>(len & 0xff));
+    z.push_back(static_cast<char>(len >> 8));
+    z.push_back(static_cast<char>(~len & 0xff));
+    z.push_back(static_cast<char>((~len >> 8) & 0xff));
+    z.append(raw, pos, n);
+    pos += n;
+  }
   uint32_t a = 1, b = 0;
   for (unsigned char ch : raw) {
     a = (a + ch) % 65521;
@@ -735,6 +859,43 @@ std::string GrayPng(const uint8_t* pixels) {
   chunk(&png, "IDAT", z);
   chunk(&png, "IEND", "");
   return png;
+}
+
+// A mid-gray PNG compressed with zlib: tiny on the wire, width x height pixels to decode.
+std::string DeflatedPng(int width, int height) {
+  auto be32 = [](std::string* s, uint32_t v) {
+    for (int i = 3; i >= 0; --i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  auto chunk = [&](std::string* out, const char* type, const std::string& data) {
+    be32(out, static_cast<uint32_t>(data.size()));
+    const std::string td = std::string(type, 4) + data;
+    out->append(td);
+    be32(out, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(td.data()), td.size())));
+  };
+  std::string png("\x89PNG\r\n\x1a\n", 8), ihdr;
+  be32(&ihdr, width);
+  be32(&ihdr, height);
+  ihdr += std::string("\x08\x00\x00\x00\x00", 5);
+  chunk(&png, "IHDR", ihdr);
+  std::string raw;
+  for (int y = 0; y < height; ++y) {
+    raw.push_back(0);
+    raw.append(width, static_cast<char>(128));
+  }
+  uLongf len = compressBound(raw.size());
+  std::string z(len, '\0');
+  compress(reinterpret_cast<Bytef*>(z.data()), &len, reinterpret_cast<const Bytef*>(raw.data()), raw.size());
+  z.resize(len);
+  chunk(&png, "IDAT", z);
+  chunk(&png, "IEND", "");
+  return png;
+}
+
+std::string GrayPng(int width, int height, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> p(static_cast<size_t>(width) * height);
+  for (auto& x : p) x = static_cast<uint8_t>(rng() % 256);
+  return GrayPng(p.data(), width);  // square images only
 }
 
 }  // namespace
