@@ -169,6 +169,10 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
     self_ = std::move(self);
     spdlog::info("cloud: stream opened by {}", peer_);
     StartSendInitialMetadata();  // lets the edge know the stream is established
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      read_pending_ = true;
+    }
     StartRead(&in_);
   }
 
@@ -181,14 +185,17 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      Act([&] { reads_done_ = true; });
+      Act([&] {
+        read_pending_ = false;
+        reads_done_ = true;
+      });
       return;
     }
     v1::FeaturePacket pkt = std::move(in_);
     in_.Clear();
     const int64_t received = NowMicros();
     Act([&] {
-      resume_read_ = true;  // unless this packet fills the stream's budget (below)
+      read_pending_ = false;  // Act starts the next read while the stream's budget allows it
       const uint64_t id = pkt.request_id();
       if (pkt.cancel()) {
         auto it = inflight_.find(id);
@@ -210,10 +217,6 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
       }
       inflight_[id] = work;
       ++outstanding_;
-      if (outstanding_ >= service_->max_inflight()) {
-        resume_read_ = false;
-        read_paused_ = true;
-      }
     });
   }
 
@@ -227,10 +230,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
   void OnCancel() override {
     Act([&] {
       broken_ = true;
-      if (read_paused_) {  // no read pending: nothing else will report the end of reads
-        read_paused_ = false;
-        reads_done_ = true;
-      }
+      if (!read_pending_) reads_done_ = true;  // nothing else will report the end of reads
     });
   }
 
@@ -265,19 +265,13 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
       inflight_.erase(id);
       --outstanding_;
       if (!broken_) queue_.push_back(std::move(result));
-      if (read_paused_ && !reads_done_) {
-        read_paused_ = false;
-        if (broken_) {
-          reads_done_ = true;  // no read is pending and none will be started
-        } else {
-          resume_read_ = true;
-        }
-      }
     });
   }
 
   // Applies a state change under the lock, then starts at most one write / read / Finish
-  // outside it (a reaction may run inline and Finish may lead to OnDone).
+  // outside it (a reaction may run inline and Finish may lead to OnDone). The next read starts
+  // only while requests in progress plus answers waiting to be written stay under the stream's
+  // budget: a peer that does not read its answers cannot make them pile up.
   template <typename F>
   void Act(F&& change) {
     bool write = false, read = false, finish = false;
@@ -298,10 +292,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
           writing_ = write = true;
         }
       }
-      if (resume_read_) {
-        resume_read_ = false;
-        read = !reads_done_ && !broken_;
+      if (!read_pending_ && !reads_done_ && !broken_ &&
+          outstanding_ + static_cast<int>(queue_.size()) < service_->max_inflight()) {
+        read_pending_ = read = true;
       }
+      if (broken_ && !read_pending_) reads_done_ = true;  // no read will report the end
       if (reads_done_ && outstanding_ == 0 && !writing_ && ((queue_.empty() && !drain_pending_) || broken_)) {
         finished_ = finish = true;
       }
@@ -321,7 +316,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
   std::deque<v1::Result> queue_;
   std::unordered_map<uint64_t, std::shared_ptr<Work>> inflight_;
   int outstanding_ = 0;
-  bool reads_done_ = false, read_paused_ = false, resume_read_ = false;
+  bool reads_done_ = false, read_pending_ = false;
   bool writing_ = false, broken_ = false, finished_ = false;
   bool drain_pending_ = false, drain_sent_ = false;
 };
