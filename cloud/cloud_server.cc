@@ -371,7 +371,9 @@ CloudServer::~CloudServer() { Shutdown(0); }
 const TailPipeline& CloudServer::pipeline() const { return service_->pipeline(); }
 
 absl::Status CloudServer::Start() {
-  return server_.Start(options_.server, "cloud", "splitrans.v1.SplitInference", service_.get());
+  auto st = server_.Start(options_.server, "cloud", "splitrans.v1.SplitInference", service_.get());
+  if (st.ok()) server_.SetServing(true);  // the models are loaded: ready until shutdown
+  return st;
 }
 
 void CloudServer::Shutdown(int grace_ms) {

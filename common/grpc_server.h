@@ -1,6 +1,8 @@
-// One gRPC service behind a server with the house settings (health service, optional
-// reflection, raised message size limits, a memory quota, a keepalive policy that our clients
-// follow, no SO_REUSEPORT), shared by splitrans-edge and splitrans-cloud. Thread-safe.
+// One gRPC service behind a server with the house settings, shared by splitrans-edge and
+// splitrans-cloud: plaintext or TLS (certificates re-read for rotation), grpc.health.v1 (our
+// HealthService, optionally behind the bearer token), optional reflection, and limits against
+// hostile peers (message and metadata size, concurrent streams per connection, connection age,
+// a keepalive policy our clients follow, a memory quota, no SO_REUSEPORT). Thread-safe.
 #pragma once
 
 #include <absl/status/status.h>
@@ -10,8 +12,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "common/limits.h"
+#include "common/tls.h"
 
 namespace grpc {
 class Server;
@@ -20,9 +24,22 @@ class Service;
 
 namespace splitrans {
 
+class HealthService;
+class TokenAuth;
+
 struct GrpcServerOptions {
+  GrpcServerOptions() = default;
+  explicit GrpcServerOptions(std::string address) : listen_address(std::move(address)) {}
+
   std::string listen_address;  // "127.0.0.1:0" picks a free port
+  ServerTls tls;               // plaintext when !tls.enabled() (a warning off loopback)
   int max_message_bytes = kDefaultMaxMessageBytes;  // send and receive
+  int max_metadata_bytes = kDefaultMaxMetadataBytes;  // a call's metadata (headers)
+  int max_concurrent_streams = kDefaultMaxConcurrentStreams;  // per connection
+  // GOAWAY after a connection has been open this long (0: never), so that clients reconnect
+  // and spread over replicas; calls then have max_connection_age_grace_ms (0: unlimited) to end.
+  int max_connection_age_ms = 0;
+  int max_connection_age_grace_ms = 0;
   bool reflection = true;
   // SO_REUSEPORT lets a second server bind a port that is in use and silently share it; off,
   // Start() fails on a port in use.
@@ -42,26 +59,29 @@ class GrpcServer {
 
   // Binds options.listen_address and serves service (borrowed: it must outlive this server).
   // name ("edge", "cloud") prefixes logs and errors; service_label says what is served.
-  // UNAVAILABLE "<name>: cannot listen on <address> ..." when the address cannot be bound.
-  absl::Status Start(const GrpcServerOptions& options, const std::string& name,
-                     const std::string& service_label, grpc::Service* service);
+  // health_auth (nullable, borrowed): grpc.health.v1 requires this bearer token too.
+  // UNAVAILABLE "<name>: cannot listen on <address> ..." when the address cannot be bound;
+  // INVALID_ARGUMENT for unusable TLS files.
+  absl::Status Start(const GrpcServerOptions& options, const std::string& name, const std::string& service_label,
+                     grpc::Service* service, const TokenAuth* health_auth = nullptr);
   // The bound port (0 before a successful Start()).
   int port() const { return port_; }
   // grpc.health.v1 status of the whole server (Check and Watch). Ignored once shutting down.
   void SetServing(bool serving);
-  // Health NOT_SERVING, refuses new calls, lets open calls finish until grace_ms, then cancels
-  // them; returns when every call is done. on_shutdown (nullable) runs once new calls are being
-  // refused (e.g. to ask long-lived streams to wind down). No-op before Start() or after the
-  // first call.
+  // Health NOT_SERVING (Watch streams end), refuses new calls, lets open calls finish until
+  // grace_ms, then cancels them; returns when every call is done. on_shutdown (nullable) runs
+  // once new calls are being refused (e.g. to ask long-lived streams to wind down). No-op
+  // before Start() or after the first call.
   void Shutdown(int grace_ms, const std::function<void()>& on_shutdown = nullptr);
   // Blocks until the server has shut down. Returns at once if it never started.
   void Wait();
 
  private:
   std::string name_;
+  std::unique_ptr<HealthService> health_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  std::mutex mu_;  // guards shut_down_ and health changes
+  std::mutex mu_;  // guards shut_down_
   bool shut_down_ = false;
 };
 

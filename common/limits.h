@@ -27,6 +27,10 @@ constexpr int kMaxTopK = 100;
 constexpr int kDefaultEdgeMaxInflight = 256;  // edge: admitted and not yet answered
 constexpr int kDefaultMaxQueue = 64;          // edge and cloud: waiting for a worker thread
 constexpr int64_t kDefaultCloudQueueBytes = 64 << 20;  // edge: bytes waiting to go to the cloud
+// Against hostile peers (flags on both servers): the metadata (headers) of one call, and the
+// streams one connection may have open at once.
+constexpr int kDefaultMaxMetadataBytes = 16 << 10;
+constexpr int kDefaultMaxConcurrentStreams = 256;
 // gRPC ResourceQuota of each server (transport buffers).
 constexpr int64_t kDefaultMemoryQuotaBytes = int64_t{1} << 30;
 

@@ -93,7 +93,8 @@ struct CloudClient::UnaryCall {
   v1::Result response;
 };
 
-CloudClient::CloudClient(CloudClientOptions options) : options_(std::move(options)) {
+CloudClient::CloudClient(CloudClientOptions options, std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : options_(std::move(options)) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options_.max_message_bytes);
   args.SetMaxSendMessageSize(options_.max_message_bytes);
@@ -106,7 +107,9 @@ CloudClient::CloudClient(CloudClientOptions options) : options_(std::move(option
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options_.keepalive_timeout_ms);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  channel_ = grpc::CreateCustomChannel(options_.target, grpc::InsecureChannelCredentials(), args);
+  AddChannelTlsArgs(options_.tls, &args);
+  channel_ = grpc::CreateCustomChannel(options_.target, credentials ? credentials : grpc::InsecureChannelCredentials(),
+                                       args);
   stub_ = v1::SplitInference::NewStub(channel_);
   if (options_.use_stream) {
     connector_ = std::thread([this] { ConnectLoop(); });

@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "common/limits.h"
+#include "common/tls.h"
 #include "proto/split_inference.grpc.pb.h"
 
 namespace splitrans::edge {
@@ -36,6 +37,7 @@ struct CloudClientOptions {
   int64_t max_queue_bytes = kDefaultCloudQueueBytes;  // packets waiting to be written (stream)
   int keepalive_ms = kDefaultKeepaliveMs;  // ping interval, also when idle (server allows it)
   int keepalive_timeout_ms = kDefaultKeepaliveTimeoutMs;
+  ClientTls tls;  // TLS (and the edge's client certificate) to the cloud; plaintext when off
 };
 
 class CloudClient {
@@ -44,7 +46,9 @@ class CloudClient {
   // status OK: result holds the cloud's Result (whose per-request status may still be an error).
   using Callback = std::function<void(const grpc::Status& status, splitrans::v1::Result result)>;
 
-  explicit CloudClient(CloudClientOptions options);
+  // credentials: from MakeChannelCredentials(options.tls) (validated by the caller); null:
+  // plaintext.
+  explicit CloudClient(CloudClientOptions options, std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
   ~CloudClient();  // fails what is pending with UNAVAILABLE, closes the stream, joins
   CloudClient(const CloudClient&) = delete;
   CloudClient& operator=(const CloudClient&) = delete;

@@ -67,10 +67,12 @@ class InferReactor final : public grpc::ServerUnaryReactor {
 // Thin transport: KServe proto <-> kserve.h functions, HeadPipeline and CloudClient.
 class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackService {
  public:
-  Service(const EdgeServerOptions& options, std::unique_ptr<HeadPipeline> pipeline)
+  Service(const EdgeServerOptions& options, std::unique_ptr<HeadPipeline> pipeline, const TokenAuth* auth,
+          std::shared_ptr<grpc::ChannelCredentials> cloud_credentials)
       : options_(options),
+        auth_(auth),
         pipeline_(std::move(pipeline)),
-        cloud_(options.cloud),
+        cloud_(options.cloud, std::move(cloud_credentials)),
         pool_(options.workers, static_cast<size_t>(options.max_queue), "edge workers") {
     defaults_.encode = options.default_encode;
     defaults_.top_k = options.default_top_k;
@@ -80,18 +82,21 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx, const inf::ServerLiveRequest*,
                                        inf::ServerLiveResponse* resp) override {
+    if (auto* r = Refused(ctx, "ServerLive")) return r;
     resp->set_live(true);
     return Done(ctx, grpc::Status::OK);
   }
 
   grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* ctx, const inf::ServerReadyRequest*,
                                         inf::ServerReadyResponse* resp) override {
+    if (auto* r = Refused(ctx, "ServerReady")) return r;
     resp->set_ready(cloud_.Connected());
     return Done(ctx, grpc::Status::OK);
   }
 
   grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* ctx, const inf::ModelReadyRequest* req,
                                        inf::ModelReadyResponse* resp) override {
+    if (auto* r = Refused(ctx, "ModelReady")) return r;
     auto m = pipeline_->repository().Find(req->name(), req->version());
     if (!m.ok()) return Done(ctx, ToGrpcStatus(m.status()));
     resp->set_ready(cloud_.Connected());
@@ -100,6 +105,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
 
   grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* ctx, const inf::ServerMetadataRequest*,
                                            inf::ServerMetadataResponse* resp) override {
+    if (auto* r = Refused(ctx, "ServerMetadata")) return r;
     resp->set_name("splitrans-edge");
     resp->set_version("0.1.0");
     resp->add_extensions("splitrans_split_inference");
@@ -108,6 +114,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
 
   grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* ctx, const inf::ModelMetadataRequest* req,
                                           inf::ModelMetadataResponse* resp) override {
+    if (auto* r = Refused(ctx, "ModelMetadata")) return r;
     auto found = pipeline_->repository().Find(req->name(), req->version());
     if (!found.ok()) return Done(ctx, ToGrpcStatus(found.status()));
     FillModelMetadata(**found, pipeline_->repository(), resp);
@@ -116,6 +123,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
 
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx, const inf::ModelInferRequest* req,
                                        inf::ModelInferResponse* resp) override {
+    if (auto* r = Refused(ctx, "ModelInfer")) return r;
     auto st = std::make_shared<InferState>();
     st->req = req;
     st->resp = resp;
@@ -144,6 +152,19 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
   }
 
  private:
+  // A finished reactor when the call lacks a valid bearer token (UNAUTHENTICATED), else null.
+  grpc::ServerUnaryReactor* Refused(grpc::CallbackServerContext* ctx, const char* method) {
+    if (!auth_) return nullptr;
+    absl::Status st = auth_->Check(ctx->client_metadata());
+    if (st.ok()) return nullptr;
+    int64_t suppressed = 0;
+    if (failure_log_.Allow(&suppressed)) {
+      spdlog::warn("edge: {} from {} refused: {}{}", method, ctx->peer(), std::string(st.message()),
+                   suppressed ? absl::StrCat(" (", suppressed, " earlier failures not logged)") : "");
+    }
+    return Done(ctx, ToGrpcStatus(st));
+  }
+
   static grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const grpc::Status& s) {
     auto* r = ctx->DefaultReactor();
     r->Finish(s);
@@ -281,6 +302,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
   }
 
   const EdgeServerOptions options_;
+  const TokenAuth* auth_;  // null: no authentication
   InferDefaults defaults_;
   std::unique_ptr<HeadPipeline> pipeline_;
   CloudClient cloud_;
@@ -295,10 +317,27 @@ absl::StatusOr<std::unique_ptr<EdgeServer>> EdgeServer::Create(const EdgeServerO
   if (!pipeline.ok()) return pipeline.status();
   std::unique_ptr<EdgeServer> s(new EdgeServer());
   s->options_ = options;
-  s->service_ = std::make_unique<Service>(options, std::move(*pipeline));
-  spdlog::info("edge: cloud target {} ({} mode, deadline {} ms, {} workers, at most {} in flight and {} queued)",
-               options.cloud.target, options.cloud.use_stream ? "stream" : "unary", options.cloud.deadline_ms,
-               options.workers, options.max_inflight, options.max_queue);
+  if (!options.auth_tokens_file.empty()) {
+    auto auth = TokenAuth::FromFile(options.auth_tokens_file);
+    if (!auth.ok()) return auth.status();
+    s->auth_ = std::move(*auth);
+    if (!options.reflection_with_auth) s->options_.server.reflection = false;
+    spdlog::info("edge: bearer-token authentication on ({} tokens from {}), health {}, reflection {}",
+                 s->auth_->size(), options.auth_tokens_file, options.health_requires_auth ? "needs a token" : "open",
+                 s->options_.server.reflection ? "on" : "off");
+  }
+  auto cloud_credentials = MakeChannelCredentials(options.cloud.tls);
+  if (!cloud_credentials.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("edge: cloud TLS: ", cloud_credentials.status().message()));
+  }
+  s->service_ = std::make_unique<Service>(s->options_, std::move(*pipeline), s->auth_.get(), *cloud_credentials);
+  spdlog::info("edge: cloud target {} ({} mode, {}, deadline {} ms, {} workers, at most {} in flight and {} queued)",
+               options.cloud.target, options.cloud.use_stream ? "stream" : "unary",
+               options.cloud.tls.enabled()
+                   ? absl::StrCat("TLS with CA ", options.cloud.tls.files.ca,
+                                  options.cloud.tls.files.cert.empty() ? "" : ", client certificate " + options.cloud.tls.files.cert)
+                   : std::string("plaintext"),
+               options.cloud.deadline_ms, options.workers, options.max_inflight, options.max_queue);
   return s;
 }
 
@@ -310,7 +349,8 @@ EdgeServer::~EdgeServer() {
 CloudClient& EdgeServer::cloud() { return service_->cloud(); }
 
 absl::Status EdgeServer::Start() {
-  auto st = server_.Start(options_.server, "edge", "KServe v2 (inference.GRPCInferenceService)", service_.get());
+  auto st = server_.Start(options_.server, "edge", "KServe v2 (inference.GRPCInferenceService)", service_.get(),
+                          options_.health_requires_auth ? auth_.get() : nullptr);
   if (!st.ok()) return st;
   // grpc.health.v1 follows the cloud: NOT_SERVING while the edge cannot reach it.
   CloudClient* cloud = &service_->cloud();

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "codec/codec.h"
+#include "common/auth.h"
 #include "common/grpc_server.h"
 #include "common/limits.h"
 #include "edge/cloud_client.h"
@@ -28,6 +29,12 @@ struct EdgeServerOptions {
   int max_queue = kDefaultMaxQueue;            // admitted requests waiting for a worker
   codec::EncodeOptions default_encode;  // q = 4, mode auto
   int default_top_k = 5;
+  // Bearer tokens, one per line (common/auth.h); empty: no authentication. With tokens, every
+  // KServe call needs one; grpc.health.v1 too when health_requires_auth; reflection is turned
+  // off unless reflection_with_auth.
+  std::string auth_tokens_file;
+  bool health_requires_auth = false;
+  bool reflection_with_auth = false;
   // Tests only: runs on the worker before the head of each request (may throw, may block).
   std::function<void()> test_before_head;
 };
@@ -50,6 +57,7 @@ class EdgeServer {
  private:
   EdgeServer() = default;
   EdgeServerOptions options_;
+  std::unique_ptr<TokenAuth> auth_;
   std::unique_ptr<Service> service_;
   GrpcServer server_;  // after service_: destroyed first
 };

@@ -1,0 +1,50 @@
+// grpc.health.v1.Health for the servers (Check and Watch), in place of gRPC's default service
+// so that it can (optionally) require the same bearer token as the rest of the server, and so
+// that shutdown can end the Watch streams at once. Only the whole-server status ("") is known;
+// other service names get NOT_FOUND (Check) or SERVICE_UNKNOWN (Watch). Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "proto/health.grpc.pb.h"
+
+namespace splitrans {
+
+class TokenAuth;
+
+class HealthService final : public grpc::health::v1::Health::CallbackService {
+ public:
+  // auth (nullable, borrowed): when given, every call needs a valid bearer token.
+  explicit HealthService(const TokenAuth* auth = nullptr);
+  ~HealthService() override;
+
+  // Changes the whole server's status; every Watch stream gets the new one. Ignored after
+  // Shutdown().
+  void SetServing(bool serving);
+  bool serving() const;
+  // NOT_SERVING to every watcher, then their streams end; new Watch calls end at once.
+  void Shutdown();
+
+  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* ctx, const grpc::health::v1::HealthCheckRequest* req,
+                                  grpc::health::v1::HealthCheckResponse* resp) override;
+  grpc::ServerWriteReactor<grpc::health::v1::HealthCheckResponse>* Watch(
+      grpc::CallbackServerContext* ctx, const grpc::health::v1::HealthCheckRequest* req) override;
+
+  class Watcher;
+
+ private:
+  friend class Watcher;
+  void Remove(Watcher* w);
+
+  const TokenAuth* auth_;
+  mutable std::mutex mu_;
+  bool serving_ = false;
+  bool shut_down_ = false;
+  // Open Watch streams; each holds itself here until its OnDone (senders copy the pointer under
+  // mu_ and send outside it, since a reaction may run inline).
+  std::map<Watcher*, std::shared_ptr<Watcher>> watchers_;
+};
+
+}  // namespace splitrans
