@@ -34,12 +34,15 @@ v1::Result ErrorResult(uint64_t id, grpc::StatusCode code, std::string message) 
   return r;
 }
 
+// A packet's timeout is bounded (it comes from the peer): beyond an hour it counts as none.
+constexpr int64_t kMaxTimeoutUs = int64_t{3600} * 1000000;
+
 // The earlier of a packet's own timeout and an RPC deadline, in NowMicros() time.
 int64_t DeadlineUs(const v1::FeaturePacket& p, int64_t received_us, std::chrono::system_clock::time_point rpc) {
-  int64_t d = p.timeout_us() > 0 ? received_us + p.timeout_us() : kNoDeadline;
+  int64_t d = p.timeout_us() > 0 && p.timeout_us() <= kMaxTimeoutUs ? received_us + p.timeout_us() : kNoDeadline;
   if (rpc < std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) {
     const int64_t left = std::chrono::duration_cast<std::chrono::microseconds>(rpc - std::chrono::system_clock::now()).count();
-    d = std::min(d, received_us + left);
+    d = std::min(d, received_us + std::min(left, kMaxTimeoutUs));
   }
   return d;
 }
@@ -57,9 +60,26 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
         pool_(options.workers, static_cast<size_t>(options.max_queue), "cloud workers") {}
 
   // Runs one packet through the pipeline into *out (status included), unless it expired or was
-  // cancelled first. Blocking: pool threads only. Never throws.
+  // cancelled first. Blocking: pool threads only. Never throws: any exception becomes INTERNAL.
   void Process(const v1::FeaturePacket& in, int64_t received_us, int64_t deadline_us, bool cancelled,
                v1::Result* out) {
+    auto fail = [&](const char* why) {
+      out->Clear();
+      out->set_request_id(in.request_id());
+      out->set_status_code(static_cast<int>(grpc::StatusCode::INTERNAL));
+      out->set_status_message(why);
+    };
+    try {
+      ProcessOrThrow(in, received_us, deadline_us, cancelled, out);
+    } catch (const std::bad_alloc&) {
+      fail("cloud: out of memory while answering the request");
+    } catch (...) {
+      fail("cloud: answering the request failed (exception)");
+    }
+  }
+
+  void ProcessOrThrow(const v1::FeaturePacket& in, int64_t received_us, int64_t deadline_us, bool cancelled,
+                      v1::Result* out) {
     const int64_t start = NowMicros();
     out->set_request_id(in.request_id());
     out->mutable_cloud_timings()->set_queue_us(start - received_us);
@@ -117,6 +137,7 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
                                   v1::Result* out) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     const int64_t received = NowMicros();
+    OnPacket();
     const int64_t deadline = DeadlineUs(*in, received, ctx->deadline());
     const bool posted = pool_.TryPost([this, ctx, reactor, in, out, received, deadline] {
       Process(*in, received, deadline, ctx->IsCancelled(), out);
@@ -135,6 +156,10 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
   grpc::Status QueueFull() const {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         absl::StrCat("cloud: worker queue is full (", pool_.max_queue(), " requests waiting, limit --max-queue)"));
+  }
+
+  void OnPacket() {
+    if (options_.test_on_packet) options_.test_on_packet();
   }
 
   // Tells every open stream (and every stream opened from now on) to drain.
@@ -194,6 +219,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
     v1::FeaturePacket pkt = std::move(in_);
     in_.Clear();
     const int64_t received = NowMicros();
+    if (!pkt.cancel()) service_->OnPacket();
     Act([&] {
       read_pending_ = false;  // Act starts the next read while the stream's budget allows it
       const uint64_t id = pkt.request_id();
@@ -326,13 +352,13 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
 grpc::ServerBidiReactor<v1::FeaturePacket, v1::Result>* CloudServer::Service::Stream(
     grpc::CallbackServerContext* ctx) {
   auto r = std::make_shared<StreamReactor>(this, ctx);
+  r->Start(r);  // before Drain() can reach it
   bool drain;
   {
     std::lock_guard<std::mutex> lock(streams_mu_);
     streams_[r.get()] = r;
     drain = draining_;
   }
-  r->Start(r);
   if (drain) r->Drain();
   return r.get();
 }

@@ -23,8 +23,10 @@ struct CloudServerOptions {
   int torch_threads = 1;           // LibTorch intra-op threads
   int max_queue = kDefaultMaxQueue;   // requests waiting for a worker (all streams and calls)
   int max_inflight_per_stream = 256;  // reading a stream pauses above this
-  // Tests only: runs on the worker before each request is decoded (may block or throw).
+  // Tests only: runs on the worker before each request is decoded (may block or throw), and on
+  // the gRPC thread for every feature packet received (must not block).
   std::function<void()> test_before_decode;
+  std::function<void()> test_on_packet;
 };
 
 class CloudServer {

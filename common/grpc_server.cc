@@ -38,6 +38,7 @@ absl::Status GrpcServer::Start(const GrpcServerOptions& options, const std::stri
                                const std::string& service_label, grpc::Service* service,
                                const TokenAuth* health_auth) {
   name_ = name;
+  drain_delay_ms_ = options.drain_delay_ms;
   auto creds = MakeServerCredentials(options.tls);
   if (!creds.ok()) return absl::InvalidArgumentError(absl::StrCat(name, ": ", creds.status().message()));
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -89,13 +90,19 @@ void GrpcServer::SetServing(bool serving) {
 }
 
 void GrpcServer::Shutdown(int grace_ms, const std::function<void()>& on_shutdown) {
+  std::lock_guard<std::mutex> whole(shutdown_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!server_ || shut_down_) return;
     shut_down_ = true;
   }
-  health_->Shutdown();  // NOT_SERVING to every watcher, whose streams then end
-  spdlog::info("{}: health NOT_SERVING, draining open calls (grace {} ms)", name_, grace_ms);
+  health_->SetServing(false);
+  if (drain_delay_ms_ > 0) {
+    spdlog::info("{}: health NOT_SERVING; still accepting calls for {} ms (--drain-delay-ms)", name_, drain_delay_ms_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(drain_delay_ms_));
+  }
+  health_->Shutdown();  // Watch streams end: they would otherwise hold gRPC's shutdown until the grace
+  spdlog::info("{}: refusing new calls, draining open ones (grace {} ms)", name_, grace_ms);
   const auto t0 = std::chrono::steady_clock::now();
   const auto deadline = std::chrono::system_clock::now() + std::chrono::milliseconds(grace_ms);
   // grpc::Server::Shutdown blocks until every call is done; on_shutdown runs beside it.

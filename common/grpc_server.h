@@ -50,6 +50,9 @@ struct GrpcServerOptions {
   int keepalive_min_ping_ms = kDefaultKeepaliveMinPingMs;
   // gRPC ResourceQuota: memory the server's transport may use for buffers (bytes).
   int64_t memory_quota_bytes = kDefaultMemoryQuotaBytes;
+  // On shutdown: health says NOT_SERVING this long while calls are still accepted, so that
+  // probes and load balancers see it before new calls are refused.
+  int drain_delay_ms = 0;
 };
 
 class GrpcServer {
@@ -68,10 +71,11 @@ class GrpcServer {
   int port() const { return port_; }
   // grpc.health.v1 status of the whole server (Check and Watch). Ignored once shutting down.
   void SetServing(bool serving);
-  // Health NOT_SERVING (Watch streams end), refuses new calls, lets open calls finish until
-  // grace_ms, then cancels them; returns when every call is done. on_shutdown (nullable) runs
-  // once new calls are being refused (e.g. to ask long-lived streams to wind down). No-op
-  // before Start() or after the first call.
+  // Health NOT_SERVING (for drain_delay_ms while calls are still accepted), then Watch streams
+  // end, new calls are refused, open calls get until grace_ms (counted from the refusal) to
+  // finish and are then cancelled; returns when every call is done. on_shutdown (nullable) runs
+  // beside gRPC's own shutdown, which starts refusing calls at once (e.g. to ask long-lived
+  // streams to wind down). No-op before Start(); a second call waits for the first to finish.
   void Shutdown(int grace_ms, const std::function<void()>& on_shutdown = nullptr);
   // Blocks until the server has shut down. Returns at once if it never started.
   void Wait();
@@ -83,6 +87,8 @@ class GrpcServer {
   int port_ = 0;
   std::mutex mu_;  // guards shut_down_
   bool shut_down_ = false;
+  std::mutex shutdown_mu_;  // held by Shutdown() from start to end
+  int drain_delay_ms_ = 0;
 };
 
 }  // namespace splitrans

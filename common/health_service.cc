@@ -26,10 +26,13 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<hv1::Health
       std::lock_guard<std::mutex> service_lock(service_->mu_);
       std::lock_guard<std::mutex> lock(mu_);
       if (finished_) return;
-      pending_ = !known_ ? hv1::HealthCheckResponse::SERVICE_UNKNOWN
-                 : service_->serving_ ? hv1::HealthCheckResponse::SERVING
-                                      : hv1::HealthCheckResponse::NOT_SERVING;
-      have_pending_ = true;
+      const ServingStatus status = !known_ ? hv1::HealthCheckResponse::SERVICE_UNKNOWN
+                                   : service_->serving_ ? hv1::HealthCheckResponse::SERVING
+                                                        : hv1::HealthCheckResponse::NOT_SERVING;
+      if (status != last_) {  // each change once
+        pending_ = last_ = status;
+        have_pending_ = true;
+      }
       finish_after_ = finish_after_ || service_->shut_down_;
       Next(&write, &finish);
     }
@@ -86,6 +89,7 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<hv1::Health
   std::mutex mu_;
   hv1::HealthCheckResponse out_;
   ServingStatus pending_ = hv1::HealthCheckResponse::UNKNOWN;
+  ServingStatus last_ = static_cast<ServingStatus>(-1);  // last status queued (none yet)
   bool have_pending_ = false, writing_ = false, finish_after_ = false, finished_ = false;
 };
 

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -48,6 +49,16 @@ bool SetupLogging(const std::string& level, const std::string& name) {
   }
   return ok;
 }
+
+namespace {
+// What gRPC's lines go to once spdlog may be gone: plain stderr.
+void GrpcLogToStderr(gpr_log_func_args* args) {
+  std::fprintf(stderr, "grpc %s: %s (%s:%d)\n", gpr_log_severity_string(args->severity),
+               args->message ? args->message : "", args->file ? args->file : "?", args->line);
+}
+}  // namespace
+
+void RestoreGrpcLogging() { gpr_set_log_function(GrpcLogToStderr); }
 
 LogRateLimiter::LogRateLimiter(double per_second)
     : rate_(per_second > 0 ? per_second : 1), tokens_(rate_) {}

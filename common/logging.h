@@ -17,6 +17,9 @@ bool IsLogLevel(const std::string& level);
 // (prefixed "grpc:"; gRPC's verbosity follows level: debug and below -> gRPC debug, else error
 // unless GRPC_VERBOSITY is set). Safe to call more than once.
 bool SetupLogging(const std::string& level, const std::string& name);
+// Sends gRPC's lines straight to stderr again (before the process exits: gRPC threads may
+// still log while static objects, spdlog's among them, are destroyed).
+void RestoreGrpcLogging();
 
 // Allows `per_second` events per second, in bursts of up to that many (token bucket). Used to
 // log failed requests without letting an overload flood the log: Allow() returns false once the

@@ -38,8 +38,12 @@ inline void AddServerFlags(CLI::App* app, const std::string& env_prefix, GrpcSer
                 "use fails");
   app->add_option("--keepalive-min-ping-ms", server->keepalive_min_ping_ms,
                   "keepalive policy: clients may ping this often while no data flows; faster pingers "
-                  "get GOAWAY too_many_pings (our clients ping every 20000 ms)")
+                  "get GOAWAY too_many_pings (our clients ping every " + std::to_string(kDefaultKeepaliveMs) + " ms)")
       ->check(CLI::Range(1, 3600000));
+  app->add_option("--drain-delay-ms", server->drain_delay_ms,
+                  "on SIGTERM: health reports NOT_SERVING this long while calls are still accepted, before "
+                  "new calls are refused (lets probes and load balancers move traffic first)")
+      ->check(CLI::Range(0, 600000));
   app->add_option("--memory-quota-bytes", server->memory_quota_bytes,
                   "gRPC resource quota for the transport's buffers")
       ->check(CLI::Range(int64_t{1} << 20, int64_t{1} << 40));
@@ -79,9 +83,10 @@ int ServeUntilSignal(const Options& options, const std::string& name, const Serv
   bool done = false;
   std::thread watchdog([&] {
     std::unique_lock<std::mutex> lock(mu);
-    if (!cv.wait_for(lock, std::chrono::milliseconds(flags.grace_ms + 5000), [&] { return done; })) {
-      spdlog::critical("{}: shutdown still not finished {} ms after the signal; exiting", name, flags.grace_ms + 5000);
-      spdlog::shutdown();
+    const int limit_ms = flags.grace_ms + options.server.drain_delay_ms + 5000;
+    if (!cv.wait_for(lock, std::chrono::milliseconds(limit_ms), [&] { return done; })) {
+      spdlog::critical("{}: shutdown still not finished {} ms after the signal; exiting", name, limit_ms);
+      spdlog::default_logger()->flush();
       std::_Exit(1);
     }
   });
@@ -95,6 +100,7 @@ int ServeUntilSignal(const Options& options, const std::string& name, const Serv
   cv.notify_all();
   watchdog.join();
   spdlog::info("{}: exiting", name);
+  RestoreGrpcLogging();
   return 0;
 }
 

@@ -24,7 +24,7 @@ ThreadPool::~ThreadPool() {
 bool ThreadPool::TryPost(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (max_queue_ > 0 && tasks_.size() >= max_queue_) return false;
+    if (stop_ || (max_queue_ > 0 && tasks_.size() >= max_queue_)) return false;
     tasks_.push_back(std::move(task));
   }
   cv_.notify_one();

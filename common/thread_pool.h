@@ -21,7 +21,8 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  // Queues task unless max_queue tasks are already waiting; false (task dropped) when full.
+  // Queues task unless max_queue tasks are already waiting or the pool is being destroyed;
+  // false (task dropped) then.
   // A task that throws is logged and does not stop its thread; callers that must answer a
   // request catch their own exceptions.
   bool TryPost(std::function<void()> task);

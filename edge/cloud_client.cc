@@ -98,8 +98,9 @@ CloudClient::CloudClient(CloudClientOptions options, std::shared_ptr<grpc::Chann
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options_.max_message_bytes);
   args.SetMaxSendMessageSize(options_.max_message_bytes);
+  // (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is gRPC's minimum connect timeout, not a backoff: left at
+  // its default so that slow links can still connect.)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, options_.initial_backoff_ms);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, options_.initial_backoff_ms);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, options_.max_backoff_ms);
   // Keepalive within the server's policy (GrpcServerOptions::keepalive_min_ping_ms): pings
   // also on an idle stream, with no cap on pings without data.
@@ -173,6 +174,7 @@ bool CloudClient::Connected() const {
 void CloudClient::SetStateListener(std::function<void()> listener) {
   std::lock_guard<std::mutex> lock(listener_mu_);
   listener_ = std::move(listener);
+  if (listener_) listener_();  // the current state, with no change able to slip in between
 }
 
 void CloudClient::NotifyState() {
@@ -182,7 +184,9 @@ void CloudClient::NotifyState() {
 
 CloudClient::Stats CloudClient::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  Stats s = stats_;
+  s.queued_bytes = queued_bytes_;
+  return s;
 }
 
 void CloudClient::ConnectLoop() {
@@ -209,9 +213,13 @@ bool CloudClient::RunStream(const std::shared_ptr<StreamCall>& call, int* backof
   cv_.wait(lock, [&] { return shutdown_ || established_ || stream_ != call; });
   if (shutdown_) return false;
   if (established_ && stream_ == call) {
-    *backoff_ms = options_.initial_backoff_ms;
+    const auto since = Clock::now();
     cv_.wait(lock, [&] { return shutdown_ || stream_ != call; });
     if (shutdown_) return false;
+    // A stream that lived a while resets the backoff; one that keeps dying young (a peer that
+    // accepts and drops every stream) is retried with a growing pause, not in a tight loop.
+    const bool young = Clock::now() - since < std::chrono::seconds(1);
+    if (!young) *backoff_ms = options_.initial_backoff_ms;
     if (call->draining_) {
       // The cloud is draining this stream: open the next one (to another replica, or to this
       // one once it is back). A short pause keeps a cloud that drains every new stream while
@@ -220,7 +228,11 @@ bool CloudClient::RunStream(const std::shared_ptr<StreamCall>& call, int* backof
       return !shutdown_;
     }
     spdlog::warn("edge: cloud stream lost: {}; reconnecting", last_error_);
-    return true;  // the next stream waits for the channel to be ready again
+    if (young) {
+      cv_.wait_for(lock, std::chrono::milliseconds(*backoff_ms), [&] { return shutdown_; });
+      *backoff_ms = std::min(*backoff_ms * 2, options_.max_backoff_ms);
+    }
+    return !shutdown_;  // the next stream waits for the channel to be ready again
   }
   // The call ended before it was established although the channel was ready (the server
   // refused it): back off before trying again.
@@ -280,9 +292,10 @@ uint64_t CloudClient::Send(v1::FeaturePacket packet, Clock::time_point deadline,
   {
     std::lock_guard<std::mutex> lock(mu_);
     const size_t bytes = packet.ByteSizeLong();
+    const bool awaiting = (!stream_ || !established_) && Clock::now() < accept_until_;
     if (shutdown_) {
       fail = grpc::Status(grpc::StatusCode::UNAVAILABLE, "edge shutting down");
-    } else if (!stream_ || !established_) {
+    } else if ((!stream_ || !established_) && !awaiting) {
       fail = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                           absl::StrCat("cloud ", options_.target, " unavailable (", last_error_, "); reconnecting"));
     } else if (queued_bytes_ > 0 && queued_bytes_ + static_cast<int64_t>(bytes) > options_.max_queue_bytes) {
@@ -292,7 +305,8 @@ uint64_t CloudClient::Send(v1::FeaturePacket packet, Clock::time_point deadline,
     } else if (MicrosUntil(deadline) <= 0) {
       fail = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the feature was sent");
     } else {
-      stream = stream_;
+      // Established: written at once. Just after a drain: queued for the next stream.
+      if (!awaiting) stream = stream_;
       id = next_id_++;
       packet.set_request_id(id);
       Pending& p = pending_[id];
@@ -300,6 +314,7 @@ uint64_t CloudClient::Send(v1::FeaturePacket packet, Clock::time_point deadline,
       p.deadline = deadline;
       p.packet = std::move(packet);
       p.bytes = bytes;
+      p.awaited_stream = awaiting;
       const bool earliest = by_deadline_.empty() || deadline < by_deadline_.begin()->first;
       by_deadline_.emplace(deadline, id);
       send_queue_.push_back(id);
@@ -307,11 +322,11 @@ uint64_t CloudClient::Send(v1::FeaturePacket packet, Clock::time_point deadline,
       if (earliest) sweep_cv_.notify_one();
     }
   }
-  if (!stream) {
+  if (id == 0) {
     done(fail, {});
     return 0;
   }
-  StartWrites(stream.get());
+  if (stream) StartWrites(stream.get());
   return id;
 }
 
@@ -360,11 +375,9 @@ uint64_t CloudClient::SendUnary(v1::FeaturePacket packet, Clock::time_point dead
       }
     }
     delete call;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --unary_inflight_;
-    }
-    cv_.notify_all();
+    std::lock_guard<std::mutex> lock(mu_);
+    --unary_inflight_;
+    cv_.notify_all();  // under the lock: the destructor may free this client once it is released
   });
   return id;
 }
@@ -396,12 +409,24 @@ CloudClient::Callback CloudClient::TakeLocked(uint64_t id) {
   Pending& p = it->second;
   Callback cb = std::move(p.done);
   if (!p.unary) by_deadline_.erase({p.deadline, id});
-  if (!p.written) {
-    queued_bytes_ -= static_cast<int64_t>(p.bytes);  // its queue slot is skipped later
+  const bool queued = !p.written;
+  if (queued) {
+    queued_bytes_ -= static_cast<int64_t>(p.bytes);  // its queue slot is skipped later ...
   } else if (p.stream) {
     --p.stream->inflight_;
   }
   pending_.erase(it);
+  // ... or dropped here once stale ids make up most of a long queue (a stalled stream would
+  // otherwise keep every expired request's id).
+  if (queued && ++stale_queued_ > 64 && stale_queued_ * 2 > send_queue_.size()) {
+    std::deque<uint64_t> live;
+    for (uint64_t q : send_queue_) {
+      auto pit = pending_.find(q);
+      if (pit != pending_.end() && !pit->second.written) live.push_back(q);
+    }
+    send_queue_.swap(live);
+    stale_queued_ = 0;
+  }
   return cb;
 }
 
@@ -418,7 +443,10 @@ bool CloudClient::NextWriteLocked(StreamCall* call, v1::FeaturePacket* out, std:
     const uint64_t id = send_queue_.front();
     send_queue_.pop_front();
     auto it = pending_.find(id);
-    if (it == pending_.end() || it->second.written) continue;  // completed or cancelled meanwhile
+    if (it == pending_.end() || it->second.written) {  // completed or cancelled meanwhile
+      if (stale_queued_ > 0) --stale_queued_;
+      continue;
+    }
     Pending& p = it->second;
     const int64_t left_us = MicrosUntil(p.deadline);
     if (left_us <= 0) {
@@ -505,7 +533,10 @@ void CloudClient::OnDrain(StreamCall* call) {
     if (stream_.get() == call) {
       stream_.reset();  // the call keeps itself alive until OnDone
       established_ = false;
-      last_error_ = "the cloud is draining its stream";
+      last_error_ = "the cloud drained its stream and no new one is ready yet";
+      // New requests wait (bounded by their deadlines and the send queue) for the next stream
+      // instead of failing during the moment it takes to open one.
+      accept_until_ = Clock::now() + std::chrono::milliseconds(kDrainReconnectWindowMs);
     }
     MaybeCloseDrainedLocked(call, &writes_done);
   }
@@ -580,11 +611,9 @@ void CloudClient::OnStreamDone(StreamCall* call, const grpc::Status& status) {
 }
 
 void CloudClient::OnStreamDestroyed(StreamCall* call) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    live_.erase(call);
-  }
-  cv_.notify_all();
+  std::lock_guard<std::mutex> lock(mu_);
+  live_.erase(call);
+  cv_.notify_all();  // under the lock: the destructor may free this client once it is released
 }
 
 void CloudClient::SweepLoop() {
@@ -614,11 +643,12 @@ void CloudClient::SweepLoop() {
         }
       } else {
         ++stats_.expired_unsent;
-        why = p.retried ? "the cloud stream was lost and no new one was ready within the request's deadline"
-                        : "deadline passed in the edge's send queue; never sent";
+        why = p.retried          ? "the cloud stream was lost and no new one was ready within the request's deadline"
+              : p.awaited_stream ? "the cloud drained its stream and no new one was ready within the request's deadline"
+                                 : "deadline passed in the edge's send queue; never sent";
       }
-      const grpc::StatusCode code = p.written || !p.retried ? grpc::StatusCode::DEADLINE_EXCEEDED
-                                                            : grpc::StatusCode::UNAVAILABLE;
+      const grpc::StatusCode code = !p.written && (p.retried || p.awaited_stream) ? grpc::StatusCode::UNAVAILABLE
+                                                                                  : grpc::StatusCode::DEADLINE_EXCEEDED;
       expired.emplace_back(TakeLocked(id), grpc::Status(code, why));
     }
     lock.unlock();

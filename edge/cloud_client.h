@@ -64,9 +64,10 @@ class CloudClient {
 
   // Stream mode: a stream is established and not draining. Unary mode: the channel is READY.
   bool Connected() const;
-  // Called (on a gRPC or internal thread, never inline in Send or Cancel, with no lock of this
-  // client held) whenever Connected() may have changed. nullptr removes it; returns once no call
-  // of the old listener is running.
+  // Called once right away (in this call) and then (on a gRPC or internal thread, never inline
+  // in Send or Cancel) whenever Connected() may have changed; calls never overlap, and none
+  // holds mu_ (the listener may call Connected(), but not SetStateListener). nullptr removes it;
+  // returns once no call of the old listener is running.
   void SetStateListener(std::function<void()> listener);
 
   struct Stats {
@@ -75,6 +76,7 @@ class CloudClient {
     uint64_t streams_drained = 0;      // ended after the cloud announced a drain
     uint64_t retried = 0;              // queued when a stream was lost and kept for the next one
     uint64_t expired_unsent = 0;       // expired in the send queue, never sent
+    int64_t queued_bytes = 0;          // now: features waiting to be written
   };
   Stats stats() const;
 
@@ -89,6 +91,7 @@ class CloudClient {
     size_t bytes = 0;
     bool written = false;
     bool retried = false;          // survived one stream loss in the queue
+    bool awaited_stream = false;   // sent just after a drain, before the next stream was up
     StreamCall* stream = nullptr;  // written: the stream it went out on
     UnaryCall* unary = nullptr;    // unary mode: the call
   };
@@ -135,6 +138,10 @@ class CloudClient {
   std::set<std::pair<Clock::time_point, uint64_t>> by_deadline_;  // stream mode
   std::deque<uint64_t> send_queue_;  // queued ids, oldest first (ids no longer pending are skipped)
   int64_t queued_bytes_ = 0;
+  size_t stale_queued_ = 0;  // ids in send_queue_ that are no longer pending
+  // After a drain, Send queues new requests for the next stream until then.
+  static constexpr int kDrainReconnectWindowMs = 2000;
+  Clock::time_point accept_until_{};
   Stats stats_;
 
   std::mutex listener_mu_;  // held while the listener runs

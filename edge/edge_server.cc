@@ -1,5 +1,6 @@
 #include "edge/edge_server.h"
 
+#include <absl/strings/match.h>
 #include <absl/strings/str_cat.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
@@ -131,18 +132,18 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     st->start_us = NowMicros();
     auto* reactor = new InferReactor(st, [this](const std::shared_ptr<InferState>& s) { OnCancelled(s); });
     st->reactor = reactor;
-    // Admission: bounded in flight, then in queue; both answered at once when full.
-    if (inflight_.fetch_add(1) >= options_.max_inflight) {
-      Finish(st, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                              absl::StrCat("edge: ", options_.max_inflight,
-                                           " requests already in flight (limit --max-inflight)")));
-      return reactor;
-    }
-    absl::Status parsed = ParseInferRequest(*req, pipeline_->repository(), defaults_, &st->parsed);
-    if (!parsed.ok()) {
-      Finish(st, ToGrpcStatus(parsed));
-      return reactor;
-    }
+    // Admission: bounded in flight, then in queue; both answered at once when full (a refused
+    // request never holds a slot). The request is parsed on the worker.
+    int n = inflight_.load();
+    do {
+      if (n >= options_.max_inflight) {
+        Finish(st, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                absl::StrCat("edge: ", options_.max_inflight,
+                                             " requests already in flight (limit --max-inflight)")),
+               nullptr, /*admitted=*/false);
+        return reactor;
+      }
+    } while (!inflight_.compare_exchange_weak(n, n + 1));
     if (!pool_.TryPost([this, st] { Work(st); })) {
       Finish(st, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                               absl::StrCat("edge: worker queue is full (", pool_.max_queue(),
@@ -172,18 +173,26 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
   }
 
   // Finishes the call once; logs a failure (rate-limited). False if it was already finished.
-  bool Finish(const std::shared_ptr<InferState>& st, const grpc::Status& s,
-              const std::function<void()>& fill_response = nullptr) {
+  // fill_response (nullable) writes the response of a successful call; if it throws, the call
+  // fails with INTERNAL instead. admitted: the request holds an in-flight slot to release.
+  bool Finish(const std::shared_ptr<InferState>& st, grpc::Status s,
+              const std::function<void()>& fill_response = nullptr, bool admitted = true) {
     std::string id;
     {
       std::lock_guard<std::mutex> lock(st->mu);
       if (st->finished) return false;
       st->finished = true;
+      if (s.ok() && fill_response) {
+        try {
+          fill_response();
+        } catch (...) {
+          s = grpc::Status(grpc::StatusCode::INTERNAL, "edge: building the response failed");
+        }
+      }
       if (!s.ok()) id = st->req->id().substr(0, 64);  // the request is gRPC's: read it before Finish
-      if (s.ok() && fill_response) fill_response();
+      if (admitted) inflight_.fetch_sub(1);
       st->reactor->Finish(s);
     }
-    inflight_.fetch_sub(1);
     if (!s.ok()) {
       int64_t suppressed = 0;
       if (failure_log_.Allow(&suppressed)) {
@@ -205,20 +214,36 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     return absl::OkStatus();
   }
 
-  // On the pool: head + encode, then hand off to the cloud client (non-blocking).
+  // On the pool: any exception fails only this request (INTERNAL); Finish is a no-op if the
+  // request was already answered.
   void Work(const std::shared_ptr<InferState>& st) {
-    absl::StatusOr<EncodedFeature> enc;
     try {
-      if (auto s = Check(*st, "preprocessing"); !s.ok()) {
-        Finish(st, ToGrpcStatus(s));
-        return;
-      }
-      if (options_.test_before_head) options_.test_before_head();
-      enc = pipeline_->Run(st->parsed.head, [&st](const char* next) { return Check(*st, next); });
+      Run(st);
     } catch (const std::bad_alloc&) {
-      enc = absl::InternalError("edge: out of memory while running the head");
+      Finish(st, grpc::Status(grpc::StatusCode::INTERNAL, "edge: out of memory while handling the request"));
     } catch (const std::exception& e) {
-      enc = absl::InternalError(absl::StrCat("edge: the head failed: ", e.what()));
+      Finish(st, grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat("edge: the request failed: ", e.what())));
+    } catch (...) {
+      Finish(st, grpc::Status(grpc::StatusCode::INTERNAL, "edge: the request failed (unknown exception)"));
+    }
+  }
+
+  // Parse, head + encode, then hand off to the cloud client (non-blocking).
+  void Run(const std::shared_ptr<InferState>& st) {
+    if (auto s = Check(*st, "parsing"); !s.ok()) {
+      Finish(st, ToGrpcStatus(s));
+      return;
+    }
+    if (absl::Status parsed = ParseInferRequest(*st->req, pipeline_->repository(), defaults_, &st->parsed);
+        !parsed.ok()) {
+      Finish(st, ToGrpcStatus(parsed));
+      return;
+    }
+    if (options_.test_before_head) options_.test_before_head();
+    absl::StatusOr<EncodedFeature> enc =
+        pipeline_->Run(st->parsed.head, [&st](const char* next) { return Check(*st, next); });
+    if (enc.ok()) {
+      if (absl::Status s = Check(*st, "sending to the cloud"); !s.ok()) enc = s;
     }
     if (!enc.ok()) {
       Finish(st, ToGrpcStatus(enc.status()));
@@ -279,7 +304,9 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     if (r.status_code() != 0) {
       std::string msg = r.status_message();
       if (msg.size() > 1000) msg.resize(1000);
-      Finish(st, grpc::Status(static_cast<grpc::StatusCode>(r.status_code()), absl::StrCat("cloud: ", msg)));
+      // The cloud's own messages mostly say "cloud: ..." already.
+      Finish(st, grpc::Status(static_cast<grpc::StatusCode>(r.status_code()),
+                              absl::StartsWith(msg, "cloud: ") ? msg : absl::StrCat("cloud: ", msg)));
       return;
     }
     const int64_t now = NowMicros();
@@ -305,10 +332,10 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
   const TokenAuth* auth_;  // null: no authentication
   InferDefaults defaults_;
   std::unique_ptr<HeadPipeline> pipeline_;
-  CloudClient cloud_;
   std::atomic<int> inflight_{0};
   LogRateLimiter failure_log_;
-  ThreadPool pool_;  // last: destroyed (joined) first
+  CloudClient cloud_;  // after what its callbacks use: destroyed before them
+  ThreadPool pool_;    // last: destroyed (joined) first
 };
 
 absl::StatusOr<std::unique_ptr<EdgeServer>> EdgeServer::Create(const EdgeServerOptions& options) {
@@ -354,8 +381,7 @@ absl::Status EdgeServer::Start() {
   if (!st.ok()) return st;
   // grpc.health.v1 follows the cloud: NOT_SERVING while the edge cannot reach it.
   CloudClient* cloud = &service_->cloud();
-  cloud->SetStateListener([this, cloud] { server_.SetServing(cloud->Connected()); });
-  server_.SetServing(cloud->Connected());
+  cloud->SetStateListener([this, cloud] { server_.SetServing(cloud->Connected()); });  // runs once now too
   return absl::OkStatus();
 }
 

@@ -73,6 +73,29 @@ class Gate {
   int arrived_ = 0;
 };
 
+// Counts events and lets a test wait for a number of them (bounded).
+class Counter {
+ public:
+  void Add() {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++n_;
+    cv_.notify_all();
+  }
+  bool AwaitAtLeast(int n, int ms) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return n_ >= n; });
+  }
+  int value() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return n_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int n_ = 0;
+};
+
 std::unique_ptr<cloud::CloudServer> StartCloud(const std::function<void(cloud::CloudServerOptions*)>& edit = nullptr,
                                                const std::string& addr = "127.0.0.1:0") {
   cloud::CloudServerOptions o;
@@ -164,8 +187,11 @@ std::vector<Outcome> Fire(const std::string& addr, const std::vector<inf::ModelI
     });
   }
   std::unique_lock<std::mutex> lock(mu);
-  cv.wait_for(lock, std::chrono::milliseconds(deadline_ms + 10000), [&] { return done == reqs.size(); });
-  EXPECT_EQ(done, reqs.size()) << "requests left unanswered";
+  if (!cv.wait_for(lock, std::chrono::milliseconds(deadline_ms + 10000), [&] { return done == reqs.size(); })) {
+    ADD_FAILURE() << "requests left unanswered";
+    for (auto& c : calls) c.ctx.TryCancel();  // the calls must end before their state goes away
+    cv.wait(lock, [&] { return done == reqs.size(); });
+  }
   return out;
 }
 
@@ -223,10 +249,12 @@ TEST_F(ServingTest, OverloadGetsResourceExhaustedAndEveryRequestIsAnswered) {
 // The cloud's worker queue is bounded too: requests past it get RESOURCE_EXHAUSTED results.
 TEST_F(ServingTest, CloudQueueIsBounded) {
   Gate gate;
+  Counter packets;
   auto cloud = StartCloud([&](cloud::CloudServerOptions* o) {
     o->workers = 1;
     o->max_queue = 2;
     o->test_before_decode = [&] { gate.Wait(); };
+    o->test_on_packet = [&] { packets.Add(); };
   });
   ASSERT_NE(cloud, nullptr);
   auto edge = StartEdge(cloud->port(), [](edge::EdgeServerOptions* o) { o->max_queue = 64; });
@@ -234,8 +262,8 @@ TEST_F(ServingTest, CloudQueueIsBounded) {
   ASSERT_TRUE(WaitConnected(*edge, 10000));
   std::vector<Outcome> out;
   std::thread t([&] { out = Fire(Addr(edge->port()), std::vector<inf::ModelInferRequest>(10, PixelRequest()), 5000); });
-  ASSERT_TRUE(gate.AwaitArrivals(1, 5000));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the rest reach the cloud
+  ASSERT_TRUE(gate.AwaitArrivals(1, 10000));
+  ASSERT_TRUE(packets.AwaitAtLeast(10, 10000)) << packets.value() << " of 10 reached the cloud";
   gate.Open();
   t.join();
   const auto codes = CountCodes(out);
@@ -248,7 +276,10 @@ TEST_F(ServingTest, CloudQueueIsBounded) {
 
 // A cloud that stalls: DEADLINE_EXCEEDED within the deadline + 100 ms; requests that expired in
 // the cloud's queue are dropped before decoding; it recovers when the cloud resumes.
-TEST_F(ServingTest, StalledCloudGivesDeadlineExceededAndExpiredWorkIsDropped) {
+class StalledCloudTest : public ServingTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(StalledCloudTest, DeadlineExceededAndExpiredWorkIsDropped) {
+  const bool use_stream = GetParam();
   Gate gate;
   std::atomic<int> decodes{0};
   auto cloud = StartCloud([&](cloud::CloudServerOptions* o) {
@@ -259,7 +290,7 @@ TEST_F(ServingTest, StalledCloudGivesDeadlineExceededAndExpiredWorkIsDropped) {
     };
   });
   ASSERT_NE(cloud, nullptr);
-  auto edge = StartEdge(cloud->port());
+  auto edge = StartEdge(cloud->port(), [&](edge::EdgeServerOptions* o) { o->cloud.use_stream = use_stream; });
   ASSERT_NE(edge, nullptr);
   ASSERT_TRUE(WaitConnected(*edge, 10000));
   constexpr int kDeadlineMs = 400;
@@ -279,10 +310,14 @@ TEST_F(ServingTest, StalledCloudGivesDeadlineExceededAndExpiredWorkIsDropped) {
   EXPECT_EQ(decodes.load(), 2);
 }
 
+INSTANTIATE_TEST_SUITE_P(StreamAndUnary, StalledCloudTest, ::testing::Values(true, false),
+                         [](const auto& info) { return info.param ? "stream" : "unary"; });
+
 // The client's cancellation ends the request at once on the edge and tells the cloud, which
 // drops it before decoding.
 TEST_F(ServingTest, CancelledRequestIsAnsweredAndDroppedByTheCloud) {
   Gate gate;
+  Counter packets;
   std::atomic<int> decodes{0};
   auto cloud = StartCloud([&](cloud::CloudServerOptions* o) {
     o->workers = 1;
@@ -290,6 +325,7 @@ TEST_F(ServingTest, CancelledRequestIsAnsweredAndDroppedByTheCloud) {
       ++decodes;
       gate.Wait();
     };
+    o->test_on_packet = [&] { packets.Add(); };
   });
   ASSERT_NE(cloud, nullptr);
   auto edge = StartEdge(cloud->port());
@@ -315,7 +351,7 @@ TEST_F(ServingTest, CancelledRequestIsAnsweredAndDroppedByTheCloud) {
     done = true;
     cv.notify_all();
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // it is at the cloud now
+  ASSERT_TRUE(packets.AwaitAtLeast(2, 10000)) << "the second request never reached the cloud";
   cancelled_at = Clock::now();
   ctx.TryCancel();
   {
@@ -585,9 +621,11 @@ TEST_F(ServingTest, IdleStreamSurvivesKeepaliveAndFastPingersAreCutOff) {
 // every in-flight request is answered, and the cloud finishes within the grace period.
 TEST_F(ServingTest, CloudDrainAnswersEveryRequestInFlight) {
   Gate gate;
+  Counter packets;
   auto cloud = StartCloud([&](cloud::CloudServerOptions* o) {
     o->workers = 2;
     o->test_before_decode = [&] { gate.Wait(); };
+    o->test_on_packet = [&] { packets.Add(); };
   });
   ASSERT_NE(cloud, nullptr);
   auto edge = StartEdge(cloud->port());
@@ -595,8 +633,8 @@ TEST_F(ServingTest, CloudDrainAnswersEveryRequestInFlight) {
   ASSERT_TRUE(WaitConnected(*edge, 10000));
   std::vector<Outcome> out;
   std::thread t([&] { out = Fire(Addr(edge->port()), std::vector<inf::ModelInferRequest>(6, PixelRequest()), 10000); });
-  ASSERT_TRUE(gate.AwaitArrivals(2, 5000));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the other 4 wait in the cloud's queue
+  ASSERT_TRUE(gate.AwaitArrivals(2, 10000));
+  ASSERT_TRUE(packets.AwaitAtLeast(6, 10000)) << "all 6 must be at the cloud";
   const auto t0 = Clock::now();
   std::thread stop([&] { cloud->Shutdown(5000); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -605,7 +643,7 @@ TEST_F(ServingTest, CloudDrainAnswersEveryRequestInFlight) {
   EXPECT_LE(MsSince(t0), 3000);
   t.join();
   for (const auto& o : out) EXPECT_EQ(o.code, grpc::StatusCode::OK) << o.message;
-  EXPECT_EQ(edge->cloud().stats().streams_drained, 1u);
+  EXPECT_GE(edge->cloud().stats().streams_drained, 1u);
   EXPECT_EQ(edge->cloud().stats().streams_lost, 0u);
 }
 
@@ -628,7 +666,7 @@ TEST_F(ServingTest, EdgeShutdownRespectsGraceWithBusyWorkers) {
   edge->Shutdown(500);
   const int64_t took = MsSince(t0);
   t.join();
-  EXPECT_LE(took, 500 + 100 + 300) << "grace + one stage + margin";
+  EXPECT_LE(took, 500 + 100 + 1000) << "grace + one stage + margin";
   auto codes = CountCodes(out);
   EXPECT_GT(codes[grpc::StatusCode::OK], 0);
   EXPECT_GT(codes[grpc::StatusCode::CANCELLED] + codes[grpc::StatusCode::UNAVAILABLE], 0);
@@ -767,7 +805,12 @@ TEST_F(ServingTest, SendQueueIsBoundedAndQueuedRequestsSurviveACloudRestart) {
   std::vector<Outcome> out;
   std::thread t([&] { out = Fire(Addr(edge->port()), std::vector<inf::ModelInferRequest>(40, big), 20000); });
   ASSERT_TRUE(gate.AwaitArrivals(1, 10000));
-  std::this_thread::sleep_for(std::chrono::milliseconds(3000));  // the rest fill the windows and the queue
+  // The rest fill the transport's windows, then the edge's send queue up to its bound.
+  const auto until = Clock::now() + std::chrono::seconds(20);
+  while (edge->cloud().stats().queued_bytes < (3 << 20) && Clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE(edge->cloud().stats().queued_bytes, 3 << 20) << "the send queue never filled";
   // The cloud goes away with requests still queued at the edge, and comes back.
   std::thread stop([&] { cloud->Shutdown(0); });
   gate.Open();
@@ -806,6 +849,92 @@ TEST(EvalSummaryTest, NoThroughputWhenEveryRequestFailed) {
   s.failed_requests = 4;
   s.requests_per_s = 3;
   EXPECT_NE(s.ToText().find("3.0 req/s"), std::string::npos) << s.ToText();
+}
+
+// An open Watch stream does not hold the shutdown: it gets NOT_SERVING and ends, and the
+// server stops at once instead of after its whole grace period.
+TEST_F(ServingTest, HealthWatchEndsAtShutdown) {
+  auto cloud = StartCloud();
+  ASSERT_NE(cloud, nullptr);
+  auto health = grpc::health::v1::Health::NewStub(client::MakeChannel(Addr(cloud->port())));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto watch = health->Watch(&ctx, {});
+  HealthResponse w;
+  ASSERT_TRUE(watch->Read(&w));
+  EXPECT_EQ(w.status(), HealthResponse::SERVING);
+  const auto t0 = Clock::now();
+  cloud->Shutdown(10000);
+  EXPECT_LE(MsSince(t0), 2000) << "the Watch stream held the shutdown";
+  ASSERT_TRUE(watch->Read(&w));
+  EXPECT_EQ(w.status(), HealthResponse::NOT_SERVING);
+  EXPECT_FALSE(watch->Read(&w));
+  EXPECT_TRUE(watch->Finish().ok());
+}
+
+// Shutdown order: health NOT_SERVING first while calls are still served (--drain-delay-ms),
+// then new calls are refused while the one in flight finishes within the grace period.
+TEST_F(ServingTest, ShutdownTurnsNotServingFirstThenRefusesNewCalls) {
+  Gate gate;
+  Counter packets;
+  auto cloud = StartCloud([&](cloud::CloudServerOptions* o) {
+    o->test_on_packet = [&] { packets.Add(); };
+    o->test_before_decode = [&] {
+      if (packets.value() == 1) gate.Wait();  // only the first request is held
+    };
+  });
+  ASSERT_NE(cloud, nullptr);
+  auto edge = StartEdge(cloud->port(), [](edge::EdgeServerOptions* o) { o->server.drain_delay_ms = 800; });
+  ASSERT_NE(edge, nullptr);
+  ASSERT_TRUE(WaitConnected(*edge, 10000));
+  const std::string addr = Addr(edge->port());
+  std::vector<Outcome> held;
+  std::thread t([&] { held = Fire(addr, {PixelRequest()}, 20000); });
+  ASSERT_TRUE(gate.AwaitArrivals(1, 10000));
+  std::thread stop([&] { edge->Shutdown(10000); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // During the drain delay: NOT_SERVING, but calls are still served.
+  {
+    auto health = grpc::health::v1::Health::NewStub(client::MakeChannel(addr));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    HealthResponse resp;
+    ASSERT_TRUE(health->Check(&ctx, {}, &resp).ok());
+    EXPECT_EQ(resp.status(), HealthResponse::NOT_SERVING);
+  }
+  const Outcome during = Infer(addr, PixelRequest(), 5000);
+  EXPECT_EQ(during.code, grpc::StatusCode::OK) << during.message;
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  // After it: refused, while the held request is still in flight.
+  const Outcome after = Infer(addr, PixelRequest(), 2000);
+  EXPECT_NE(after.code, grpc::StatusCode::OK);
+  gate.Open();
+  stop.join();
+  t.join();
+  EXPECT_EQ(held[0].code, grpc::StatusCode::OK) << held[0].message;
+}
+
+// Requests that arrive just after the cloud drained its stream wait for the next stream (here:
+// a new cloud on the same port) instead of failing.
+TEST_F(ServingTest, RequestsDuringADrainWaitForTheNextStream) {
+  auto cloud = StartCloud();
+  ASSERT_NE(cloud, nullptr);
+  const int port = cloud->port();
+  auto edge = StartEdge(port);
+  ASSERT_NE(edge, nullptr);
+  ASSERT_TRUE(WaitConnected(*edge, 10000));
+  const std::string addr = Addr(edge->port());
+  ASSERT_EQ(Infer(addr, PixelRequest()).code, grpc::StatusCode::OK);
+  cloud->Shutdown(1000);
+  cloud.reset();
+  std::vector<Outcome> out;
+  std::thread t([&] { out = Fire(addr, std::vector<inf::ModelInferRequest>(4, PixelRequest()), 10000); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  cloud = StartCloud(nullptr, Addr(port));
+  ASSERT_NE(cloud, nullptr);
+  t.join();
+  for (const auto& o : out) EXPECT_EQ(o.code, grpc::StatusCode::OK) << o.message;
+  EXPECT_GE(edge->cloud().stats().streams_drained, 1u);
 }
 
 // A minimal grayscale PNG (8-bit, filter 0 per row, stored deflate blocks, no zlib needed).
