@@ -105,7 +105,11 @@ absl::StatusOr<LoadSummary> RunLoad(const LoadOptions& o) {
     int64_t start_us = 0;
     int64_t deadline_us = 0;
   };
+  std::atomic<bool> rejected{false};
   for (int64_t i = 0; o.requests <= 0 || i < o.requests; ++i) {
+    if (o.reject_pause_ms > 0 && rejected.exchange(false)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(o.reject_pause_ms));  // a client that backs off
+    }
     {
       std::unique_lock<std::mutex> lock(mu);
       cv.wait(lock, [&] { return inflight < std::max(1, o.concurrency); });
@@ -129,6 +133,7 @@ absl::StatusOr<LoadSummary> RunLoad(const LoadOptions& o) {
           ++sum.ok;
           ok_us.push_back(us);
         } else {
+          if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) rejected.store(true);
           ++sum.errors[absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()))];
           if (sum.first_error.empty()) sum.first_error = s.error_message();
         }

@@ -27,6 +27,7 @@ struct LoadOptions {
   int sample_ms = 200;
   double warmup_fraction = 0.05;  // RSS "after warm-up" is the first sample past this share of the run
   std::string timeline;           // CSV file: start and end (Unix ms) and code of every request (empty: none)
+  int reject_pause_ms = 0;        // after a RESOURCE_EXHAUSTED, wait this long before the next request
 };
 
 struct RssStats {

@@ -211,6 +211,9 @@ int main(int argc, char** argv) {
   load->add_option("--images", lo.images, "IDX image file (gzip'd) to take inputs from");
   load->add_option("--pid", pid_args, "name=pid of a process whose RSS to sample (repeatable), e.g. edge=1234");
   load->add_option("--sample-ms", lo.sample_ms, "RSS sampling interval")->check(CLI::Range(1, 60000));
+  load->add_option("--reject-pause-ms", lo.reject_pause_ms,
+                   "after a RESOURCE_EXHAUSTED answer, wait this long before sending the next request (0: never)")
+      ->check(CLI::Range(0, 60000));
   load->add_flag("--json", load_json, "print the summary as JSON on stdout");
   load->add_option("--timeline", lo.timeline,
                    "write start_unix_ms,end_unix_ms,code (gRPC status code) of every request to this CSV");

@@ -3,7 +3,9 @@
 # splitrans-edge on 127.0.0.1 (default flags, CPU codec), then runs `splitrans-client load`:
 #   1. soak: 64 in flight x 20000 requests, RSS of both servers sampled;
 #   2. throughput at concurrency 1, 4, 16, 64;
-#   3. the cloud killed (SIGKILL) at 3 s into a 12 s run at concurrency 16 and restarted 2 s
+#   3. overload: 64 in flight against a second edge started with --max-inflight 32 --max-queue 8,
+#      the client pausing 5 ms after each rejection (designed RESOURCE_EXHAUSTED, none late);
+#   4. the cloud killed (SIGKILL) at 3 s into a 12 s run at concurrency 16 and restarted 2 s
 #      later on the same port: errors by code, and the time from the new cloud being ready
 #      (grpc.health.v1 SERVING) to the first success.
 # Prints markdown on stdout; logs in a temporary directory (kept on failure).
@@ -73,6 +75,21 @@ for c in 1 4 16 64; do
   load --concurrency "$c" --requests "$n" --deadline-ms 5000 --json >"$WORK/c$c.json"
   echo "| $c | $n | $(json "$WORK/c$c.json" "round(d['ok_per_s'],1)") | $(json "$WORK/c$c.json" "round(d['latency_ms']['p50'],2)") | $(json "$WORK/c$c.json" "round(d['latency_ms']['p99'],2)") | $(json "$WORK/c$c.json" "', '.join(f'{k} {v}' for k,v in d['errors'].items()) or 'none'") |"
 done
+echo
+# Overload: an edge with tight admission limits.
+EPORT2=$(free_port)
+"$EDGE" --listen "127.0.0.1:$EPORT2" --cloud "127.0.0.1:$CPORT" --model-repo "$ROOT/models" --codec-device cpu \
+  --max-inflight 32 --max-queue 8 >"$WORK/edge2.log" 2>&1 &
+EPID2=$!
+"$CLIENT" health --addr "127.0.0.1:$EPORT2" --wait-ms 60000 >/dev/null
+"$CLIENT" load --edge "127.0.0.1:$EPORT2" --concurrency 64 --requests 5000 --deadline-ms 2000 --reject-pause-ms 5 \
+  --json >"$WORK/over.json"
+kill "$EPID2"; wait "$EPID2" 2>/dev/null || true
+echo "### Overload: 64 in flight x 5000 against an edge with --max-inflight 32 --max-queue 8 (2 s deadlines; the client pauses 5 ms after a rejection)"
+echo
+echo "| ok | errors by code | late (>100 ms past deadline) | ok req/s | ok p50 ms | ok p99 ms | slowest answer ms |"
+echo "|---:|---|---:|---:|---:|---:|---:|"
+echo "| $(json "$WORK/over.json" "d['ok']") | $(json "$WORK/over.json" "', '.join(f'{k} {v}' for k,v in d['errors'].items()) or 'none'") | $(json "$WORK/over.json" "d['late']") | $(json "$WORK/over.json" "round(d['ok_per_s'],1)") | $(json "$WORK/over.json" "round(d['latency_ms']['p50'],2)") | $(json "$WORK/over.json" "round(d['latency_ms']['p99'],2)") | $(json "$WORK/over.json" "round(d['max_any_ms'],2)") |"
 echo
 # Kill and restart.
 load --concurrency 16 --requests 0 --duration-s 12 --deadline-ms 2000 --timeline "$WORK/timeline.csv" --json >"$WORK/kill.json" &
