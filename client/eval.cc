@@ -1,8 +1,10 @@
 #include "client/eval.h"
 
 #include <absl/strings/str_cat.h>
+#include <absl/strings/ascii.h>
 #include <absl/strings/str_format.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/client_interceptor.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -25,7 +28,35 @@ namespace splitrans::client {
 namespace inf = ::inference;
 namespace ks = ::splitrans::kserve;
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+namespace {
+
+// Adds "authorization: Bearer <token>" to every call of a channel.
+class BearerInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit BearerInterceptor(const std::string* header) : header_(header) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace("authorization", *header_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string* header_;
+};
+
+class BearerInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerInterceptorFactory(const std::string& token) : header_("Bearer " + token) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
+    return new BearerInterceptor(&header_);
+  }
+
+ private:
+  const std::string header_;
+};
+
+grpc::ChannelArguments ChannelArgs() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kDefaultMaxMessageBytes);
   args.SetMaxSendMessageSize(kDefaultMaxMessageBytes);
@@ -34,7 +65,35 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   // (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, gRPC's minimum connect timeout, keeps its default.)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return args;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return absl::InvalidArgumentError(absl::StrCat("token file '", path, "' cannot be read"));
+  std::string line;
+  while (std::getline(f, line)) {
+    const std::string t(absl::StripAsciiWhitespace(line));
+    if (!t.empty() && t[0] != '#') return t;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("token file '", path, "' holds no token"));
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target, const ChannelSecurity& sec) {
+  auto creds = MakeChannelCredentials(sec.tls);
+  if (!creds.ok()) return creds.status();
+  grpc::ChannelArguments args = ChannelArgs();
+  AddChannelTlsArgs(sec.tls, &args);
+  if (sec.token.empty()) return grpc::CreateCustomChannel(target, *creds, args);
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<BearerInterceptorFactory>(sec.token));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(target, *creds, args, std::move(interceptors));
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), ChannelArgs());
 }
 
 void SetParameters(const InferSettings& s, inf::ModelInferRequest* req) {
@@ -184,8 +243,9 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
     unsplit = std::move(*p);
   }
 
-  auto channel = MakeChannel(o.edge);
-  auto stub = inf::GRPCInferenceService::NewStub(channel);
+  auto channel = MakeChannel(o.edge, o.security);
+  if (!channel.ok()) return channel.status();
+  auto stub = inf::GRPCInferenceService::NewStub(*channel);
   std::vector<int> preds(n, -1);
   const auto& kStages = ks::kTimingParams;
   constexpr int kNumStages = sizeof(ks::kTimingParams) / sizeof(ks::kTimingParams[0]);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/tls.h"
 #include "proto/grpc_service.grpc.pb.h"
 
 namespace grpc {
@@ -26,7 +27,20 @@ struct InferSettings {
   int top_k = 3;
 };
 
+// How a client reaches a server: TLS (and a client certificate) when tls is on, and a bearer
+// token sent with every call when token is not empty.
+struct ChannelSecurity {
+  ClientTls tls;
+  std::string token;
+};
+// Reads the first non-empty, non-comment line of a token file (the format of the edge's
+// --auth-tokens). INVALID_ARGUMENT when there is none.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
+
 // A channel with raised message size limits and a reconnect backoff of at most 250 ms.
+// INVALID_ARGUMENT for unusable TLS files.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target, const ChannelSecurity& security);
+// Plaintext, no token (tests and loopback tools).
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target);
 
 // ModelInfer request with one UINT8 input [batch, c, h, w] in raw_input_contents.
@@ -49,6 +63,7 @@ absl::StatusOr<std::vector<int>> UnsplitPredictions(const std::string& model_rep
 
 struct EvalOptions {
   std::string edge = "127.0.0.1:8001";
+  ChannelSecurity security;
   std::string model_repo = "models";  // for the local unsplit model (full.pt)
   std::string images = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
   std::string labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";

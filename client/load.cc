@@ -56,7 +56,9 @@ absl::StatusOr<LoadSummary> RunLoad(const LoadOptions& o) {
   const int batch = std::max(1, o.batch);
   if (images->count < batch) return absl::InvalidArgumentError("load: fewer images than the batch size");
 
-  auto stub = inf::GRPCInferenceService::NewStub(MakeChannel(o.edge));
+  auto channel = MakeChannel(o.edge, o.security);
+  if (!channel.ok()) return channel.status();
+  auto stub = inf::GRPCInferenceService::NewStub(*channel);
   LoadSummary sum;
   std::mutex mu;
   std::condition_variable cv;

@@ -16,6 +16,7 @@ namespace splitrans::client {
 
 struct LoadOptions {
   std::string edge = "127.0.0.1:8001";
+  ChannelSecurity security;
   InferSettings infer;
   std::string images = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";  // request inputs
   int concurrency = 8;       // requests in flight

@@ -24,9 +24,9 @@ namespace ks = splitrans::kserve;
 
 namespace {
 
-int RunInfer(const std::string& edge, const sc::InferSettings& s, const std::vector<std::string>& files,
-             int deadline_ms, const std::string& input_scaling) {
-  auto stub = inference::GRPCInferenceService::NewStub(sc::MakeChannel(edge));
+int RunInfer(const std::shared_ptr<grpc::Channel>& channel, const sc::InferSettings& s,
+             const std::vector<std::string>& files, int deadline_ms, const std::string& input_scaling) {
+  auto stub = inference::GRPCInferenceService::NewStub(channel);
   int failures = 0;
   for (const auto& path : files) {
     inference::ModelInferRequest req;
@@ -104,8 +104,8 @@ int RunInfer(const std::string& edge, const sc::InferSettings& s, const std::vec
 }
 
 // KServe ServerReady (the edge is ready when its cloud stream is up).
-int RunReady(const std::string& addr, int wait_ms) {
-  auto stub = inference::GRPCInferenceService::NewStub(sc::MakeChannel(addr));
+int RunReady(const std::string& addr, const std::shared_ptr<grpc::Channel>& channel, int wait_ms) {
+  auto stub = inference::GRPCInferenceService::NewStub(channel);
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
   std::string last;
   do {
@@ -126,8 +126,9 @@ int RunReady(const std::string& addr, int wait_ms) {
   return 1;
 }
 
-int RunHealth(const std::string& addr, const std::string& service, int wait_ms) {
-  auto stub = grpc::health::v1::Health::NewStub(sc::MakeChannel(addr));
+int RunHealth(const std::string& addr, const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
+              int wait_ms) {
+  auto stub = grpc::health::v1::Health::NewStub(channel);
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
   std::string last;
   do {
@@ -160,7 +161,24 @@ int main(int argc, char** argv) {
   std::string edge = "127.0.0.1:8001";
   sc::InferSettings settings;
   int deadline_ms = 30000;
+  sc::ChannelSecurity security;
+  std::string token_file;
+  auto add_security = [&](CLI::App* cmd) {
+    cmd->add_option("--tls-ca", security.tls.files.ca, "PEM CA bundle that verifies the server: turns TLS on")
+        ->envname("SPLITRANS_CLIENT_TLS_CA");
+    cmd->add_option("--tls-cert", security.tls.files.cert, "PEM client certificate (mutual TLS)")
+        ->envname("SPLITRANS_CLIENT_TLS_CERT");
+    cmd->add_option("--tls-key", security.tls.files.key, "PEM private key of --tls-cert")
+        ->envname("SPLITRANS_CLIENT_TLS_KEY");
+    cmd->add_option("--tls-server-name", security.tls.server_name,
+                    "name the server's certificate must carry (default: the host of the address)")
+        ->envname("SPLITRANS_CLIENT_TLS_SERVER_NAME");
+    cmd->add_option("--token-file", token_file,
+                    "file whose first line is the bearer token to send (the edge's --auth-tokens format)")
+        ->envname("SPLITRANS_TOKEN_FILE");
+  };
   auto add_common = [&](CLI::App* cmd) {
+    add_security(cmd);
     cmd->add_option("--edge", edge, "splitrans-edge address")->envname("SPLITRANS_EDGE_TARGET");
     cmd->add_option("--model", settings.model, "model name");
     cmd->add_option("--model-version", settings.model_version, "model version (empty: latest)");
@@ -221,6 +239,7 @@ int main(int argc, char** argv) {
   auto* health = app.add_subcommand("health", "check grpc.health.v1 (exit 0 when SERVING)");
   std::string health_addr = "127.0.0.1:8001", service;
   int wait_ms = 0;
+  add_security(health);
   health->add_option("--addr", health_addr, "server address");
   health->add_option("--service", service, "service name (empty: whole server)");
   health->add_option("--wait-ms", wait_ms, "keep trying for this long");
@@ -229,7 +248,23 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (*infer) return RunInfer(edge, settings, files, deadline_ms, input_scaling);
+  if (!token_file.empty()) {
+    auto token = sc::ReadTokenFile(token_file);
+    if (!token.ok()) {
+      std::cerr << token.status().message() << "\n";
+      return 1;
+    }
+    security.token = *token;
+  }
+  auto channel = sc::MakeChannel(*health ? health_addr : edge, security);
+  if (!channel.ok()) {
+    std::cerr << channel.status().message() << "\n";
+    return 1;
+  }
+  if (*infer) return RunInfer(*channel, settings, files, deadline_ms, input_scaling);
+  if (*health) {
+    return kserve_ready ? RunReady(health_addr, *channel, wait_ms) : RunHealth(health_addr, *channel, service, wait_ms);
+  }
   if (*load) {
     for (const std::string& a : pid_args) {
       const size_t eq = a.find('=');
@@ -242,6 +277,7 @@ int main(int argc, char** argv) {
       }
     }
     lo.edge = edge;
+    lo.security = security;
     lo.infer = settings;
     lo.deadline_ms = deadline_ms;
     auto sum = sc::RunLoad(lo);
@@ -252,10 +288,8 @@ int main(int argc, char** argv) {
     std::cout << (load_json ? sum->ToJson() + "\n" : sum->ToText());
     return sum->ok > 0 ? 0 : 2;
   }
-  if (*health) {
-    return kserve_ready ? RunReady(health_addr, wait_ms) : RunHealth(health_addr, service, wait_ms);
-  }
   eo.edge = edge;
+  eo.security = security;
   eo.infer = settings;
   eo.deadline_ms = deadline_ms;
   eo.unsplit = !no_unsplit;

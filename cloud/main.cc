@@ -13,7 +13,9 @@ int main(int argc, char** argv) {
                "from edges, runs the tail of each split model, returns logits + top-k. Requests over "
                "--max-queue get RESOURCE_EXHAUSTED; requests whose deadline passed are dropped before "
                "decoding. On SIGTERM edges are asked to drain their streams and in-flight requests are "
-               "answered within --grace-ms. Health (grpc.health.v1) and reflection are enabled."};
+               "answered within --grace-ms. TLS with --tls-cert/--tls-key; mutual TLS (edges must present a "
+               "certificate from --tls-ca) by default once --tls-ca is given. Health (grpc.health.v1) and "
+               "reflection are enabled."};
   app.option_defaults()->always_capture_default();
   splitrans::AddServerFlags(&app, "SPLITRANS_CLOUD", &opt.server, &flags);
   app.add_option("--model-repo", opt.pipeline.model_repo, "model repository root (<repo>/<model>/<version>/manifest.json)")
@@ -40,7 +42,7 @@ int main(int argc, char** argv) {
       ->envname("SPLITRANS_TOP_K")
       ->check(CLI::Range(1, 100));
   CLI11_PARSE(app, argc, argv);
-  opt.server.reflection = !flags.no_reflection;
+  splitrans::ApplyServerFlags(flags, &opt.server);
   splitrans::ParseCodecDevice(codec_device, &opt.pipeline.codec_device);
   return splitrans::ServeUntilSignal<splitrans::cloud::CloudServer>(opt, "cloud", flags);
 }

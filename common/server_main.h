@@ -23,16 +23,46 @@ struct ServerMainFlags {
   std::string log_level = "info";
   int grace_ms = 2000;
   bool no_reflection = false;
+  std::string tls_client_certs = "auto";
 };
 
-// The flags every server has. env_prefix: "SPLITRANS_EDGE" or "SPLITRANS_CLOUD" (for the address).
+// The flags every server has. env_prefix: "SPLITRANS_EDGE" or "SPLITRANS_CLOUD" (for the
+// address and the TLS files). Call ApplyServerFlags after parsing.
 inline void AddServerFlags(CLI::App* app, const std::string& env_prefix, GrpcServerOptions* server,
                            ServerMainFlags* flags) {
   app->add_option("--listen", server->listen_address, "host:port to listen on (port 0: pick a free one)")
       ->envname(env_prefix + "_ADDR");
+  app->add_option("--tls-cert", server->tls.files.cert, "PEM certificate (chain) of this server: turns TLS on")
+      ->envname(env_prefix + "_TLS_CERT");
+  app->add_option("--tls-key", server->tls.files.key, "PEM private key of --tls-cert")
+      ->envname(env_prefix + "_TLS_KEY");
+  app->add_option("--tls-ca", server->tls.files.ca, "PEM CA bundle that client certificates must chain to")
+      ->envname(env_prefix + "_TLS_CA");
+  app->add_option("--tls-client-certs", flags->tls_client_certs,
+                  "client certificates: none, optional (verified when presented), require (mutual TLS); "
+                  "auto: require when --tls-ca is given, else none")
+      ->envname(env_prefix + "_TLS_CLIENT_CERTS")
+      ->check(CLI::IsMember({"auto", "none", "optional", "require"}));
+  app->add_option("--tls-refresh-s", server->tls.files.refresh_s,
+                  "re-read the certificate, key and CA files this often (rotation without a restart)")
+      ->check(CLI::Range(1, 86400));
   app->add_option("--max-message-bytes", server->max_message_bytes, "gRPC max send/receive message size")
       ->envname("SPLITRANS_MAX_MESSAGE_BYTES")
       ->check(CLI::Range(4096, 1 << 30));
+  app->add_option("--max-metadata-bytes", server->max_metadata_bytes,
+                  "largest metadata (headers) a call may carry; larger calls are refused")
+      ->check(CLI::Range(1024, 1 << 24));
+  app->add_option("--max-concurrent-streams", server->max_concurrent_streams,
+                  "calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); "
+                  "further calls wait for a free one")
+      ->check(CLI::Range(1, 1 << 20));
+  app->add_option("--max-connection-age-ms", server->max_connection_age_ms,
+                  "send GOAWAY after a connection has been open this long, so that clients reconnect and "
+                  "spread over replicas (0: never)")
+      ->check(CLI::Range(0, 1 << 30));
+  app->add_option("--max-connection-age-grace-ms", server->max_connection_age_grace_ms,
+                  "time the calls of such a connection then have to end (0: unlimited)")
+      ->check(CLI::Range(0, 1 << 30));
   app->add_flag("--reuse-port", server->reuse_port,
                 "share a port that is already in use (SO_REUSEPORT); without it, starting on a port in "
                 "use fails");
@@ -56,6 +86,16 @@ inline void AddServerFlags(CLI::App* app, const std::string& env_prefix, GrpcSer
   app->add_option("--log-level", flags->log_level, "log level (gRPC's own lines follow it)")
       ->envname("SPLITRANS_LOG_LEVEL")
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(kLogLevels), std::end(kLogLevels))));
+}
+
+// What AddServerFlags's flags mean for the server options, once parsed.
+inline void ApplyServerFlags(const ServerMainFlags& flags, GrpcServerOptions* server) {
+  server->reflection = !flags.no_reflection;
+  if (flags.tls_client_certs == "auto") {
+    server->tls.client_certs = server->tls.files.ca.empty() ? ClientCerts::kNone : ClientCerts::kRequire;
+  } else {
+    ParseClientCerts(flags.tls_client_certs, &server->tls.client_certs);
+  }
 }
 
 // Runs a Server (static Create(options) -> absl::StatusOr<std::unique_ptr<Server>>, Start(),

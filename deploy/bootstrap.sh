@@ -14,7 +14,9 @@ PACKAGES=(
   # fuzzing (clang's libFuzzer runtime)
   clang-14 libclang-rt-14-dev
   # services
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
+  # TLS certificates for the tests and deploy/make_certs.sh
+  openssl
   libtorch-dev libopenblas0-pthread
   # docker-compose v1 client: validates docker-compose.yml offline (no engine needed)
   docker-compose

@@ -23,8 +23,10 @@ int main(int argc, char** argv) {
       "input_scaling=unit says they are pixel/255 in [0, 1]. Request parameters: " +
       ks::JoinNames(ks::kRequestParams) + " (others are rejected). Runs the head, encodes the feature and "
       "sends it to splitrans-cloud. Requests over --max-inflight or --max-queue get RESOURCE_EXHAUSTED at "
-      "once; the client's deadline bounds every stage. Health (grpc.health.v1: SERVING only while the cloud "
-      "is connected) and reflection are enabled."};
+      "once; the client's deadline bounds every stage. TLS on the front door with --tls-cert/--tls-key "
+      "(client certificates per --tls-client-certs), to the cloud with --cloud-tls-*; bearer tokens with "
+      "--auth-tokens. Health (grpc.health.v1: SERVING only while the cloud is connected) and reflection "
+      "are enabled (reflection is off with --auth-tokens unless --reflection-with-auth)."};
   app.option_defaults()->always_capture_default();
   splitrans::AddServerFlags(&app, "SPLITRANS_EDGE", &opt.server, &flags);
   app.add_option("--cloud", opt.cloud.target, "splitrans-cloud address (host:port)")->envname("SPLITRANS_CLOUD_TARGET");
@@ -34,6 +36,25 @@ int main(int argc, char** argv) {
                  "deadline of each edge->cloud request (the client's deadline applies when it is earlier)")
       ->envname("SPLITRANS_CLOUD_DEADLINE_MS")
       ->check(CLI::Range(1, 3600000));
+  app.add_option("--cloud-tls-ca", opt.cloud.tls.files.ca,
+                 "PEM CA bundle that verifies the cloud's certificate: turns TLS to the cloud on")
+      ->envname("SPLITRANS_CLOUD_TLS_CA");
+  app.add_option("--cloud-tls-cert", opt.cloud.tls.files.cert,
+                 "PEM client certificate the edge presents to the cloud (mutual TLS)")
+      ->envname("SPLITRANS_CLOUD_TLS_CERT");
+  app.add_option("--cloud-tls-key", opt.cloud.tls.files.key, "PEM private key of --cloud-tls-cert")
+      ->envname("SPLITRANS_CLOUD_TLS_KEY");
+  app.add_option("--cloud-tls-server-name", opt.cloud.tls.server_name,
+                 "name the cloud's certificate must carry (default: the host of --cloud)")
+      ->envname("SPLITRANS_CLOUD_TLS_SERVER_NAME");
+  app.add_option("--auth-tokens", opt.auth_tokens_file,
+                 "file of bearer tokens, one per line: every KServe call then needs 'authorization: Bearer "
+                 "<token>' (UNAUTHENTICATED otherwise); tokens are never logged")
+      ->envname("SPLITRANS_EDGE_AUTH_TOKENS");
+  app.add_flag("--health-auth", opt.health_requires_auth,
+               "grpc.health.v1 needs a token too (default: health stays open for probes)");
+  app.add_flag("--reflection-with-auth", opt.reflection_with_auth,
+               "keep server reflection on when tokens are required (default: off then)");
   app.add_option("--cloud-rpc", cloud_rpc, "stream: one long-lived multiplexed stream; unary: one Infer per request")
       ->envname("SPLITRANS_CLOUD_RPC")
       ->check(CLI::IsMember({"stream", "unary"}));
@@ -79,7 +100,7 @@ int main(int argc, char** argv) {
   app.add_option("--top-k", opt.default_top_k, "default top-k (request parameter top_k overrides)")
       ->check(CLI::Range(1, 100));
   CLI11_PARSE(app, argc, argv);
-  opt.server.reflection = !flags.no_reflection;
+  splitrans::ApplyServerFlags(flags, &opt.server);
   splitrans::codec::ParseMode(mode, &opt.default_encode.mode);
   splitrans::ParseCodecDevice(codec_device, &opt.pipeline.codec_device);
   opt.cloud.use_stream = cloud_rpc == "stream";
