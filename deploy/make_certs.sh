@@ -5,6 +5,8 @@
 #   edge.pem / edge.key                  splitrans-edge's server certificate (front door)
 #   edge-client.pem / edge-client.key    the edge's client certificate towards the cloud (mTLS)
 #   client.pem / client.key              a client certificate for the edge's front door (optional mTLS)
+#   edge-tokens / client.token           a random bearer token: the edge's --auth-tokens file and the
+#                                        client's --token-file (kept only when they do not exist yet)
 # Server certificates name DNS:<name>, DNS:localhost, IP:127.0.0.1 and IP:::1 (plus the names in
 # SPLITRANS_CERT_EXTRA_SAN, e.g. "DNS:cloud.example.com,IP:10.0.0.5"). Keys are EC P-256, valid
 # for DAYS days (default 30). Private keys are written mode 0600 and must never be committed.
@@ -48,5 +50,10 @@ issue edge serverAuth
 issue edge-client clientAuth
 issue client clientAuth
 rm -f ca.srl
+if [[ ! -f edge-tokens ]]; then
+  token="$(openssl rand -hex 24)"
+  printf '# bearer tokens accepted by splitrans-edge --auth-tokens (one per line)\n%s\n' "$token" > edge-tokens
+  printf '%s\n' "$token" > client.token
+fi
 chmod 0644 ./*.pem
-echo "make_certs.sh: CA and certificates for cloud, edge, edge-client, client in $OUT (valid $DAYS days)"
+echo "make_certs.sh: CA, certificates for cloud, edge, edge-client, client and a bearer token in $OUT (valid $DAYS days)"

@@ -38,15 +38,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 3600000));
   app.add_option("--cloud-tls-ca", opt.cloud.tls.files.ca,
                  "PEM CA bundle that verifies the cloud's certificate: turns TLS to the cloud on")
-      ->envname("SPLITRANS_CLOUD_TLS_CA");
+      ->envname("SPLITRANS_EDGE_CLOUD_TLS_CA");
   app.add_option("--cloud-tls-cert", opt.cloud.tls.files.cert,
                  "PEM client certificate the edge presents to the cloud (mutual TLS)")
-      ->envname("SPLITRANS_CLOUD_TLS_CERT");
+      ->envname("SPLITRANS_EDGE_CLOUD_TLS_CERT");
   app.add_option("--cloud-tls-key", opt.cloud.tls.files.key, "PEM private key of --cloud-tls-cert")
-      ->envname("SPLITRANS_CLOUD_TLS_KEY");
+      ->envname("SPLITRANS_EDGE_CLOUD_TLS_KEY");
   app.add_option("--cloud-tls-server-name", opt.cloud.tls.server_name,
                  "name the cloud's certificate must carry (default: the host of --cloud)")
-      ->envname("SPLITRANS_CLOUD_TLS_SERVER_NAME");
+      ->envname("SPLITRANS_EDGE_CLOUD_TLS_SERVER_NAME");
   app.add_option("--auth-tokens", opt.auth_tokens_file,
                  "file of bearer tokens, one per line: every KServe call then needs 'authorization: Bearer "
                  "<token>' (UNAUTHENTICATED otherwise); tokens are never logged")

@@ -5,16 +5,19 @@
 # and stops both servers (also on Ctrl-C / errors).
 #
 # usage: scripts/demo.sh [BUILD_DIR] [--limit N] [--q Q] [--mode MODE] [--split SPLIT]
-#                        [--concurrency C] [--batch B] [--json] [--cloud-rpc stream|unary]
+#                        [--concurrency C] [--batch B] [--json] [--cloud-rpc stream|unary] [--tls]
 #   BUILD_DIR defaults to build/ (configure + build the whole project first:
 #   cmake --preset default && cmake --build build)
+#   --tls: certificates and a token from deploy/make_certs.sh (in a temporary directory); TLS with
+#   a bearer token on client -> edge, mutual TLS on edge -> cloud, configured through the same
+#   SPLITRANS_* variables as docker-compose.tls.yml
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="build"
 if [[ $# -gt 0 && "$1" != --* ]]; then BUILD="$1"; shift; fi
 [[ "$BUILD" = /* ]] || BUILD="$ROOT/$BUILD"
-LIMIT=0 Q=4 MODE=auto SPLIT="" CONCURRENCY=4 BATCH=1 JSON="" CLOUD_RPC=stream
+LIMIT=0 Q=4 MODE=auto SPLIT="" CONCURRENCY=4 BATCH=1 JSON="" CLOUD_RPC=stream TLS=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --limit) LIMIT="$2"; shift 2 ;;
@@ -25,7 +28,8 @@ while [[ $# -gt 0 ]]; do
     --batch) BATCH="$2"; shift 2 ;;
     --json) JSON="--json"; shift ;;
     --cloud-rpc) CLOUD_RPC="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    --tls) TLS=1; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -86,23 +90,43 @@ wait_port() {
 # Progress on stderr; stdout carries only the evaluation summary (text or --json).
 say() { echo "$@" >&2; }
 
+CLOUD_ENV=() EDGE_ENV=() CLOUD_PROBE=() EDGE_PROBE=()
+if [[ $TLS == 1 ]]; then
+  C="$WORK/certs"
+  bash "$ROOT/deploy/make_certs.sh" "$C" 1 >&2
+  CLOUD_ENV=(SPLITRANS_CLOUD_TLS_CERT="$C/cloud.pem" SPLITRANS_CLOUD_TLS_KEY="$C/cloud.key"
+             SPLITRANS_CLOUD_TLS_CA="$C/ca.pem" SPLITRANS_CLOUD_TLS_CLIENT_CERTS=require)
+  EDGE_ENV=(SPLITRANS_EDGE_TLS_CERT="$C/edge.pem" SPLITRANS_EDGE_TLS_KEY="$C/edge.key"
+            SPLITRANS_EDGE_TLS_CA="$C/ca.pem" SPLITRANS_EDGE_TLS_CLIENT_CERTS=optional
+            SPLITRANS_EDGE_AUTH_TOKENS="$C/edge-tokens"
+            SPLITRANS_EDGE_CLOUD_TLS_CA="$C/ca.pem" SPLITRANS_EDGE_CLOUD_TLS_CERT="$C/edge-client.pem"
+            SPLITRANS_EDGE_CLOUD_TLS_KEY="$C/edge-client.key")
+  CLOUD_PROBE=(--tls-ca "$C/ca.pem" --tls-cert "$C/edge-client.pem" --tls-key "$C/edge-client.key")
+  EDGE_PROBE=(--tls-ca "$C/ca.pem" --token-file "$C/client.token")
+  export SPLITRANS_CLIENT_TLS_CA="$C/ca.pem" SPLITRANS_TOKEN_FILE="$C/client.token"
+fi
+
 say "== starting splitrans-cloud (model repo $MODEL_REPO)"
-"$CLOUD_BIN" --listen 127.0.0.1:0 --model-repo "$MODEL_REPO" >"$WORK/cloud.log" 2>&1 &
+env "${CLOUD_ENV[@]}" "$CLOUD_BIN" --listen 127.0.0.1:0 --model-repo "$MODEL_REPO" >"$WORK/cloud.log" 2>&1 &
 CLOUD_PID=$!
 CLOUD_PORT="$(wait_port "$WORK/cloud.log" "$CLOUD_PID")"
 say "   cloud on 127.0.0.1:$CLOUD_PORT"
 
 say "== starting splitrans-edge"
-"$EDGE_BIN" --listen 127.0.0.1:0 --cloud "127.0.0.1:$CLOUD_PORT" --model-repo "$MODEL_REPO" \
+env "${EDGE_ENV[@]}" "$EDGE_BIN" --listen 127.0.0.1:0 --cloud "127.0.0.1:$CLOUD_PORT" --model-repo "$MODEL_REPO" \
   --cloud-rpc "$CLOUD_RPC" >"$WORK/edge.log" 2>&1 &
 EDGE_PID=$!
 EDGE_PORT="$(wait_port "$WORK/edge.log" "$EDGE_PID")"
 say "   edge on 127.0.0.1:$EDGE_PORT"
 
 say "== waiting for health"
-"$CLIENT_BIN" health --addr "127.0.0.1:$CLOUD_PORT" --wait-ms 30000 >&2
-"$CLIENT_BIN" health --addr "127.0.0.1:$EDGE_PORT" --wait-ms 30000 >&2
-"$CLIENT_BIN" health --addr "127.0.0.1:$EDGE_PORT" --ready --wait-ms 30000 >&2
+"$CLIENT_BIN" health --addr "127.0.0.1:$CLOUD_PORT" --wait-ms 30000 "${CLOUD_PROBE[@]}" >&2
+"$CLIENT_BIN" health --addr "127.0.0.1:$EDGE_PORT" --wait-ms 30000 "${EDGE_PROBE[@]}" >&2
+"$CLIENT_BIN" health --addr "127.0.0.1:$EDGE_PORT" --ready --wait-ms 30000 "${EDGE_PROBE[@]}" >&2
+for side in cloud edge; do
+  line="$(grep -o 'serving .* on port .*' "$WORK/$side.log" | head -1 || true)"
+  [[ -n "$line" ]] && say "   $side: $line"
+done
 # Which codec each side runs (GPU where usable, else CPU, and why).
 for side in cloud edge; do
   line="$(grep -o 'feature codec on .*' "$WORK/$side.log" | head -1 || true)"

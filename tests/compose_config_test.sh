@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Validates docker-compose.yml without a Docker engine: `config -q` must pass,
-# services cloud/edge/client must exist with the expected wiring, and the
-# `gpu` profile's cloud-gpu service must reserve an NVIDIA GPU.
+# services cloud/edge/client must exist with the expected wiring, the
+# `gpu` profile's cloud-gpu service must reserve an NVIDIA GPU, and the TLS
+# variant (docker-compose.tls.yml on top) must wire certificates and tokens.
 # Exit: 0 pass, 1 fail, 77 skipped (neither docker-compose nor `docker compose`).
 # Needs the Debian package docker-compose (v1.29, supports profiles).
+#   usage: tests/compose_config_test.sh [BUILD_DIR]   (with BUILD_DIR: also checks that the
+#   binaries built there know every SPLITRANS_* variable the compose files set)
 set -u
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 file="$(dirname "$here")/docker-compose.yml"
+tls_file="$(dirname "$here")/docker-compose.tls.yml"
 
 if command -v docker-compose >/dev/null 2>&1; then
   dc=(docker-compose)
@@ -67,6 +71,40 @@ check "cloud-gpu reserves count 1"         grep -Eq "count: '?1'?$" <<<"$cloudgp
 check "cloud-gpu capability gpu"           grep -Eq -- '- gpu$|capabilities: \[gpu\]' <<<"$cloudgpu"
 check "cloud-gpu is in profile gpu"        grep -Eq -- '- gpu$|profiles: \[gpu\]' <(sed -n '/profiles:/,/^    [^ -]/p' <<<"$cloudgpu")
 check "cloud has no profile (default)"     bash -c '! grep -q "profiles:" <<<"$1"' _ "$cloud"
+
+check "config -q (TLS variant)" "${dc[@]}" -f "$file" -f "$tls_file" config -q
+tls="$("${dc[@]}" -f "$file" -f "$tls_file" config 2>&1)"
+tcloud="$(service_block "$tls" cloud)"
+tedge="$(service_block "$tls" edge)"
+tclient="$(service_block "$tls" client)"
+check "tls: cloud serves its certificate"        grep -q 'SPLITRANS_CLOUD_TLS_CERT: /etc/splitrans/certs/cloud.pem' <<<"$tcloud"
+check "tls: cloud requires client certificates"  grep -q 'SPLITRANS_CLOUD_TLS_CLIENT_CERTS: require' <<<"$tcloud"
+check "tls: cloud probe presents a certificate"  grep -q 'edge-client.pem' <<<"$tcloud"
+check "tls: certificates mounted read-only"      grep -q '/etc/splitrans/certs:ro' <<<"$tcloud"
+check "tls: edge serves its certificate"         grep -q 'SPLITRANS_EDGE_TLS_CERT: /etc/splitrans/certs/edge.pem' <<<"$tedge"
+check "tls: edge requires tokens"                grep -q 'SPLITRANS_EDGE_AUTH_TOKENS: /etc/splitrans/certs/edge-tokens' <<<"$tedge"
+check "tls: edge presents its client cert"       grep -q 'SPLITRANS_EDGE_CLOUD_TLS_CERT: /etc/splitrans/certs/edge-client.pem' <<<"$tedge"
+check "tls: edge verifies the cloud"             grep -q 'SPLITRANS_EDGE_CLOUD_TLS_CA: /etc/splitrans/certs/ca.pem' <<<"$tedge"
+check "tls: edge still points at cloud:50052"    grep -q 'SPLITRANS_CLOUD_TARGET: cloud:50052' <<<"$tedge"
+check "tls: edge probe sends the token"          grep -q 'client.token' <<<"$tedge"
+check "tls: client trusts the CA"                grep -q 'SPLITRANS_CLIENT_TLS_CA: /etc/splitrans/certs/ca.pem' <<<"$tclient"
+check "tls: client sends the token"              grep -q 'SPLITRANS_TOKEN_FILE: /etc/splitrans/certs/client.token' <<<"$tclient"
+check "no private key is committed"              bash -c '! git -C "$1" ls-files | grep -Eq "\.key$|edge-tokens|client\.token"' _ "$(dirname "$here")"
+# The env names the compose files use are the binaries' (checked against their --help).
+build_dir="${1:-}"
+for bin in edge/splitrans-edge cloud/splitrans-cloud client/splitrans-client; do
+  [ -n "$build_dir" ] || break
+  b="$build_dir/$bin"
+  check "$bin is built" test -x "$b"
+  [ -x "$b" ] || continue
+  help="$("$b" --help 2>&1; [ "$bin" = client/splitrans-client ] && "$b" eval --help 2>&1)"
+  for v in $(grep -o 'SPLITRANS_[A-Z_]*' "$file" "$tls_file" | cut -d: -f2 | sort -u); do
+    case "$bin:$v" in
+      edge/*:SPLITRANS_EDGE_*|edge/*:SPLITRANS_CLOUD_TARGET|cloud/*:SPLITRANS_CLOUD_ADDR|cloud/*:SPLITRANS_CLOUD_TLS_*|client/*:SPLITRANS_CLIENT_*|client/*:SPLITRANS_TOKEN_FILE)
+        check "$bin knows $v" grep -q "$v" <<<"$help" ;;
+    esac
+  done
+done
 
 if [ $fail -ne 0 ]; then
   echo "--- docker-compose --profile gpu config ---"
