@@ -47,6 +47,69 @@ int64_t DeadlineUs(const v1::FeaturePacket& p, int64_t received_us, std::chrono:
   return d;
 }
 
+// A request's label values, bounded by the repository: a model, version or split this server
+// does not have is "unknown", so that a peer cannot create series at will.
+struct RequestLabels {
+  static constexpr const char* kUnknown = "unknown";
+  std::string model = kUnknown, version = kUnknown, split = kUnknown;
+  int64_t feature_elements = 0;  // C * H * W of the split (0: unknown)
+};
+
+double Seconds(int64_t us) { return static_cast<double>(us) * 1e-6; }
+
+// The cloud's metrics (README "Metrics") except the gauges computed at scrape time.
+class CloudMetrics {
+ public:
+  explicit CloudMetrics(metrics::Registry* r)
+      : requests_(r->AddCounter("splitrans_cloud_requests_total",
+                                "Requests answered (or dropped with their stream, as CANCELLED), by gRPC status code",
+                                {"model", "version", "split", "code"})),
+        request_duration_(r->AddHistogram("splitrans_cloud_request_duration_seconds",
+                                          "Receipt of a request to its answer (errors included), in seconds",
+                                          {"model", "version", "split"}, metrics::DefaultLatencyBuckets())),
+        stage_duration_(r->AddHistogram("splitrans_cloud_stage_duration_seconds",
+                                        "Time in each stage, in seconds: queue (waiting for a worker; every request "
+                                        "that reached one), decode and tail (requests answered OK)",
+                                        {"model", "version", "split", "stage"}, metrics::DefaultLatencyBuckets())),
+        coded_bytes_(r->AddCounter("splitrans_cloud_feature_coded_bytes_total",
+                                   "Coded feature bytes of the requests answered OK", {"model", "version", "split"})),
+        raw_bytes_(r->AddCounter("splitrans_cloud_feature_raw_bytes_total",
+                                 "Decoded (float32) feature bytes of the requests answered OK",
+                                 {"model", "version", "split"})),
+        inflight_(r->AddGauge("splitrans_cloud_inflight_requests",
+                              "Requests received and not yet answered (queued ones included)")
+                      .WithLabels({})) {}
+
+  void Received() { inflight_.Inc(); }
+  // Once per received request, when it is answered (or dropped with its stream).
+  void Answered(const RequestLabels& l, int code, int64_t received_us) {
+    inflight_.Dec();
+    requests_.WithLabels({l.model, l.version, l.split, metrics::CodeLabel(code)}).Inc();
+    request_duration_.WithLabels({l.model, l.version, l.split}).Observe(Seconds(NowMicros() - received_us));
+  }
+  void Queued(const RequestLabels& l, int64_t queue_us) { Stage(l, "queue", queue_us); }
+  void Succeeded(const RequestLabels& l, const TailResult& r, size_t coded_bytes) {
+    Stage(l, "decode", r.decode_us);
+    Stage(l, "tail", r.tail_us);
+    const int64_t batch = r.logits_shape.empty() ? 1 : r.logits_shape[0];
+    coded_bytes_.WithLabels({l.model, l.version, l.split}).Inc(static_cast<double>(coded_bytes));
+    raw_bytes_.WithLabels({l.model, l.version, l.split})
+        .Inc(static_cast<double>(batch) * static_cast<double>(l.feature_elements) * sizeof(float));
+  }
+
+ private:
+  void Stage(const RequestLabels& l, const char* stage, int64_t us) {
+    stage_duration_.WithLabels({l.model, l.version, l.split, stage}).Observe(Seconds(us));
+  }
+
+  metrics::CounterFamily& requests_;
+  metrics::HistogramFamily& request_duration_;
+  metrics::HistogramFamily& stage_duration_;
+  metrics::CounterFamily& coded_bytes_;
+  metrics::CounterFamily& raw_bytes_;
+  metrics::Gauge& inflight_;
+};
+
 class StreamReactor;
 
 }  // namespace
@@ -54,15 +117,51 @@ class StreamReactor;
 // Thin transport: proto <-> core types, absl::Status -> grpc::Status. Work runs on pool_.
 class CloudServer::Service final : public v1::SplitInference::CallbackService {
  public:
-  Service(std::unique_ptr<TailPipeline> pipeline, const CloudServerOptions& options)
+  Service(std::unique_ptr<TailPipeline> pipeline, const CloudServerOptions& options, metrics::Registry* registry)
       : pipeline_(std::move(pipeline)),
         options_(options),
-        pool_(options.workers, static_cast<size_t>(options.max_queue), "cloud workers") {}
+        metrics_(registry),
+        pool_(options.workers, static_cast<size_t>(options.max_queue), "cloud workers") {
+    // The callbacks read this service: the metrics endpoint stops before it is destroyed.
+    registry->AddCallbackGauge("splitrans_cloud_queue_depth", "Requests waiting for a worker", {}, [this] {
+      return std::vector<metrics::Registry::Sample>{{{}, static_cast<double>(pool_.QueueDepth())}};
+    });
+    registry->AddCallbackGauge("splitrans_cloud_streams", "Open edge streams", {}, [this] {
+      std::lock_guard<std::mutex> lock(streams_mu_);
+      return std::vector<metrics::Registry::Sample>{{{}, static_cast<double>(streams_.size())}};
+    });
+    registry->AddGauge("splitrans_codec_device_info", "Where the codec runs (dense layout; other layouts on the CPU)",
+                       {"device"})
+        .WithLabels({pipeline_->codec().gpu() ? "gpu" : "cpu"})
+        .Set(1);
+    metrics::AddBuildInfo(registry);
+  }
+
+  // The request's label values (see RequestLabels).
+  RequestLabels Labels(const v1::FeaturePacket& p) const {
+    RequestLabels l;
+    const ModelRepository& repo = pipeline_->repository();
+    auto m = repo.Find(p.model_name(), p.model_version());
+    if (!m.ok()) {
+      if (repo.Find(p.model_name()).ok()) l.model = p.model_name();  // a known model, an unknown version
+      return l;
+    }
+    l.model = (*m)->name;
+    l.version = std::to_string((*m)->version);
+    auto split = (*m)->FindSplit(p.split());
+    if (split.ok()) {
+      l.split = (*split)->name;
+      l.feature_elements = 1;
+      for (int64_t d : (*split)->feature_shape) l.feature_elements *= d;
+    }
+    return l;
+  }
 
   // Runs one packet through the pipeline into *out (status included), unless it expired or was
   // cancelled first. Blocking: pool threads only. Never throws: any exception becomes INTERNAL.
-  void Process(const v1::FeaturePacket& in, int64_t received_us, int64_t deadline_us, bool cancelled,
-               v1::Result* out) {
+  // Records the stage metrics; the caller records the answer (CloudMetrics::Answered).
+  void Process(const v1::FeaturePacket& in, const RequestLabels& labels, int64_t received_us, int64_t deadline_us,
+               bool cancelled, v1::Result* out) {
     auto fail = [&](const char* why) {
       out->Clear();
       out->set_request_id(in.request_id());
@@ -70,7 +169,7 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
       out->set_status_message(why);
     };
     try {
-      ProcessOrThrow(in, received_us, deadline_us, cancelled, out);
+      ProcessOrThrow(in, labels, received_us, deadline_us, cancelled, out);
     } catch (const std::bad_alloc&) {
       fail("cloud: out of memory while answering the request");
     } catch (...) {
@@ -78,11 +177,12 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
     }
   }
 
-  void ProcessOrThrow(const v1::FeaturePacket& in, int64_t received_us, int64_t deadline_us, bool cancelled,
-                      v1::Result* out) {
+  void ProcessOrThrow(const v1::FeaturePacket& in, const RequestLabels& labels, int64_t received_us,
+                      int64_t deadline_us, bool cancelled, v1::Result* out) {
     const int64_t start = NowMicros();
     out->set_request_id(in.request_id());
     out->mutable_cloud_timings()->set_queue_us(start - received_us);
+    metrics_.Queued(labels, start - received_us);
     absl::StatusOr<TailResult> r;
     if (cancelled) {
       r = absl::CancelledError("cancelled by the edge before decoding");
@@ -117,6 +217,7 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
       }
       return;
     }
+    metrics_.Succeeded(labels, *r, in.codec_bytes().size());
     out->set_status_code(0);
     out->set_model_version(r->model_version);
     out->mutable_logits()->Assign(r->logits.begin(), r->logits.end());
@@ -138,16 +239,22 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     const int64_t received = NowMicros();
     OnPacket();
+    const RequestLabels labels = Labels(*in);
+    metrics_.Received();
     const int64_t deadline = DeadlineUs(*in, received, ctx->deadline());
-    const bool posted = pool_.TryPost([this, ctx, reactor, in, out, received, deadline] {
-      Process(*in, received, deadline, ctx->IsCancelled(), out);
+    const bool posted = pool_.TryPost([this, ctx, reactor, in, out, received, deadline, labels] {
+      Process(*in, labels, received, deadline, ctx->IsCancelled(), out);
+      metrics_.Answered(labels, out->status_code(), received);
       if (out->status_code() == 0) {
         reactor->Finish(grpc::Status::OK);
       } else {
         reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(out->status_code()), out->status_message()));
       }
     });
-    if (!posted) reactor->Finish(QueueFull());
+    if (!posted) {
+      metrics_.Answered(labels, static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED), received);
+      reactor->Finish(QueueFull());
+    }
     return reactor;
   }
 
@@ -168,11 +275,13 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
 
   TailPipeline& pipeline() { return *pipeline_; }
   ThreadPool& pool() { return pool_; }
+  CloudMetrics& metrics() { return metrics_; }
   int max_inflight() const { return std::max(1, options_.max_inflight_per_stream); }
 
  private:
   std::unique_ptr<TailPipeline> pipeline_;
   const CloudServerOptions options_;
+  CloudMetrics metrics_;
   LogRateLimiter failure_log_;
   std::mutex streams_mu_;
   bool draining_ = false;
@@ -219,7 +328,12 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
     v1::FeaturePacket pkt = std::move(in_);
     in_.Clear();
     const int64_t received = NowMicros();
-    if (!pkt.cancel()) service_->OnPacket();
+    RequestLabels labels;
+    if (!pkt.cancel()) {
+      service_->OnPacket();
+      labels = service_->Labels(pkt);
+      service_->metrics().Received();
+    }
     Act([&] {
       read_pending_ = false;  // Act starts the next read while the stream's budget allows it
       const uint64_t id = pkt.request_id();
@@ -229,15 +343,19 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
         return;
       }
       if (inflight_.count(id)) {
+        // Counted before the answer can be written (under the lock: a short one).
+        service_->metrics().Answered(labels, static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT), received);
         queue_.push_back(ErrorResult(id, grpc::StatusCode::INVALID_ARGUMENT,
                                      absl::StrCat("duplicate request_id ", id, ": a request with this id is in flight on this stream")));
         return;
       }
       auto work = std::make_shared<Work>();
+      work->labels = labels;
       work->received_us = received;
       work->deadline_us = DeadlineUs(pkt, received, rpc_deadline_);
       work->packet = std::move(pkt);
       if (!service_->pool().TryPost([this, work, keep = self_] { RunWork(*work); })) {
+        service_->metrics().Answered(labels, static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED), received);
         queue_.push_back(ErrorResult(id, grpc::StatusCode::RESOURCE_EXHAUSTED, service_->QueueFull().error_message()));
         return;
       }
@@ -274,6 +392,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
  private:
   struct Work {
     v1::FeaturePacket packet;
+    RequestLabels labels;
     int64_t received_us = 0, deadline_us = kNoDeadline;
     std::atomic<bool> cancelled{false};
   };
@@ -285,7 +404,12 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
       broken = broken_;
     }
     v1::Result result;
-    if (!broken) service_->Process(work.packet, work.received_us, work.deadline_us, work.cancelled.load(), &result);
+    if (!broken) {
+      service_->Process(work.packet, work.labels, work.received_us, work.deadline_us, work.cancelled.load(), &result);
+    }
+    service_->metrics().Answered(work.labels,
+                                 broken ? static_cast<int>(grpc::StatusCode::CANCELLED) : result.status_code(),
+                                 work.received_us);
     const uint64_t id = work.packet.request_id();
     Act([&] {
       inflight_.erase(id);
@@ -386,7 +510,7 @@ absl::StatusOr<std::unique_ptr<CloudServer>> CloudServer::Create(const CloudServ
   if (!pipeline.ok()) return pipeline.status();
   std::unique_ptr<CloudServer> s(new CloudServer());
   s->options_ = options;
-  s->service_ = std::make_unique<Service>(std::move(*pipeline), options);
+  s->service_ = std::make_unique<Service>(std::move(*pipeline), options, &s->registry_);
   spdlog::info("cloud: {} worker threads, {} torch threads, at most {} queued, {} in flight per stream",
                options.workers, options.torch_threads, options.max_queue, options.max_inflight_per_stream);
   return s;
@@ -397,8 +521,19 @@ CloudServer::~CloudServer() { Shutdown(0); }
 const TailPipeline& CloudServer::pipeline() const { return service_->pipeline(); }
 
 absl::Status CloudServer::Start() {
+  const std::string& metrics_address = options_.server.metrics_listen_address;
+  if (!metrics_address.empty()) {
+    auto m = metrics::MetricsServer::Start(metrics_address, &registry_);
+    if (!m.ok()) return absl::Status(m.status().code(), absl::StrCat("cloud: ", m.status().message()));
+    metrics_server_ = std::move(*m);
+    spdlog::info("cloud: Prometheus metrics on port {} ({}), GET /metrics", metrics_server_->port(), metrics_address);
+  }
   auto st = server_.Start(options_.server, "cloud", "splitrans.v1.SplitInference", service_.get());
-  if (st.ok()) server_.SetServing(true);  // the models are loaded: ready until shutdown
+  if (!st.ok()) {
+    metrics_server_.reset();
+    return st;
+  }
+  server_.SetServing(true);  // the models are loaded: ready until shutdown
   return st;
 }
 

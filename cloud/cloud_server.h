@@ -1,7 +1,8 @@
 // splitrans-cloud: serves splitrans.v1.SplitInference (Stream + Infer) over the TailPipeline,
 // with the gRPC health service and reflection. Work is bounded (a worker queue, requests in
 // flight per stream); expired and cancelled requests are dropped before decoding; shutdown
-// drains (edges are told to stop sending, in-flight requests are answered). Thread-safe.
+// drains (edges are told to stop sending, in-flight requests are answered). Prometheus metrics
+// (README "Metrics") on an optional HTTP endpoint. Thread-safe.
 #pragma once
 
 #include <absl/status/statusor.h>
@@ -13,6 +14,7 @@
 #include "cloud/tail_pipeline.h"
 #include "common/grpc_server.h"
 #include "common/limits.h"
+#include "common/metrics.h"
 
 namespace splitrans::cloud {
 
@@ -34,8 +36,14 @@ class CloudServer {
   static absl::StatusOr<std::unique_ptr<CloudServer>> Create(const CloudServerOptions& options);
   ~CloudServer();
 
+  // Starts the metrics endpoint (options.server.metrics_listen_address, if any), then gRPC;
+  // either failing to listen fails Start().
   absl::Status Start();
   int port() const { return server_.port(); }
+  // The metrics endpoint's port (0 before Start() or without a metrics address).
+  int metrics_port() const { return metrics_server_ ? metrics_server_->port() : 0; }
+  // This server's metrics (README "Metrics"), as the endpoint serves them.
+  const metrics::Registry& registry() const { return registry_; }
   // Health NOT_SERVING, tells every edge stream to drain, refuses new calls, answers what is in
   // flight until grace_ms, then cancels the rest; returns when every call is done.
   void Shutdown(int grace_ms = 1000);
@@ -46,9 +54,12 @@ class CloudServer {
 
  private:
   CloudServer() = default;
+  metrics::Registry registry_;  // first: outlives everything that updates it
   CloudServerOptions options_;
   std::unique_ptr<Service> service_;
   GrpcServer server_;  // after service_: destroyed first
+  // Last: stops first (the callback gauges read service_).
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;
 };
 
 }  // namespace splitrans::cloud

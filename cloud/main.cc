@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
                "decoding. On SIGTERM edges are asked to drain their streams and in-flight requests are "
                "answered within --grace-ms. TLS with --tls-cert/--tls-key; mutual TLS (edges must present a "
                "certificate from --tls-ca) by default once --tls-ca is given. Health (grpc.health.v1) and "
-               "reflection are enabled."};
+               "reflection are enabled. Prometheus metrics (plain HTTP, GET /metrics) with --metrics-listen."};
   app.option_defaults()->always_capture_default();
   splitrans::AddServerFlags(&app, "SPLITRANS_CLOUD", &opt.server, &flags);
   app.add_option("--model-repo", opt.pipeline.model_repo, "model repository root (<repo>/<model>/<version>/manifest.json)")

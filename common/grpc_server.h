@@ -36,10 +36,12 @@ struct GrpcServerOptions {
   int max_message_bytes = kDefaultMaxMessageBytes;  // send and receive
   int max_metadata_bytes = kDefaultMaxMetadataBytes;  // a call's metadata (headers)
   int max_concurrent_streams = kDefaultMaxConcurrentStreams;  // per connection
-  // GOAWAY after a connection has been open this long (0: never), so that clients reconnect
-  // and spread over replicas; calls then have max_connection_age_grace_ms (0: unlimited) to end.
-  int max_connection_age_ms = 0;
-  int max_connection_age_grace_ms = 0;
+  // GOAWAY after a connection has been open this long (0: never; gRPC adds +-10% jitter), so
+  // that clients reconnect and spread over replicas, also those added since; calls then have
+  // max_connection_age_grace_ms (0: unlimited) to end. The edge's cloud streams move to a new
+  // connection on the GOAWAY without losing a request (edge/cloud_client.h).
+  int max_connection_age_ms = kDefaultMaxConnectionAgeMs;
+  int max_connection_age_grace_ms = kDefaultMaxConnectionAgeGraceMs;
   bool reflection = true;
   // SO_REUSEPORT lets a second server bind a port that is in use and silently share it; off,
   // Start() fails on a port in use.
@@ -53,6 +55,10 @@ struct GrpcServerOptions {
   // On shutdown: health says NOT_SERVING this long while calls are still accepted, so that
   // probes and load balancers see it before new calls are refused.
   int drain_delay_ms = 0;
+  // host:port of the plain-HTTP Prometheus endpoint (GET /metrics, common/metrics.h) that the
+  // edge or cloud server starts beside this one in its Start(); "" = none. GrpcServer itself
+  // does not read it.
+  std::string metrics_listen_address;
 };
 
 class GrpcServer {

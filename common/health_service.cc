@@ -1,5 +1,7 @@
 #include "common/health_service.h"
 
+#include <absl/strings/str_cat.h>
+
 #include <vector>
 
 #include "common/auth.h"
@@ -15,7 +17,7 @@ using ServingStatus = hv1::HealthCheckResponse::ServingStatus;
 // Its fields are guarded by mu_; the service owns it (shared) until its OnDone.
 class HealthService::Watcher final : public grpc::ServerWriteReactor<hv1::HealthCheckResponse> {
  public:
-  Watcher(HealthService* service, bool known) : service_(service), known_(known) {}
+  Watcher(HealthService* service, Kind kind) : service_(service), kind_(kind) {}
 
   // Queues the service's current status (and finishes after it once the service is shut down).
   // Never called with the service's lock held: it takes it, then its own, so that the last Send
@@ -26,9 +28,7 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<hv1::Health
       std::lock_guard<std::mutex> service_lock(service_->mu_);
       std::lock_guard<std::mutex> lock(mu_);
       if (finished_) return;
-      const ServingStatus status = !known_ ? hv1::HealthCheckResponse::SERVICE_UNKNOWN
-                                   : service_->serving_ ? hv1::HealthCheckResponse::SERVING
-                                                        : hv1::HealthCheckResponse::NOT_SERVING;
+      const ServingStatus status = service_->StatusLocked(kind_);
       if (status != last_) {  // each change once
         pending_ = last_ = status;
         have_pending_ = true;
@@ -85,7 +85,7 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<hv1::Health
   }
 
   HealthService* service_;
-  const bool known_;
+  const Kind kind_;
   std::mutex mu_;
   hv1::HealthCheckResponse out_;
   ServingStatus pending_ = hv1::HealthCheckResponse::UNKNOWN;
@@ -96,11 +96,23 @@ class HealthService::Watcher final : public grpc::ServerWriteReactor<hv1::Health
 HealthService::HealthService(const TokenAuth* auth) : auth_(auth) {}
 HealthService::~HealthService() = default;
 
-namespace {
-ServingStatus StatusOf(bool serving) {
-  return serving ? hv1::HealthCheckResponse::SERVING : hv1::HealthCheckResponse::NOT_SERVING;
+HealthService::Kind HealthService::KindOf(const std::string& service) {
+  if (service.empty()) return Kind::kServer;
+  if (service == kLivenessService) return Kind::kLive;
+  return Kind::kUnknown;
 }
-}  // namespace
+
+ServingStatus HealthService::StatusLocked(Kind kind) const {
+  switch (kind) {
+    case Kind::kServer:
+      return serving_ ? hv1::HealthCheckResponse::SERVING : hv1::HealthCheckResponse::NOT_SERVING;
+    case Kind::kLive:
+      return shut_down_ ? hv1::HealthCheckResponse::NOT_SERVING : hv1::HealthCheckResponse::SERVING;
+    case Kind::kUnknown:
+      break;
+  }
+  return hv1::HealthCheckResponse::SERVICE_UNKNOWN;
+}
 
 void HealthService::SetServing(bool serving) {
   std::vector<std::shared_ptr<Watcher>> to;
@@ -148,11 +160,17 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* ctx,
       return reactor;
     }
   }
-  if (!req->service().empty()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service (only \"\", the whole server)"));
+  const Kind kind = KindOf(req->service());
+  if (kind == Kind::kUnknown) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 absl::StrCat("unknown service (known: \"\", the whole server's readiness, and \"",
+                                              kLivenessService, "\", liveness)")));
     return reactor;
   }
-  resp->set_status(StatusOf(serving()));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    resp->set_status(StatusLocked(kind));
+  }
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -171,7 +189,7 @@ grpc::ServerWriteReactor<hv1::HealthCheckResponse>* HealthService::Watch(grpc::C
   if (auth_) {
     if (absl::Status st = auth_->Check(ctx->client_metadata()); !st.ok()) return new RefusedWatch(ToGrpcStatus(st));
   }
-  auto w = std::make_shared<Watcher>(this, req->service().empty());
+  auto w = std::make_shared<Watcher>(this, KindOf(req->service()));
   {
     std::lock_guard<std::mutex> lock(mu_);
     watchers_[w.get()] = w;

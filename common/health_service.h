@@ -1,12 +1,15 @@
 // grpc.health.v1.Health for the servers (Check and Watch), in place of gRPC's default service
 // so that it can (optionally) require the same bearer token as the rest of the server, and so
-// that shutdown can end the Watch streams at once. Only the whole-server status ("") is known;
-// other service names get NOT_FOUND (Check) or SERVICE_UNKNOWN (Watch). Thread-safe.
+// that shutdown can end the Watch streams at once. Two service names are known: "" (the whole
+// server's readiness, SetServing) and kLivenessService (SERVING from construction until
+// Shutdown: for liveness probes, which must not fail while the server is merely not ready);
+// others get NOT_FOUND (Check) or SERVICE_UNKNOWN (Watch). Thread-safe.
 #pragma once
 
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "proto/health.grpc.pb.h"
 
@@ -16,6 +19,8 @@ class TokenAuth;
 
 class HealthService final : public grpc::health::v1::Health::CallbackService {
  public:
+  static constexpr char kLivenessService[] = "splitrans.live";
+
   // auth (nullable, borrowed): when given, every call needs a valid bearer token.
   explicit HealthService(const TokenAuth* auth = nullptr);
   ~HealthService() override;
@@ -36,6 +41,9 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
 
  private:
   friend class Watcher;
+  enum class Kind { kServer, kLive, kUnknown };
+  static Kind KindOf(const std::string& service);
+  grpc::health::v1::HealthCheckResponse::ServingStatus StatusLocked(Kind kind) const;  // under mu_
   void Remove(Watcher* w);
 
   const TokenAuth* auth_;

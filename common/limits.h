@@ -31,6 +31,11 @@ constexpr int64_t kDefaultCloudQueueBytes = 64 << 20;  // edge: bytes waiting to
 // streams one connection may have open at once.
 constexpr int kDefaultMaxMetadataBytes = 16 << 10;
 constexpr int kDefaultMaxConcurrentStreams = 256;
+// Connections are closed (GOAWAY) after about kDefaultMaxConnectionAgeMs, so that clients
+// rebalance over replicas added since they connected; their calls then have
+// kDefaultMaxConnectionAgeGraceMs to end (longer than any default deadline).
+constexpr int kDefaultMaxConnectionAgeMs = 5 * 60 * 1000;
+constexpr int kDefaultMaxConnectionAgeGraceMs = 30 * 1000;
 // gRPC ResourceQuota of each server (transport buffers).
 constexpr int64_t kDefaultMemoryQuotaBytes = int64_t{1} << 30;
 

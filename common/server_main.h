@@ -1,6 +1,6 @@
 // What a server binary does around its own flags, shared by splitrans-edge and splitrans-cloud:
-// the common flags (listen address, gRPC limits, logging, grace), logging, Create(), Start(),
-// wait for SIGINT/SIGTERM, graceful shutdown bounded by a watchdog.
+// the common flags (listen address, gRPC limits, metrics endpoint, logging, grace), logging,
+// Create(), Start(), wait for SIGINT/SIGTERM, graceful shutdown bounded by a watchdog.
 #pragma once
 
 #include <spdlog/spdlog.h>
@@ -77,6 +77,11 @@ inline void AddServerFlags(CLI::App* app, const std::string& env_prefix, GrpcSer
   app->add_option("--memory-quota-bytes", server->memory_quota_bytes,
                   "gRPC resource quota for the transport's buffers")
       ->check(CLI::Range(int64_t{1} << 20, int64_t{1} << 40));
+  app->add_option("--metrics-listen", server->metrics_listen_address,
+                  "host:port of the Prometheus metrics endpoint, plain HTTP, path /metrics (e.g. 0.0.0.0:8002 "
+                  "on the edge, 0.0.0.0:8003 on the cloud; [::]:port for IPv6). Put it on a port that is not "
+                  "exposed publicly. Empty: no metrics endpoint")
+      ->envname(env_prefix + "_METRICS_LISTEN");
   app->add_flag("--no-reflection", flags->no_reflection, "disable gRPC server reflection (on by default)");
   app->add_option("--grace-ms", flags->grace_ms,
                   "on SIGTERM/SIGINT: health NOT_SERVING, new calls refused, in-flight calls get this "
