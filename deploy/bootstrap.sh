@@ -17,11 +17,15 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   # TLS certificates for the tests and deploy/make_certs.sh
   openssl
+  # metrics: HTTP endpoint (cpp-httplib); promtool and a real Prometheus for the tests
+  libcpp-httplib-dev prometheus
   libtorch-dev libopenblas0-pthread
   # docker-compose v1 client: validates docker-compose.yml offline (no engine needed)
   docker-compose
   # model training / export and real data
   python3 python3-numpy python3-torch python3-torchvision dataset-fashion-mnist
+  # tests/k8s_test.sh reads the rendered manifests
+  python3-yaml
 )
 
 missing=()
@@ -30,6 +34,13 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# kubectl (its kustomize renders deploy/k8s in the tests): Debian's kubernetes-client, unless a
+# kubectl with kustomize is already installed (e.g. the Google Cloud SDK's kubectl package, whose
+# /usr/bin/kubectl kubernetes-client would collide with).
+if ! { command -v kubectl >/dev/null 2>&1 && kubectl kustomize --help >/dev/null 2>&1; }; then
+  missing+=(kubernetes-client)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "bootstrap: all ${#PACKAGES[@]} packages present"

@@ -57,7 +57,7 @@ class CloudClient::StreamCall final : public grpc::ClientBidiReactor<v1::Feature
       return;
     }
     if (in_.draining()) {
-      client_->OnDrain(this);
+      client_->OnDrain(this, /*by_cloud=*/true);
     } else {
       client_->OnResult(this, std::move(in_));
     }
@@ -214,7 +214,20 @@ bool CloudClient::RunStream(const std::shared_ptr<StreamCall>& call, int* backof
   if (shutdown_) return false;
   if (established_ && stream_ == call) {
     const auto since = Clock::now();
-    cv_.wait(lock, [&] { return shutdown_ || stream_ != call; });
+    // While the stream lives, the channel is watched: a connection that leaves READY under a
+    // live stream got a GOAWAY (the cloud's --max-connection-age-ms, or its shutdown). The stream
+    // is then drained from this side, as if the cloud had asked: no new requests on it, the
+    // written ones are answered, and the next stream goes out on a new connection (to a
+    // rebalanced replica behind a virtual IP), so that the end of the connection's grace period
+    // cuts off nothing.
+    while (!shutdown_ && stream_ == call) {
+      cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return shutdown_ || stream_ != call; });
+      if (shutdown_ || stream_ != call) break;
+      lock.unlock();
+      const bool ready = channel_->GetState(false) == GRPC_CHANNEL_READY;
+      if (!ready) OnDrain(call.get(), /*by_cloud=*/false);
+      lock.lock();
+    }
     if (shutdown_) return false;
     // A stream that lived a while resets the backoff; one that keeps dying young (a peer that
     // accepts and drops every stream) is retried with a growing pause, not in a tight loop.
@@ -523,24 +536,30 @@ void CloudClient::OnReadsDone(StreamCall* call) {
   if (release) call->Release();
 }
 
-void CloudClient::OnDrain(StreamCall* call) {
+void CloudClient::OnDrain(StreamCall* call, bool by_cloud) {
   bool writes_done = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (call->draining_) return;
+    if (call->draining_ || call->reads_done_) return;
     call->draining_ = true;
-    ++stats_.streams_drained;
+    ++(by_cloud ? stats_.streams_drained : stats_.streams_goaway);
     if (stream_.get() == call) {
       stream_.reset();  // the call keeps itself alive until OnDone
       established_ = false;
-      last_error_ = "the cloud drained its stream and no new one is ready yet";
+      last_error_ = by_cloud ? "the cloud drained its stream and no new one is ready yet"
+                             : "the connection to the cloud is going away and no new stream is ready yet";
       // New requests wait (bounded by their deadlines and the send queue) for the next stream
       // instead of failing during the moment it takes to open one.
       accept_until_ = Clock::now() + std::chrono::milliseconds(kDrainReconnectWindowMs);
     }
     MaybeCloseDrainedLocked(call, &writes_done);
   }
-  spdlog::info("edge: cloud {} is draining the stream; opening a new one", options_.target);
+  if (by_cloud) {
+    spdlog::info("edge: cloud {} is draining the stream; opening a new one", options_.target);
+  } else {
+    spdlog::info("edge: the connection to cloud {} is going away (GOAWAY); finishing its stream, opening a new one",
+                 options_.target);
+  }
   cv_.notify_all();
   NotifyState();
   if (writes_done) call->CloseWrites();

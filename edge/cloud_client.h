@@ -74,6 +74,7 @@ class CloudClient {
     uint64_t streams_established = 0;  // including the first
     uint64_t streams_lost = 0;         // ended without a drain from the cloud
     uint64_t streams_drained = 0;      // ended after the cloud announced a drain
+    uint64_t streams_goaway = 0;       // drained by the edge: their connection got a GOAWAY
     uint64_t retried = 0;              // queued when a stream was lost and kept for the next one
     uint64_t expired_unsent = 0;       // expired in the send queue, never sent
     int64_t queued_bytes = 0;          // now: features waiting to be written
@@ -114,7 +115,8 @@ class CloudClient {
   void OnStreamEstablished(StreamCall* call);
   void OnWriteDone(StreamCall* call, bool ok);
   void OnReadsDone(StreamCall* call);
-  void OnDrain(StreamCall* call);
+  // No new requests on call (by_cloud: the cloud asked; else its connection is going away).
+  void OnDrain(StreamCall* call, bool by_cloud);
   void OnStreamDone(StreamCall* call, const grpc::Status& status);
   void OnStreamDestroyed(StreamCall* call);  // the call and its context are gone
   void OnResult(StreamCall* call, splitrans::v1::Result result);

@@ -34,6 +34,7 @@ struct InferState {
   inf::ModelInferResponse* resp = nullptr;      // written only under mu, before Finish
   Clock::time_point deadline = Clock::time_point::max();  // the client's
   int64_t start_us = 0;
+  int64_t work_start_us = 0;  // a worker took it
   ParsedInfer parsed;
   std::atomic<bool> cancelled{false};
 
@@ -63,23 +64,114 @@ class InferReactor final : public grpc::ServerUnaryReactor {
   std::function<void(const std::shared_ptr<InferState>&)> on_cancel_;
 };
 
+// The edge's metrics (README "Metrics"). Label values come from the model repository, never
+// from the request as sent (a bounded set of series).
+struct EdgeMetrics {
+  explicit EdgeMetrics(metrics::Registry* r)
+      : requests(r->AddCounter("splitrans_edge_requests_total", "ModelInfer requests answered, by status code",
+                               {"model", "version", "split", "code"})),
+        duration(r->AddHistogram("splitrans_edge_request_duration_seconds",
+                                 "ModelInfer from receipt to answer (any status)", {"model", "version", "split"},
+                                 metrics::DefaultLatencyBuckets())),
+        stages(r->AddHistogram("splitrans_edge_stage_duration_seconds",
+                               "Time of each stage of successful requests: queue (waiting for a worker), "
+                               "preprocess, head, encode, transfer (cloud round trip minus the cloud's queue, "
+                               "decode and tail), and the cloud's queue, decode and tail as it reports them",
+                               {"model", "version", "split", "stage"}, metrics::DefaultLatencyBuckets())),
+        raw_bytes(r->AddCounter("splitrans_edge_feature_raw_bytes_total",
+                                "Feature bytes before compression (float32) of requests sent to the cloud",
+                                {"model", "version", "split"})),
+        coded_bytes(r->AddCounter("splitrans_edge_feature_coded_bytes_total",
+                                  "Feature bytes after compression (codec bitstream) of requests sent to the cloud",
+                                  {"model", "version", "split"})),
+        cloud_requests(r->AddCounter("splitrans_edge_cloud_requests_total",
+                                     "Requests answered by each cloud replica (final attempt), by status code",
+                                     {"replica", "code"})),
+        cloud_retries(r->AddCounter("splitrans_edge_cloud_retries_total",
+                                    "Requests that failed UNAVAILABLE on a replica and were sent to another one",
+                                    {"replica"})) {}
+
+  metrics::CounterFamily& requests;
+  metrics::HistogramFamily& duration;
+  metrics::HistogramFamily& stages;
+  metrics::CounterFamily& raw_bytes;
+  metrics::CounterFamily& coded_bytes;
+  metrics::CounterFamily& cloud_requests;
+  metrics::CounterFamily& cloud_retries;
+};
+
+struct Labels {
+  std::string model, version, split;
+};
+
+// The labels of a parsed request: model, version and split as the repository names them;
+// "unknown" for what is not known: the request failed before it was resolved (refused at
+// admission, a model or split the edge does not have), so that clients cannot create series.
+Labels LabelsOf(const ParsedInfer& p) {
+  Labels l{"unknown", "unknown", "unknown"};
+  if (!p.manifest) return l;
+  l.model = p.manifest->name;
+  l.version = std::to_string(p.manifest->version);
+  const std::string& split = p.head.split.empty() ? p.manifest->default_split : p.head.split;
+  if (p.manifest->splits.count(split)) l.split = split;
+  return l;
+}
+
+CloudPoolOptions MakePoolOptions(const EdgeServerOptions& options, EdgeMetrics* m) {
+  CloudPoolOptions o;
+  o.client = options.cloud;
+  o.resolve_ms = options.cloud_resolve_ms;
+  o.resolver = options.cloud_resolver;
+  o.on_answer = [m](const std::string& replica, grpc::StatusCode code) {
+    m->cloud_requests.WithLabels({replica, metrics::CodeLabel(static_cast<int>(code))}).Inc();
+  };
+  o.on_retry = [m](const std::string& replica) { m->cloud_retries.WithLabels({replica}).Inc(); };
+  return o;
+}
+
 }  // namespace
 
 // Thin transport: KServe proto <-> kserve.h functions, HeadPipeline and CloudClient.
 class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackService {
  public:
   Service(const EdgeServerOptions& options, std::unique_ptr<HeadPipeline> pipeline, const TokenAuth* auth,
-          std::shared_ptr<grpc::ChannelCredentials> cloud_credentials)
+          std::shared_ptr<grpc::ChannelCredentials> cloud_credentials, metrics::Registry* registry)
       : options_(options),
         auth_(auth),
         pipeline_(std::move(pipeline)),
-        cloud_(options.cloud, std::move(cloud_credentials)),
+        metrics_(registry),
+        cloud_(MakePoolOptions(options, &metrics_), std::move(cloud_credentials)),
         pool_(options.workers, static_cast<size_t>(options.max_queue), "edge workers") {
     defaults_.encode = options.default_encode;
     defaults_.top_k = options.default_top_k;
+    // The callbacks read this service: the metrics endpoint stops before it is destroyed.
+    registry->AddCallbackGauge("splitrans_edge_inflight_requests", "ModelInfer requests admitted and not answered",
+                               {}, [this] {
+                                 return std::vector<metrics::Registry::Sample>{{{}, double(inflight_.load())}};
+                               });
+    registry->AddCallbackGauge("splitrans_edge_queue_depth", "Admitted requests waiting for a worker", {}, [this] {
+      return std::vector<metrics::Registry::Sample>{{{}, static_cast<double>(pool_.QueueDepth())}};
+    });
+    registry->AddCallbackGauge("splitrans_edge_cloud_replica_up",
+                               "1 while the edge has an established stream to this cloud replica, else 0",
+                               {"replica"}, [this] {
+                                 std::vector<metrics::Registry::Sample> v;
+                                 for (const auto& r : cloud_.replicas()) v.push_back({{r.address}, r.connected ? 1.0 : 0.0});
+                                 return v;
+                               });
+    registry->AddCallbackGauge("splitrans_edge_cloud_send_queue_bytes",
+                               "Feature bytes waiting to be written to the cloud streams", {}, [this] {
+                                 return std::vector<metrics::Registry::Sample>{
+                                     {{}, static_cast<double>(cloud_.stats().queued_bytes)}};
+                               });
+    registry->AddGauge("splitrans_codec_device_info", "Where the codec runs (dense layout; other layouts on the CPU)",
+                       {"device"})
+        .WithLabels({pipeline_->codec().gpu() ? "gpu" : "cpu"})
+        .Set(1);
+    metrics::AddBuildInfo(registry);
   }
 
-  CloudClient& cloud() { return cloud_; }
+  CloudPool& cloud() { return cloud_; }
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx, const inf::ServerLiveRequest*,
                                        inf::ServerLiveResponse* resp) override {
@@ -193,6 +285,11 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
       if (admitted) inflight_.fetch_sub(1);
       st->reactor->Finish(s);
     }
+    {
+      const Labels l = LabelsOf(st->parsed);
+      metrics_.requests.WithLabels({l.model, l.version, l.split, metrics::CodeLabel(static_cast<int>(s.error_code()))}).Inc();
+      metrics_.duration.WithLabels({l.model, l.version, l.split}).Observe((NowMicros() - st->start_us) * 1e-6);
+    }
     if (!s.ok()) {
       int64_t suppressed = 0;
       if (failure_log_.Allow(&suppressed)) {
@@ -230,6 +327,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
 
   // Parse, head + encode, then hand off to the cloud client (non-blocking).
   void Run(const std::shared_ptr<InferState>& st) {
+    st->work_start_us = NowMicros();
     if (auto s = Check(*st, "parsing"); !s.ok()) {
       Finish(st, ToGrpcStatus(s));
       return;
@@ -276,6 +374,11 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     const int64_t batch = st->parsed.head.input.batch;
     const int classes = enc->manifest->NumClasses();
     const int top_k = st->parsed.top_k;
+    {
+      const Labels l = LabelsOf(st->parsed);
+      metrics_.raw_bytes.WithLabels({l.model, l.version, l.split}).Inc(static_cast<double>(enc->raw_feature_bytes));
+      metrics_.coded_bytes.WithLabels({l.model, l.version, l.split}).Inc(static_cast<double>(enc->bytes.size()));
+    }
     const int64_t send_us = NowMicros();
     const uint64_t id = cloud_.Send(std::move(pkt), st->deadline,
                                     [this, st, info, batch, classes, top_k, send_us](const grpc::Status& s, v1::Result r) {
@@ -313,6 +416,24 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     ResponseInfo full = info;
     full.cloud_round_trip_us = now - send_us;
     full.edge_total_us = now - st->start_us;
+    {
+      const Labels l = LabelsOf(st->parsed);
+      const auto& ct = r.cloud_timings();
+      const int64_t cloud_us = ct.queue_us() + ct.decode_us() + ct.tail_us();
+      const std::pair<const char*, int64_t> stages[] = {
+          {"queue", st->work_start_us - st->start_us},
+          {"preprocess", info.preprocess_us},
+          {"head", info.head_us},
+          {"encode", info.encode_us},
+          {"transfer", std::max<int64_t>(0, full.cloud_round_trip_us - cloud_us)},
+          {"cloud_queue", ct.queue_us()},
+          {"decode", ct.decode_us()},
+          {"tail", ct.tail_us()},
+      };
+      for (const auto& [stage, us] : stages) {
+        metrics_.stages.WithLabels({l.model, l.version, l.split, stage}).Observe(std::max<int64_t>(0, us) * 1e-6);
+      }
+    }
     Finish(st, grpc::Status::OK, [&] { BuildInferResponse(r, st->parsed, full, st->resp); });
   }
 
@@ -332,9 +453,10 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
   const TokenAuth* auth_;  // null: no authentication
   InferDefaults defaults_;
   std::unique_ptr<HeadPipeline> pipeline_;
+  EdgeMetrics metrics_;
   std::atomic<int> inflight_{0};
   LogRateLimiter failure_log_;
-  CloudClient cloud_;  // after what its callbacks use: destroyed before them
+  CloudPool cloud_;  // after what its callbacks use: destroyed before them
   ThreadPool pool_;    // last: destroyed (joined) first
 };
 
@@ -353,11 +475,15 @@ absl::StatusOr<std::unique_ptr<EdgeServer>> EdgeServer::Create(const EdgeServerO
                  s->auth_->size(), options.auth_tokens_file, options.health_requires_auth ? "needs a token" : "open",
                  s->options_.server.reflection ? "on" : "off");
   }
+  if (auto target = ParseCloudTarget(options.cloud.target); !target.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("edge: --cloud: ", target.status().message()));
+  }
   auto cloud_credentials = MakeChannelCredentials(options.cloud.tls);
   if (!cloud_credentials.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("edge: cloud TLS: ", cloud_credentials.status().message()));
   }
-  s->service_ = std::make_unique<Service>(s->options_, std::move(*pipeline), s->auth_.get(), *cloud_credentials);
+  s->service_ = std::make_unique<Service>(s->options_, std::move(*pipeline), s->auth_.get(), *cloud_credentials,
+                                         &s->registry_);
   spdlog::info("edge: cloud target {} ({} mode, {}, deadline {} ms, {} workers, at most {} in flight and {} queued)",
                options.cloud.target, options.cloud.use_stream ? "stream" : "unary",
                options.cloud.tls.enabled()
@@ -373,14 +499,24 @@ EdgeServer::~EdgeServer() {
   if (service_) service_->cloud().SetStateListener(nullptr);
 }
 
-CloudClient& EdgeServer::cloud() { return service_->cloud(); }
+CloudPool& EdgeServer::cloud() { return service_->cloud(); }
 
 absl::Status EdgeServer::Start() {
+  const std::string& metrics_address = options_.server.metrics_listen_address;
+  if (!metrics_address.empty()) {
+    auto m = metrics::MetricsServer::Start(metrics_address, &registry_);
+    if (!m.ok()) return absl::Status(m.status().code(), absl::StrCat("edge: ", m.status().message()));
+    metrics_server_ = std::move(*m);
+    spdlog::info("edge: Prometheus metrics on port {} ({}), GET /metrics", metrics_server_->port(), metrics_address);
+  }
   auto st = server_.Start(options_.server, "edge", "KServe v2 (inference.GRPCInferenceService)", service_.get(),
                           options_.health_requires_auth ? auth_.get() : nullptr);
-  if (!st.ok()) return st;
+  if (!st.ok()) {
+    metrics_server_.reset();
+    return st;
+  }
   // grpc.health.v1 follows the cloud: NOT_SERVING while the edge cannot reach it.
-  CloudClient* cloud = &service_->cloud();
+  CloudPool* cloud = &service_->cloud();
   cloud->SetStateListener([this, cloud] { server_.SetServing(cloud->Connected()); });  // runs once now too
   return absl::OkStatus();
 }

@@ -14,7 +14,9 @@
 #include "common/auth.h"
 #include "common/grpc_server.h"
 #include "common/limits.h"
+#include "common/metrics.h"
 #include "edge/cloud_client.h"
+#include "edge/cloud_pool.h"
 #include "edge/head_pipeline.h"
 
 namespace splitrans::edge {
@@ -22,7 +24,9 @@ namespace splitrans::edge {
 struct EdgeServerOptions {
   GrpcServerOptions server{"0.0.0.0:8001"};  // listen address "127.0.0.1:0" picks a free port
   HeadPipelineOptions pipeline;
-  CloudClientOptions cloud;
+  CloudClientOptions cloud;  // cloud.target: one replica or several (edge/cloud_pool.h)
+  int cloud_resolve_ms = 5000;  // DNS cloud targets are re-resolved this often
+  Resolver cloud_resolver;      // tests only: replaces getaddrinfo
   int workers = 2;             // threads running preprocessing + head + encode
   int torch_threads = 1;
   int max_inflight = kDefaultEdgeMaxInflight;  // admitted requests not yet answered
@@ -44,22 +48,31 @@ class EdgeServer {
   static absl::StatusOr<std::unique_ptr<EdgeServer>> Create(const EdgeServerOptions& options);
   ~EdgeServer();
 
+  // Starts the metrics endpoint (options.server.metrics_listen_address, if any), then gRPC;
+  // either failing to listen fails Start().
   absl::Status Start();
   int port() const { return server_.port(); }
+  // The metrics endpoint's port (0 before Start() or without a metrics address).
+  int metrics_port() const { return metrics_server_ ? metrics_server_->port() : 0; }
+  // This server's metrics (README "Metrics"), as the endpoint serves them.
+  const metrics::Registry& registry() const { return registry_; }
   // Health NOT_SERVING, refuses new calls, lets in-flight requests finish until grace_ms, then
   // cancels what is left; returns when every call is done.
   void Shutdown(int grace_ms = 1000);
   void Wait();
-  CloudClient& cloud();
+  CloudPool& cloud();
 
   class Service;
 
  private:
   EdgeServer() = default;
+  metrics::Registry registry_;  // first: outlives everything that updates it
   EdgeServerOptions options_;
   std::unique_ptr<TokenAuth> auth_;
   std::unique_ptr<Service> service_;
   GrpcServer server_;  // after service_: destroyed first
+  // Last: stops first (the callback gauges read service_).
+  std::unique_ptr<metrics::MetricsServer> metrics_server_;
 };
 
 }  // namespace splitrans::edge

@@ -29,7 +29,17 @@ int main(int argc, char** argv) {
       "are enabled (reflection is off with --auth-tokens unless --reflection-with-auth)."};
   app.option_defaults()->always_capture_default();
   splitrans::AddServerFlags(&app, "SPLITRANS_EDGE", &opt.server, &flags);
-  app.add_option("--cloud", opt.cloud.target, "splitrans-cloud address (host:port)")->envname("SPLITRANS_CLOUD_TARGET");
+  app.add_option("--cloud", opt.cloud.target,
+                 "splitrans-cloud replica(s): host:port or dns:///host:port (every address the name "
+                 "resolves to is a replica; re-resolved every --cloud-resolve-ms), ipv4:A:PORT,B:PORT,... "
+                 "or ipv6:[A]:PORT,... (a static list). One stream per replica; requests go to the "
+                 "connected replica with the fewest in flight and are retried once on another replica "
+                 "after UNAVAILABLE")
+      ->envname("SPLITRANS_CLOUD_TARGET");
+  app.add_option("--cloud-resolve-ms", opt.cloud_resolve_ms,
+                 "re-resolve a DNS cloud target this often (every second while no replica is connected)")
+      ->envname("SPLITRANS_CLOUD_RESOLVE_MS")
+      ->check(CLI::Range(100, 3600000));
   app.add_option("--model-repo", opt.pipeline.model_repo, "model repository root (<repo>/<model>/<version>/manifest.json)")
       ->envname("SPLITRANS_MODEL_REPO");
   app.add_option("--cloud-deadline-ms", opt.cloud.deadline_ms,

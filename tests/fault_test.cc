@@ -420,6 +420,101 @@ TEST_F(FaultTest, QueuedRequestsAreRetriedOnceAfterTheCloudDies) {
   (*edge)->Shutdown(1000);
 }
 
+uint64_t RetriedAway(edge::EdgeServer& e) {
+  uint64_t n = 0;
+  for (const auto& r : e.cloud().replicas()) n += r.retried_away;
+  return n;
+}
+
+// Three cloud replicas behind one edge under load. One is killed (SIGKILL): only requests in
+// flight on it may fail (UNAVAILABLE; most are retried on another replica), and within 1 s the
+// edge sends it nothing more and every request succeeds again. Then another gets SIGTERM: it
+// drains, and no request fails at all.
+TEST_F(FaultTest, ReplicaKilledThenOneDrainedUnderLoad) {
+  std::vector<int> ports;
+  std::vector<std::unique_ptr<Child>> clouds;
+  std::string target = "ipv4:";
+  for (int i = 0; i < 3; ++i) {
+    ports.push_back(FreePort());
+    clouds.push_back(SpawnCloud(ports[i], LogPath("replica-" + std::to_string(i)),
+                                {"--log-level", "warn", "--drain-delay-ms", "300", "--grace-ms", "5000"}));
+    target += (i ? "," : "") + Addr(ports[i]);
+  }
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(WaitServing(Addr(ports[i]), 30000)) << clouds[i]->Log();
+  edge::EdgeServerOptions o;
+  o.server.listen_address = "127.0.0.1:0";
+  o.pipeline.model_repo = SPLITRANS_MODEL_REPO;
+  o.pipeline.codec_device = CodecDevice::kCpu;
+  o.cloud.target = target;
+  o.cloud.max_backoff_ms = 250;
+  auto edge = edge::EdgeServer::Create(o);
+  ASSERT_TRUE(edge.ok()) << edge.status();
+  ASSERT_TRUE((*edge)->Start().ok());
+  const auto all_up_until = Clock::now() + std::chrono::seconds(20);
+  auto connected = [&] {
+    int n = 0;
+    for (const auto& r : (*edge)->cloud().replicas()) n += r.connected;
+    return n;
+  };
+  while (connected() < 3 && Clock::now() < all_up_until) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(connected(), 3);
+  auto sent_to = [&](int i) {
+    for (const auto& r : (*edge)->cloud().replicas())
+      if (r.address == "ipv4:" + Addr(ports[i])) return r.sent;
+    return uint64_t{0};
+  };
+  constexpr int kConcurrency = 8;
+  Load load(Addr((*edge)->port()), kConcurrency, 5000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Stopped first for a moment, so that requests are surely in flight on it when it dies.
+  clouds[0]->Signal(SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto killed_at = Clock::now();
+  clouds[0]->Signal(SIGKILL);
+  ASSERT_TRUE(clouds[0]->Wait(5000).has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const uint64_t sent_after_1s = sent_to(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const auto term_at = Clock::now();
+  clouds[1]->Signal(SIGTERM);
+  EXPECT_EQ(clouds[1]->Wait(15000), std::optional<int>(0)) << clouds[1]->Log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  load.Stop();
+  const auto answers = load.answers();
+  int ok = 0, failed_kill = 0, failed_late = 0, failed_drain = 0;
+  int64_t last_failure_ms = -1;
+  for (const auto& a : answers) {
+    if (a.code == grpc::StatusCode::OK) {
+      ++ok;
+      continue;
+    }
+    if (a.start >= term_at) {
+      ++failed_drain;
+      ADD_FAILURE() << "failed during the drain: " << a.code << " " << a.message;
+    } else if (a.start >= killed_at + std::chrono::seconds(1)) {
+      ++failed_late;
+      ADD_FAILURE() << "failed more than 1 s after the kill: " << a.code << " " << a.message;
+    } else {
+      ++failed_kill;
+      EXPECT_EQ(a.code, grpc::StatusCode::UNAVAILABLE) << a.message;
+      last_failure_ms = std::max<int64_t>(last_failure_ms, MsBetween(killed_at, a.end));
+    }
+  }
+  EXPECT_LE(failed_kill, kConcurrency) << "more failures than requests in flight";
+  EXPECT_GT(static_cast<uint64_t>(failed_kill) + RetriedAway(**edge), 0u) << "nothing was in flight on it";
+  EXPECT_EQ(sent_to(0), sent_after_1s) << "the killed replica still got requests 1 s after it died";
+  EXPECT_GT(ok, 100);
+  const uint64_t retried = RetriedAway(**edge);
+  std::string per;
+  for (const auto& r : (*edge)->cloud().replicas()) per += r.address + " answered " + std::to_string(r.answered) + "; ";
+  std::printf("3 replicas, concurrency %d: %zu requests; SIGKILL of one: %d failed (all UNAVAILABLE, last %lld ms "
+              "after the kill), %llu retried on another replica, none sent to it after 1 s; SIGTERM of another: "
+              "%d failed; %s\n",
+              kConcurrency, answers.size(), failed_kill, static_cast<long long>(last_failure_ms),
+              static_cast<unsigned long long>(retried), failed_drain, per.c_str());
+  (*edge)->Shutdown(1000);
+}
+
 // SIGTERM to the cloud with requests in flight on a stream: every request is answered, the
 // stream is asked to drain, and the process exits 0 within its grace period.
 TEST_F(FaultTest, SigtermDrainsTheCloud) {
