@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Validates docker-compose.yml without a Docker engine: `config -q` must pass,
 # services cloud/edge/client must exist with the expected wiring, the
-# `gpu` profile's cloud-gpu service must reserve an NVIDIA GPU, and the TLS
-# variant (docker-compose.tls.yml on top) must wire certificates and tokens.
+# `gpu` profile's cloud-gpu service must reserve an NVIDIA GPU and build the
+# CUDA image (Dockerfile target cloud-gpu, configured as scripts/gpu_check.sh
+# configures the codec), every build target must be a stage of deploy/Dockerfile,
+# and the TLS variant (docker-compose.tls.yml on top) must wire certificates and tokens.
 # Exit: 0 pass, 1 fail, 77 skipped (neither docker-compose nor `docker compose`).
 # Needs the Debian package docker-compose (v1.29, supports profiles).
 #   usage: tests/compose_config_test.sh [BUILD_DIR]   (with BUILD_DIR: also checks that the
@@ -11,6 +13,7 @@ set -u
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 file="$(dirname "$here")/docker-compose.yml"
 tls_file="$(dirname "$here")/docker-compose.tls.yml"
+dockerfile="$(dirname "$here")/deploy/Dockerfile"
 
 if command -v docker-compose >/dev/null 2>&1; then
   dc=(docker-compose)
@@ -71,6 +74,35 @@ check "cloud-gpu reserves count 1"         grep -Eq "count: '?1'?$" <<<"$cloudgp
 check "cloud-gpu capability gpu"           grep -Eq -- '- gpu$|capabilities: \[gpu\]' <<<"$cloudgpu"
 check "cloud-gpu is in profile gpu"        grep -Eq -- '- gpu$|profiles: \[gpu\]' <(sed -n '/profiles:/,/^    [^ -]/p' <<<"$cloudgpu")
 check "cloud has no profile (default)"     bash -c '! grep -q "profiles:" <<<"$1"' _ "$cloud"
+check "cloud builds target cloud"          grep -q 'target: cloud$' <<<"$cloud"
+check "cloud does not demand a GPU codec"  bash -c '! grep -q "SPLITRANS_CODEC_DEVICE: gpu" <<<"$1"' _ "$cloud"
+check "cloud-gpu builds target cloud-gpu"  grep -q 'target: cloud-gpu$' <<<"$cloudgpu"
+check "cloud-gpu image splitrans-cloud-gpu" grep -Eq 'image: splitrans-cloud-gpu(:|$)' <<<"$cloudgpu"
+check "cloud-gpu demands the GPU codec"    grep -q 'SPLITRANS_CODEC_DEVICE: gpu' <<<"$cloudgpu"
+
+# Every build target is a stage of deploy/Dockerfile (docker-compose config does not read it).
+for t in $(printf '%s\n' "$gpu" | sed -n 's/^ *target: \([a-z][a-z0-9-]*\)$/\1/p' | sort -u); do  # not ports' target
+  check "Dockerfile has stage $t" grep -Eqi "^FROM [^ ]+ AS $t\$" "$dockerfile"
+done
+# The GPU image is configured like scripts/gpu_check.sh's codec build: preset cloud-cuda inherits
+# the hidden preset "cuda" that codec-cuda (gpu_check.sh's options) inherits, and the CUDA
+# architectures default to CMakeLists.txt's list, which is gpu_check.sh's fallback.
+root="$(dirname "$here")"
+check "Dockerfile cloud-gpu build uses preset cloud-cuda" grep -q -- '--preset cloud-cuda' "$dockerfile"
+check "Dockerfile cloud-gpu stage copies the CUDA build" grep -q 'COPY --from=build-gpu /out/bin/splitrans-cloud' "$dockerfile"
+check "presets cloud-cuda and codec-cuda share the CUDA options" /usr/bin/python3 - "$root/CMakePresets.json" <<'PY'
+import json, sys
+p = {c["name"]: c for c in json.load(open(sys.argv[1]))["configurePresets"]}
+base = p["cuda"]["cacheVariables"]
+ok = all(p[n].get("inherits") == "cuda" for n in ("cloud-cuda", "codec-cuda"))
+ok = ok and base.get("CMAKE_BUILD_TYPE") == "Release" and base.get("SPLITRANS_WITH_CUDA") == "ON"
+ok = ok and "CMAKE_CUDA_ARCHITECTURES" not in base and p["codec-cuda"]["cacheVariables"].get("SPLITRANS_CODEC_ONLY") == "ON"
+sys.exit(0 if ok else 1)
+PY
+cmake_archs="$(sed -n 's/^ *set(CMAKE_CUDA_ARCHITECTURES \(.*\))$/\1/p' "$root/CMakeLists.txt" | tr ' ' ';')"
+gpu_check_archs="$(sed -n 's/^\[ -z "\$ARCH" \] && ARCH="\(.*\)"$/\1/p' "$root/scripts/gpu_check.sh")"
+check "CUDA architectures: CMakeLists.txt ($cmake_archs) = gpu_check.sh fallback ($gpu_check_archs)" \
+  test -n "$cmake_archs" -a "$cmake_archs" = "$gpu_check_archs"
 
 check "config -q (TLS variant)" "${dc[@]}" -f "$file" -f "$tls_file" config -q
 tls="$("${dc[@]}" -f "$file" -f "$tls_file" config 2>&1)"
@@ -100,7 +132,7 @@ for bin in edge/splitrans-edge cloud/splitrans-cloud client/splitrans-client; do
   help="$("$b" --help 2>&1; [ "$bin" = client/splitrans-client ] && "$b" eval --help 2>&1)"
   for v in $(grep -o 'SPLITRANS_[A-Z_]*' "$file" "$tls_file" | cut -d: -f2 | sort -u); do
     case "$bin:$v" in
-      edge/*:SPLITRANS_EDGE_*|edge/*:SPLITRANS_CLOUD_TARGET|cloud/*:SPLITRANS_CLOUD_ADDR|cloud/*:SPLITRANS_CLOUD_TLS_*|client/*:SPLITRANS_CLIENT_*|client/*:SPLITRANS_TOKEN_FILE)
+      edge/*:SPLITRANS_EDGE_*|edge/*:SPLITRANS_CLOUD_TARGET|cloud/*:SPLITRANS_CLOUD_ADDR|cloud/*:SPLITRANS_CLOUD_TLS_*|cloud/*:SPLITRANS_CODEC_DEVICE|client/*:SPLITRANS_CLIENT_*|client/*:SPLITRANS_TOKEN_FILE)
         check "$bin knows $v" grep -q "$v" <<<"$help" ;;
     esac
   done
