@@ -39,7 +39,8 @@ for i in 0 1 2; do
   "$CLOUD" --listen "127.0.0.1:${CP[$i]}" --metrics-listen "127.0.0.1:${CM[$i]}" --model-repo "$ROOT/models" \
     --codec-device cpu --drain-delay-ms 300 >"$WORK/cloud$i.log" 2>&1 &
   CPID[$i]=$!; PIDS+=($!)
-  TARGET+="$([[ $i -gt 0 ]] && echo ,)127.0.0.1:${CP[$i]}"
+  if [[ $i -gt 0 ]]; then TARGET+=","; fi
+  TARGET+="127.0.0.1:${CP[$i]}"
 done
 EP=$(free_port) EM=$(free_port)
 "$EDGE" --listen "127.0.0.1:$EP" --cloud "$TARGET" --metrics-listen "127.0.0.1:$EM" --model-repo "$ROOT/models" \
@@ -55,7 +56,8 @@ import sys
 prefix = sys.argv[1]
 print(int(sum(float(l.rsplit(" ", 1)[1]) for l in sys.stdin if l.startswith(prefix))))' "$2"
 }
-edge_sent() { metric "$EM" "splitrans_edge_cloud_requests_total{replica=\"127.0.0.1:$1\""; }
+edge_sent() { metric "$EM" "splitrans_edge_cloud_requests_total{replica=\"ipv4:127.0.0.1:$1\""; }
+cloud_count() { metric "${CM[$1]}" 'splitrans_cloud_requests_total{'; }
 
 echo "## Scale-out: 3 cloud replicas behind one edge ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1))"
 echo
@@ -64,8 +66,8 @@ echo "replica, least-in-flight choice) on 127.0.0.1 with default flags (CPU code
 echo "the client on the same machine. Requests: one Fashion-MNIST image each."
 echo
 load --concurrency 8 --requests 300 >/dev/null  # warm-up
-declare -A BEFORE
-for i in 0 1 2; do BEFORE[$i]=$(edge_sent "${CP[$i]}"); done
+declare -A BEFORE CBEFORE
+for i in 0 1 2; do BEFORE[$i]=$(edge_sent "${CP[$i]}"); CBEFORE[$i]=$(cloud_count "$i"); done
 load --concurrency 16 --requests "$N" --deadline-ms 5000 --json >"$WORK/spread.json"
 echo "### Spread: 16 in flight x $N requests"
 echo
@@ -73,7 +75,7 @@ echo "| replica | requests (edge's count) | requests (replica's own count) | sha
 echo "|---|---:|---:|---:|---:|"
 for i in 0 1 2; do
   e=$(( $(edge_sent "${CP[$i]}") - ${BEFORE[$i]} ))
-  c=$(metric "${CM[$i]}" 'splitrans_cloud_requests_total{')
+  c=$(( $(cloud_count "$i") - ${CBEFORE[$i]} ))
   python3 -c "import sys; e,c,n=$e,$c,$N; print(f'| 127.0.0.1:${CP[$i]} | {e} | {c} | {100*e/n:.1f}% | {100*(3*e/n-1):+.1f}% |')"
 done
 python3 -c "import json; d=json.load(open('$WORK/spread.json')); print(); print(f\"ok {d['ok']}, errors {d['errors'] or 'none'}, {d['ok_per_s']:.1f} req/s, p50 {d['latency_ms']['p50']:.2f} ms, p99 {d['latency_ms']['p99']:.2f} ms\")"

@@ -507,10 +507,10 @@ TEST_F(FaultTest, ReplicaKilledThenOneDrainedUnderLoad) {
   const uint64_t retried = RetriedAway(**edge);
   std::string per;
   for (const auto& r : (*edge)->cloud().replicas()) per += r.address + " answered " + std::to_string(r.answered) + "; ";
-  std::printf("3 replicas, concurrency %d: %zu requests; SIGKILL of one: %d failed (all UNAVAILABLE, last %lld ms "
-              "after the kill), %llu retried on another replica, none sent to it after 1 s; SIGTERM of another: "
-              "%d failed; %s\n",
-              kConcurrency, answers.size(), failed_kill, static_cast<long long>(last_failure_ms),
+  const std::string last = last_failure_ms < 0 ? "none" : std::to_string(last_failure_ms) + " ms after the kill";
+  std::printf("3 replicas, concurrency %d: %zu requests; SIGKILL of one: %d failed (UNAVAILABLE only; last: %s), "
+              "%llu retried on another replica, none sent to it after 1 s; SIGTERM of another: %d failed; %s\n",
+              kConcurrency, answers.size(), failed_kill, last.c_str(),
               static_cast<unsigned long long>(retried), failed_drain, per.c_str());
   (*edge)->Shutdown(1000);
 }
