@@ -87,6 +87,39 @@ class CloudClient::StreamCall final : public grpc::ClientBidiReactor<v1::Feature
   std::deque<uint64_t> cancels_;  // ids of written requests the cloud should drop
 };
 
+// One grpc.health.v1 Watch on the client's channel. Owned by HealthLoop, which destroys it (on
+// its own thread) once OnDone has reported.
+class CloudClient::HealthWatch final : public grpc::ClientReadReactor<grpc::health::v1::HealthCheckResponse> {
+ public:
+  explicit HealthWatch(CloudClient* client) : client_(client) {}
+  void Start() {
+    ctx_.set_wait_for_ready(true);  // waits for the cloud instead of failing while it is down
+    client_->health_stub_->async()->Watch(&ctx_, &req_, this);
+    StartRead(&resp_);
+    StartCall();
+  }
+  void Cancel() { ctx_.TryCancel(); }
+  bool got_status() const { return got_status_; }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    got_status_ = true;
+    client_->OnHealth(resp_.status() == grpc::health::v1::HealthCheckResponse::SERVING);
+    StartRead(&resp_);
+  }
+  void OnDone(const grpc::Status& status) override { client_->OnHealthDone(this, status); }
+
+ private:
+  friend class CloudClient;
+  CloudClient* client_;
+  grpc::ClientContext ctx_;
+  grpc::health::v1::HealthCheckRequest req_;  // service "": the whole server
+  grpc::health::v1::HealthCheckResponse resp_;
+  bool got_status_ = false;
+  // ---- guarded by client_->mu_
+  bool done_ = false;
+  grpc::Status status_;
+};
+
 struct CloudClient::UnaryCall {
   grpc::ClientContext ctx;
   v1::FeaturePacket request;
@@ -112,6 +145,8 @@ CloudClient::CloudClient(CloudClientOptions options, std::shared_ptr<grpc::Chann
   channel_ = grpc::CreateCustomChannel(options_.target, credentials ? credentials : grpc::InsecureChannelCredentials(),
                                        args);
   stub_ = v1::SplitInference::NewStub(channel_);
+  health_stub_ = grpc::health::v1::Health::NewStub(channel_);
+  health_ = std::thread([this] { HealthLoop(); });
   if (options_.use_stream) {
     connector_ = std::thread([this] { ConnectLoop(); });
     sweeper_ = std::thread([this] { SweepLoop(); });
@@ -129,9 +164,11 @@ CloudClient::~CloudClient() {
     for (auto& [id, p] : pending_)
       if (p.unary) unary.push_back(p.unary);
     for (UnaryCall* u : unary) u->ctx.TryCancel();  // under the lock: the call is alive
+    if (health_watch_) health_watch_->Cancel();
   }
   cv_.notify_all();
   sweep_cv_.notify_all();
+  if (health_.joinable()) health_.join();
   if (connector_.joinable()) connector_.join();
   if (sweeper_.joinable()) sweeper_.join();
   // Cancel every stream still open (the current one and any draining one).
@@ -166,9 +203,76 @@ void CloudClient::Run(std::vector<Completion>* completions) {
 }
 
 bool CloudClient::Connected() const {
-  if (!options_.use_stream) return channel_->GetState(false) == GRPC_CHANNEL_READY;
   std::lock_guard<std::mutex> lock(mu_);
-  return established_;
+  return ConnectedLocked();
+}
+
+bool CloudClient::ConnectedLocked() const {
+  const bool healthy = serving_ || !health_checked_;
+  if (!options_.use_stream) return healthy && channel_->GetState(false) == GRPC_CHANNEL_READY;
+  return healthy && established_;
+}
+
+void CloudClient::HealthLoop() {
+  int backoff_ms = options_.initial_backoff_ms;
+  for (;;) {
+    auto watch = std::make_unique<HealthWatch>(this);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (shutdown_) return;
+      health_watch_ = watch.get();
+    }
+    const auto since = Clock::now();
+    watch->Start();
+    grpc::Status status;
+    bool changed = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return watch->done_; });
+      health_watch_ = nullptr;
+      status = watch->status_;
+      if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+        changed = health_checked_ && !serving_;
+        health_checked_ = false;
+      } else if (serving_) {
+        serving_ = false;  // unknown until the next Watch answers
+        changed = true;
+      }
+    }
+    watch.reset();  // here, not on a gRPC thread (its context holds a channel reference)
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      spdlog::info("edge: cloud {} has no grpc.health.v1 service; its stream alone says whether it is usable",
+                   options_.target);
+      if (changed) NotifyState();
+      return;
+    }
+    if (changed) NotifyState();
+    std::unique_lock<std::mutex> lock(mu_);
+    if (Clock::now() - since > std::chrono::seconds(1)) backoff_ms = options_.initial_backoff_ms;
+    cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return shutdown_; });
+    if (shutdown_) return;
+    backoff_ms = std::min(backoff_ms * 2, options_.max_backoff_ms);
+  }
+}
+
+void CloudClient::OnHealth(bool serving) {
+  bool changed = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    changed = serving_ != serving;
+    serving_ = serving;
+  }
+  if (!changed) return;
+  spdlog::log(serving ? spdlog::level::debug : spdlog::level::info, "edge: cloud {} health: {}", options_.target,
+              serving ? "SERVING" : "NOT_SERVING (no new requests while other replicas can take them)");
+  NotifyState();
+}
+
+void CloudClient::OnHealthDone(HealthWatch* watch, const grpc::Status& status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  watch->done_ = true;
+  watch->status_ = status;
+  cv_.notify_all();  // under the lock: HealthLoop destroys the watch once it sees done_
 }
 
 void CloudClient::SetStateListener(std::function<void()> listener) {

@@ -23,6 +23,7 @@
 
 #include "common/limits.h"
 #include "common/tls.h"
+#include "proto/health.grpc.pb.h"
 #include "proto/split_inference.grpc.pb.h"
 
 namespace splitrans::edge {
@@ -63,6 +64,9 @@ class CloudClient {
   void Cancel(uint64_t id);
 
   // Stream mode: a stream is established and not draining. Unary mode: the channel is READY.
+  // Both: and the cloud's grpc.health.v1 (watched on the same channel) says SERVING, unless the
+  // cloud does not implement it. A cloud that turned NOT_SERVING (the start of its drain) still
+  // gets what Send is given, but a pool of replicas sends it nothing new.
   bool Connected() const;
   // Called once right away (in this call) and then (on a gRPC or internal thread, never inline
   // in Send or Cancel) whenever Connected() may have changed; calls never overlap, and none
@@ -82,6 +86,7 @@ class CloudClient {
   Stats stats() const;
 
   class StreamCall;
+  class HealthWatch;
 
  private:
   struct UnaryCall;
@@ -104,6 +109,12 @@ class CloudClient {
   bool RunStream(const std::shared_ptr<StreamCall>& call, int* backoff_ms);
   void SweepLoop();
   void WatchChannel();  // unary mode: state changes for the listener
+  // Keeps a grpc.health.v1 Watch open on the channel (waiting for it to be ready; reopened with
+  // backoff when it ends); stops for good when the cloud answers UNIMPLEMENTED.
+  void HealthLoop();
+  void OnHealth(bool serving);
+  void OnHealthDone(HealthWatch* watch, const grpc::Status& status);
+  bool ConnectedLocked() const;
   void NotifyState();
   // Removes a pending entry (and its deadline); its callback, or null if it was not pending.
   Callback TakeLocked(uint64_t id);
@@ -125,6 +136,7 @@ class CloudClient {
   const CloudClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<splitrans::v1::SplitInference::Stub> stub_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;        // ConnectLoop, destructor
@@ -132,6 +144,9 @@ class CloudClient {
   bool shutdown_ = false;
   std::shared_ptr<StreamCall> stream_;  // current stream (connecting or established)
   bool established_ = false;
+  bool serving_ = false;          // the cloud's last grpc.health.v1 status was SERVING
+  bool health_checked_ = true;    // false: the cloud has no health service; serving_ is ignored
+  HealthWatch* health_watch_ = nullptr;  // the open Watch (cancelled by the destructor)
   std::set<StreamCall*> live_;  // streams not yet destroyed (each holds a channel reference)
   int unary_inflight_ = 0;
   std::string last_error_ = "not connected yet";
@@ -151,6 +166,7 @@ class CloudClient {
 
   std::thread connector_;
   std::thread sweeper_;
+  std::thread health_;
 };
 
 }  // namespace splitrans::edge

@@ -252,6 +252,45 @@ TEST_F(ScaleOutTest, DrainingReplicaUnderLoadCostsNoRequest) {
               static_cast<unsigned long long>(after_drain));
 }
 
+// Client-side health checking: a replica whose grpc.health.v1 turns NOT_SERVING (the start of
+// its shutdown, --drain-delay-ms, while it still accepts calls) gets no new requests from then on.
+TEST_F(ScaleOutTest, NotServingReplicaGetsNoNewRequests) {
+  std::vector<std::unique_ptr<cloud::CloudServer>> clouds;
+  for (int i = 0; i < 3; ++i) {
+    clouds.push_back(StartCloud([i](cloud::CloudServerOptions* o) {
+      if (i == 1) o->server.drain_delay_ms = 2500;
+    }));
+    ASSERT_NE(clouds.back(), nullptr);
+  }
+  auto edge = StartEdge(0, [&](edge::EdgeServerOptions* o) { o->cloud.target = List(clouds); });
+  ASSERT_NE(edge, nullptr);
+  ASSERT_TRUE(WaitReplicasConnected(*edge, 3, 10000));
+  const std::string draining = "ipv4:" + Addr(clouds[1]->port());
+  auto replica = [&] {
+    for (const auto& r : edge->cloud().replicas())
+      if (r.address == draining) return r;
+    return edge::CloudPool::Replica{};
+  };
+  Load load(Addr(edge->port()), 8, 100000);
+  ASSERT_TRUE(load.AwaitDone(200, 60000));
+  const auto t0 = Clock::now();
+  std::thread stopper([&] { clouds[1]->Shutdown(5000); });
+  while (replica().connected && MsSince(t0) < 2000) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const int64_t noticed_ms = MsSince(t0);
+  EXPECT_FALSE(replica().connected) << "the edge did not see NOT_SERVING";
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // requests already on their way
+  const uint64_t sent = replica().sent;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // still within the drain delay
+  EXPECT_EQ(replica().sent, sent) << "a NOT_SERVING replica got new requests";
+  load.Stop();
+  load.Join();
+  stopper.join();
+  EXPECT_EQ(CountOf(load.codes(), grpc::StatusCode::OK), load.done()) << ::testing::PrintToString(load.errors());
+  std::printf("health NOT_SERVING seen by the edge %lld ms after the replica's shutdown began; no new requests to "
+              "it during the rest of its 2.5 s drain delay; %d of %d OK\n",
+              static_cast<long long>(noticed_ms), CountOf(load.codes(), grpc::StatusCode::OK), load.done());
+}
+
 // Re-resolution: a replica that appears is connected and gets traffic; one that disappears gets
 // no new requests and nothing fails.
 TEST_F(ScaleOutTest, ReResolutionAddsAndRemovesReplicas) {

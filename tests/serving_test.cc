@@ -107,7 +107,9 @@ TEST_F(ServingTest, CloudQueueIsBounded) {
   EXPECT_EQ(codes.count(grpc::StatusCode::OK) ? codes.at(grpc::StatusCode::OK) : 0, 3) << "1 running + 2 queued";
   EXPECT_EQ(codes.count(grpc::StatusCode::RESOURCE_EXHAUSTED) ? codes.at(grpc::StatusCode::RESOURCE_EXHAUSTED) : 0, 7);
   for (const auto& o : out) {
-    if (o.code != grpc::StatusCode::OK) EXPECT_NE(o.message.find("cloud: worker queue is full"), std::string::npos) << o.message;
+    if (o.code != grpc::StatusCode::OK) {
+      EXPECT_NE(o.message.find("cloud: worker queue is full"), std::string::npos) << o.message;
+    }
   }
 }
 
@@ -879,13 +881,6 @@ std::string DeflatedPng(int width, int height) {
   chunk(&png, "IDAT", z);
   chunk(&png, "IEND", "");
   return png;
-}
-
-std::string GrayPng(int width, int height, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> p(static_cast<size_t>(width) * height);
-  for (auto& x : p) x = static_cast<uint8_t>(rng() % 256);
-  return GrayPng(p.data(), width);  // square images only
 }
 
 }  // namespace
