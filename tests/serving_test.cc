@@ -247,7 +247,6 @@ TEST_F(ServingTest, ExceptionsInWorkersFailOnlyTheirRequest) {
 class InputKindsTest : public ServingTest, public ::testing::WithParamInterface<bool> {};
 
 std::string GrayPng(const uint8_t* pixels, int side = 28);  // below
-std::string GrayPng(int width, int height, uint32_t seed);
 std::string DeflatedPng(int width, int height);
 
 TEST_P(InputKindsTest, EveryInputKindGivesTheSameLogits) {
