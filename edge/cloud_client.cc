@@ -225,7 +225,7 @@ void CloudClient::HealthLoop() {
     const auto since = Clock::now();
     watch->Start();
     grpc::Status status;
-    bool changed = false;
+    bool changed = false, again_now = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return watch->done_; });
@@ -234,6 +234,11 @@ void CloudClient::HealthLoop() {
       if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
         changed = health_checked_ && !serving_;
         health_checked_ = false;
+      } else if (watch->got_status() && Clock::now() - since > std::chrono::seconds(1)) {
+        // A Watch that worked for a while ended (its connection was replaced after a GOAWAY,
+        // or the cloud is shutting down): the last status stands until the next Watch, opened
+        // at once, answers; the stream says meanwhile whether the cloud can be reached.
+        again_now = true;
       } else if (serving_) {
         serving_ = false;  // unknown until the next Watch answers
         changed = true;
@@ -248,7 +253,11 @@ void CloudClient::HealthLoop() {
     }
     if (changed) NotifyState();
     std::unique_lock<std::mutex> lock(mu_);
-    if (Clock::now() - since > std::chrono::seconds(1)) backoff_ms = options_.initial_backoff_ms;
+    if (shutdown_) return;
+    if (again_now) {
+      backoff_ms = options_.initial_backoff_ms;
+      continue;
+    }
     cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [&] { return shutdown_; });
     if (shutdown_) return;
     backoff_ms = std::min(backoff_ms * 2, options_.max_backoff_ms);
@@ -324,12 +333,15 @@ bool CloudClient::RunStream(const std::shared_ptr<StreamCall>& call, int* backof
     // written ones are answered, and the next stream goes out on a new connection (to a
     // rebalanced replica behind a virtual IP), so that the end of the connection's grace period
     // cuts off nothing.
+    // Two polls in a row: a connection that died (the stream ends within moments) is not taken
+    // for a GOAWAY.
+    int not_ready = 0;
     while (!shutdown_ && stream_ == call) {
       cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return shutdown_ || stream_ != call; });
       if (shutdown_ || stream_ != call) break;
       lock.unlock();
-      const bool ready = channel_->GetState(false) == GRPC_CHANNEL_READY;
-      if (!ready) OnDrain(call.get(), /*by_cloud=*/false);
+      not_ready = channel_->GetState(false) == GRPC_CHANNEL_READY ? 0 : not_ready + 1;
+      if (not_ready >= 2) OnDrain(call.get(), /*by_cloud=*/false);
       lock.lock();
     }
     if (shutdown_) return false;

@@ -146,9 +146,15 @@ CloudPool::~CloudPool() {
   resolver_.join();
   std::vector<std::shared_ptr<Backend>> all;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     all = backends_;
     all.insert(all.end(), retired_.begin(), retired_.end());
+    // No thread may be inside a call on a client that is destroyed below (a retry that was
+    // decided just before shutdown_ was set is still being sent).
+    cv_.wait(lock, [&] {
+      return std::all_of(all.begin(), all.end(), [](const auto& b) { return b->users == 0; });
+    });
+    for (auto& b : all) b->reaping = true;
   }
   // Each client fails what it still has (UNAVAILABLE); no retries once shutting down.
   for (auto& b : all) b->client.reset();
@@ -218,7 +224,7 @@ void CloudPool::Update(const std::vector<std::string>& addresses) {
   if (!removed.empty()) NotifyState();
 }
 
-void CloudPool::ReapRetired(bool all) {
+void CloudPool::ReapRetired() {
   std::vector<std::shared_ptr<Backend>> dead;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -227,7 +233,8 @@ void CloudPool::ReapRetired(bool all) {
     const auto linger = std::chrono::milliseconds(options_.client.deadline_ms) + std::chrono::seconds(2);
     for (auto it = retired_.begin(); it != retired_.end();) {
       Backend& b = **it;
-      if (b.users == 0 && (all || b.pending == 0 || now - b.retired_at > linger)) {
+      if (b.users == 0 && (b.pending == 0 || now - b.retired_at > linger)) {
+        b.reaping = true;
         dead.push_back(std::move(*it));
         it = retired_.erase(it);
       } else {
@@ -246,7 +253,7 @@ void CloudPool::ResolveLoop() {
     cv_.wait_for(lock, std::chrono::milliseconds(std::min(options_.resolve_ms, 1000)), [this] { return shutdown_; });
     if (shutdown_) break;
     lock.unlock();
-    ReapRetired(false);
+    ReapRetired();
     if (target_.kind == CloudTarget::Kind::kDns) {
       // Every resolve_ms; every second while no replica is connected (a restarted replica may
       // have a new address).
@@ -301,6 +308,14 @@ uint64_t CloudPool::Send(v1::FeaturePacket packet, Clock::time_point deadline, C
   uint64_t id = 0;
   Backend* b = nullptr;
   std::string why;
+  bool several = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    several = backends_.size() > 1;
+  }
+  // Kept for a retry on another replica (copied outside the lock: features can be large).
+  v1::FeaturePacket copy;
+  if (several) copy = packet;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) {
@@ -315,7 +330,7 @@ uint64_t CloudPool::Send(v1::FeaturePacket packet, Clock::time_point deadline, C
       r.deadline = deadline;
       r.backend = b;
       r.attempts = 1;
-      if (backends_.size() > 1) r.packet = packet;  // for a retry on another replica
+      r.packet = std::move(copy);
       ++b->pending;
       ++b->sent;
       ++b->users;
@@ -326,7 +341,8 @@ uint64_t CloudPool::Send(v1::FeaturePacket packet, Clock::time_point deadline, C
     return 0;
   }
   Attempt(id, b, 1, deadline, std::move(packet));
-  return id;
+  std::lock_guard<std::mutex> lock(mu_);
+  return requests_.count(id) ? id : 0;  // 0: already answered (inline)
 }
 
 // REQUIRES: backend->users was incremented for this call (released here).
@@ -344,12 +360,12 @@ void CloudPool::Attempt(uint64_t id, Backend* backend, int attempt, Clock::time_
       it->second.inner_id = inner;
       cancel = it->second.cancelled && inner != 0;
     }
-    if (!cancel) --backend->users;
+    if (!cancel && --backend->users == 0) cv_.notify_all();
   }
   if (cancel) {
     backend->client->Cancel(inner);
     std::lock_guard<std::mutex> lock(mu_);
-    --backend->users;
+    if (--backend->users == 0) cv_.notify_all();
   }
 }
 
@@ -412,12 +428,14 @@ void CloudPool::Cancel(uint64_t id) {
     it->second.cancelled = true;
     inner = it->second.inner_id;
     b = it->second.backend;
-    if (inner == 0) return;  // being sent: Attempt cancels it once its id is known
+    // Being sent: Attempt cancels it once its id is known. Shutting down or its replica being
+    // destroyed: that fails it anyway.
+    if (inner == 0 || shutdown_ || b->reaping) return;
     ++b->users;
   }
   b->client->Cancel(inner);  // completes it with CANCELLED (through OnAttemptDone)
   std::lock_guard<std::mutex> lock(mu_);
-  --b->users;
+  if (--b->users == 0) cv_.notify_all();
 }
 
 bool CloudPool::Connected() const {

@@ -3,7 +3,8 @@
 // resolves to several addresses ("dns:///cloud.example:50052", or plain "cloud.example:50052", as
 // a Kubernetes headless Service gives), re-resolved every resolve_ms. The pool keeps one
 // CloudClient (its own channel and long-lived stream) per resolved address and spreads requests
-// round-robin over the replicas whose stream is established and not draining.
+// to the replica with the fewest requests in flight among those whose stream is established and
+// not draining and whose grpc.health.v1 says SERVING (round-robin among equals).
 //
 // Why one stream per replica instead of gRPC's round_robin policy: a long-lived bidi stream is
 // one HTTP/2 stream on one connection, so round_robin (which balances calls) would pin all of
@@ -60,8 +61,9 @@ struct CloudPoolOptions {
   CloudClientOptions client;  // client.target: the pool's target (see above)
   int resolve_ms = 5000;      // DNS targets: re-resolution interval
   Resolver resolver;          // null: getaddrinfo (tests inject their own)
-  // Called once per request with the replica that gave the final answer and its code (the
-  // transport's or, when that is OK, the cloud's per-request code). Must not block.
+  // Called once per request that reached a replica, with the replica that gave the final answer
+  // and its code (the transport's or, when that is OK, the cloud's per-request code); not for
+  // requests refused before any replica was tried (none resolved, shutting down). Must not block.
   std::function<void(const std::string& replica, grpc::StatusCode code)> on_answer;
   // Called when a request that failed on replica is sent to another one. Must not block.
   std::function<void(const std::string& replica)> on_retry;
@@ -106,6 +108,7 @@ class CloudPool {
     int pending = 0;       // attempts in flight on it
     int users = 0;         // threads inside a call on client (it is not destroyed meanwhile)
     bool retired = false;  // no longer resolved: no new requests; destroyed once idle
+    bool reaping = false;  // being destroyed: no thread may start a call on client
     Clock::time_point retired_at{};
   };
   struct Request {
@@ -118,8 +121,8 @@ class CloudPool {
     bool cancelled = false;
   };
 
-  // Chooses a replica for an attempt (round-robin over connected ones, skipping `avoid`); null
-  // when there is none at all. Under mu_.
+  // Chooses a replica for an attempt (the fewest in flight among connected ones, skipping
+  // `avoid`); null when there is none at all. Under mu_.
   // Backends are destroyed only on the resolver thread or in the destructor (never on a gRPC
   // thread: see CloudClient::StreamCall), once no attempt is pending on them and no thread is
   // inside one of their calls.
@@ -132,7 +135,7 @@ class CloudPool {
   // Makes the replica set equal to addresses (new ones connect, missing ones retire).
   void Update(const std::vector<std::string>& addresses);
   std::shared_ptr<Backend> MakeBackend(const std::string& address);
-  void ReapRetired(bool all);
+  void ReapRetired();
   void NotifyState();
 
   const CloudPoolOptions options_;
