@@ -26,6 +26,8 @@ PACKAGES=(
   python3 python3-numpy python3-torch python3-torchvision dataset-fashion-mnist
   # tests/k8s_test.sh reads the rendered manifests
   python3-yaml
+  # the Python package (python/): pybind11 module, pip install offline, pytest
+  pybind11-dev python3-pybind11 python3-pytest python3-setuptools python3-pip python3-wheel
 )
 
 missing=()

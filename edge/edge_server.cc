@@ -200,7 +200,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
                                            inf::ServerMetadataResponse* resp) override {
     if (auto* r = Refused(ctx, "ServerMetadata")) return r;
     resp->set_name("splitrans-edge");
-    resp->set_version("0.1.0");
+    resp->set_version(SPLITRANS_VERSION);
     resp->add_extensions("splitrans_split_inference");
     return Done(ctx, grpc::Status::OK);
   }
