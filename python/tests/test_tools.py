@@ -1,0 +1,65 @@
+"""Slow checks (ctest python_tools): the pip-installed package, and tools/evaluate.py."""
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import splitrans
+from conftest import FEATURES, ROOT
+
+pytestmark = pytest.mark.tools
+PYTHON = sys.executable
+
+
+def test_pip_install_target_offline(tmp_path):
+    """pip install --no-build-isolation --no-deps --target of ./python, from a copy of the files it needs
+    (python/, codec/, CMakeLists.txt), with no index; then the installed package codes alone."""
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__", "*.so")
+    shutil.copytree(os.path.join(ROOT, "python"), src / "python", ignore=ignore)
+    shutil.copytree(os.path.join(ROOT, "codec"), src / "codec", ignore=ignore)
+    shutil.copy(os.path.join(ROOT, "CMakeLists.txt"), src / "CMakeLists.txt")
+    site = tmp_path / "site"
+    env = dict(os.environ, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONPATH="")
+    subprocess.run([PYTHON, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--target", str(site),
+                    str(src / "python")], check=True, env=env, cwd=tmp_path)
+    pkg = site / "splitrans"
+    for f in ("__init__.py", "__init__.pyi", "_splitrans.pyi", "py.typed"):
+        assert (pkg / f).exists(), f
+    feature = os.path.join(FEATURES, "fmnist_stage2_img1.npy")
+    out = tmp_path / "x.srns"
+    script = (
+        "import sys, numpy as np, splitrans\n"
+        "assert splitrans.__file__.startswith(%r), splitrans.__file__\n"
+        "x = np.load(%r)\n"
+        "b = splitrans.encode(x, q=5, mode='auto')\n"
+        "y = splitrans.decode(b)\n"
+        "assert y.shape == x.shape and np.abs(y - x).max() <= splitrans.inspect(b)['scale']\n"
+        "open(%r, 'wb').write(b)\n"
+        "print(splitrans.__version__)\n" % (str(site), feature, str(out)))
+    run = subprocess.run([PYTHON, "-c", script], check=True, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(site)), cwd=tmp_path)
+    assert run.stdout.strip() == splitrans.__version__
+    # The pip build and the CMake build (this process) write the same bytes.
+    assert out.read_bytes() == splitrans.encode(np.load(feature), q=5, mode="auto")
+
+
+def test_evaluate_smoke():
+    run = subprocess.run([PYTHON, os.path.join(ROOT, "tools", "evaluate.py"), "--limit", "200", "--split", "stage3",
+                          "--q", "2,8", "--csv", "--jobs", "2"],
+                         check=True, capture_output=True, text=True, cwd=ROOT)
+    rows = list(csv.DictReader(io.StringIO(run.stdout)))
+    assert [r["q"] for r in rows] == ["float32", "2", "8"]
+    assert "200 Fashion-MNIST test images" in run.stderr
+    by_q = {r["q"]: r for r in rows}
+    assert float(by_q["float32"]["bytes_per_sample"]) == 64 * 7 * 7 * 4
+    assert float(by_q["float32"]["agreement"]) == 1.0
+    assert float(by_q["float32"]["top1"]) > 0.85
+    assert float(by_q["2"]["bytes_per_sample"]) < float(by_q["8"]["bytes_per_sample"]) < 64 * 7 * 7
+    assert float(by_q["8"]["agreement"]) >= 0.98
+    assert abs(float(by_q["8"]["delta_top1"])) <= 0.02
