@@ -21,6 +21,7 @@
 #include "proto/grpc_service.grpc.pb.h"
 #include "proto/health.grpc.pb.h"
 #include "proto/split_inference.grpc.pb.h"
+#include "tests/serving_util.h"
 
 namespace splitrans {
 namespace {
@@ -34,12 +35,7 @@ std::unique_ptr<cloud::CloudServer> StartCloud(const std::string& addr) {
   cloud::CloudServerOptions o;
   o.server.listen_address = addr;
   o.pipeline.model_repo = SPLITRANS_MODEL_REPO;
-  auto s = cloud::CloudServer::Create(o);
-  EXPECT_TRUE(s.ok()) << s.status();
-  if (!s.ok()) return nullptr;
-  auto st = (*s)->Start();
-  EXPECT_TRUE(st.ok()) << st;
-  return st.ok() ? std::move(*s) : nullptr;
+  return testutil::CreateAndStart<cloud::CloudServer>(o);
 }
 
 std::unique_ptr<edge::EdgeServer> StartEdge(int cloud_port, int deadline_ms) {
@@ -50,22 +46,10 @@ std::unique_ptr<edge::EdgeServer> StartEdge(int cloud_port, int deadline_ms) {
   o.cloud.deadline_ms = deadline_ms;
   o.cloud.initial_backoff_ms = 50;
   o.cloud.max_backoff_ms = 500;
-  auto s = edge::EdgeServer::Create(o);
-  EXPECT_TRUE(s.ok()) << s.status();
-  if (!s.ok()) return nullptr;
-  auto st = (*s)->Start();
-  EXPECT_TRUE(st.ok()) << st;
-  return st.ok() ? std::move(*s) : nullptr;
+  return testutil::CreateAndStart<edge::EdgeServer>(o);
 }
 
-bool WaitConnected(edge::EdgeServer& e, int ms) {
-  auto until = Clock::now() + std::chrono::milliseconds(ms);
-  while (Clock::now() < until) {
-    if (e.cloud().Connected()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
+using testutil::WaitConnected;
 
 // A minimal grayscale PNG (8-bit, filter 0 per row) for the BYTES input path.
 std::string MakePng(const uint8_t* pixels, int w, int h) {

@@ -26,6 +26,7 @@
 #include "proto/grpc_service.grpc.pb.h"
 #include "proto/health.grpc.pb.h"
 #include "proto/split_inference.grpc.pb.h"
+#include "tests/serving_util.h"
 
 namespace splitrans {
 namespace {
@@ -83,12 +84,7 @@ class SecurityTest : public ::testing::Test {
     o.pipeline.model_repo = SPLITRANS_MODEL_REPO;
     o.pipeline.codec_device = CodecDevice::kCpu;
     if (edit) edit(&o);
-    auto s = cloud::CloudServer::Create(o);
-    EXPECT_TRUE(s.ok()) << s.status();
-    if (!s.ok()) return nullptr;
-    auto st = (*s)->Start();
-    EXPECT_TRUE(st.ok()) << st;
-    return st.ok() ? std::move(*s) : nullptr;
+    return testutil::CreateAndStart<cloud::CloudServer>(o);
   }
 
   // An edge with TLS on its front door (optional client certificates from CA A) and mutual TLS
@@ -106,22 +102,10 @@ class SecurityTest : public ::testing::Test {
     o.cloud.initial_backoff_ms = 50;
     o.cloud.max_backoff_ms = 250;
     if (edit) edit(&o);
-    auto s = edge::EdgeServer::Create(o);
-    EXPECT_TRUE(s.ok()) << s.status();
-    if (!s.ok()) return nullptr;
-    auto st = (*s)->Start();
-    EXPECT_TRUE(st.ok()) << st;
-    return st.ok() ? std::move(*s) : nullptr;
+    return testutil::CreateAndStart<edge::EdgeServer>(o);
   }
 
-  static bool WaitConnected(edge::EdgeServer& e, int ms) {
-    const auto until = Clock::now() + std::chrono::milliseconds(ms);
-    while (Clock::now() < until) {
-      if (e.cloud().Connected()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
+  static bool WaitConnected(edge::EdgeServer& e, int ms) { return testutil::WaitConnected(e, ms); }
 
   static std::shared_ptr<grpc::Channel> Channel(int port, const char* ca, const char* cert = nullptr,
                                                 const std::string& token = "") {

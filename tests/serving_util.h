@@ -85,6 +85,18 @@ class Counter {
   int n_ = 0;
 };
 
+// Create(options) then Start() of a server (cloud::CloudServer, edge::EdgeServer); null, with a
+// failed expectation saying why, when either fails.
+template <typename Server, typename Options>
+std::unique_ptr<Server> CreateAndStart(const Options& o) {
+  auto s = Server::Create(o);
+  EXPECT_TRUE(s.ok()) << s.status();
+  if (!s.ok()) return nullptr;
+  auto st = (*s)->Start();
+  EXPECT_TRUE(st.ok()) << st;
+  return st.ok() ? std::move(*s) : nullptr;
+}
+
 inline std::unique_ptr<cloud::CloudServer> StartCloud(const std::function<void(cloud::CloudServerOptions*)>& edit = nullptr,
                                                const std::string& addr = "127.0.0.1:0") {
   cloud::CloudServerOptions o;
@@ -92,12 +104,7 @@ inline std::unique_ptr<cloud::CloudServer> StartCloud(const std::function<void(c
   o.pipeline.model_repo = SPLITRANS_MODEL_REPO;
   o.pipeline.codec_device = CodecDevice::kCpu;
   if (edit) edit(&o);
-  auto s = cloud::CloudServer::Create(o);
-  EXPECT_TRUE(s.ok()) << s.status();
-  if (!s.ok()) return nullptr;
-  auto st = (*s)->Start();
-  EXPECT_TRUE(st.ok()) << st;
-  return st.ok() ? std::move(*s) : nullptr;
+  return CreateAndStart<cloud::CloudServer>(o);
 }
 
 inline std::unique_ptr<edge::EdgeServer> StartEdge(int cloud_port,
@@ -110,12 +117,7 @@ inline std::unique_ptr<edge::EdgeServer> StartEdge(int cloud_port,
   o.cloud.initial_backoff_ms = 50;
   o.cloud.max_backoff_ms = 250;
   if (edit) edit(&o);
-  auto s = edge::EdgeServer::Create(o);
-  EXPECT_TRUE(s.ok()) << s.status();
-  if (!s.ok()) return nullptr;
-  auto st = (*s)->Start();
-  EXPECT_TRUE(st.ok()) << st;
-  return st.ok() ? std::move(*s) : nullptr;
+  return CreateAndStart<edge::EdgeServer>(o);
 }
 
 inline bool WaitConnected(edge::EdgeServer& e, int ms) {
