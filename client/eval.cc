@@ -104,6 +104,8 @@ void SetParameters(const InferSettings& s, inf::ModelInferRequest* req) {
   (*p)[ks::kParamCodecMode].set_string_param(s.mode);
   if (!s.split.empty()) (*p)[ks::kParamSplit].set_string_param(s.split);
   (*p)[ks::kParamTopK].set_int64_param(s.top_k);
+  if (!s.placement.empty()) (*p)[ks::kParamPlacement].set_string_param(s.placement);
+  if (!s.feature_codec.empty()) (*p)[ks::kParamFeatureCodec].set_string_param(s.feature_codec);
 }
 
 inf::ModelInferRequest MakePixelRequest(const InferSettings& s, const uint8_t* pixels, int64_t batch,
@@ -308,6 +310,11 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
           auto it = call->resp.parameters().find(ks::kRespSplit);
           if (it != call->resp.parameters().end()) sum.split = it->second.string_param();
           sum.model_version = call->resp.model_version();
+          for (auto [key, field] : {std::pair{ks::kRespPlacement, &sum.placement},
+                                    std::pair{ks::kRespFeatureCodec, &sum.feature_codec}}) {
+            auto p = call->resp.parameters().find(key);
+            if (p != call->resp.parameters().end()) *field = p->second.string_param();
+          }
         }
       }
       done_images += call->count;
@@ -373,6 +380,8 @@ std::string EvalSummary::ToJson() const {
   j["model_version"] = model_version;
   j["q"] = q;
   j["codec_mode"] = mode;
+  j["placement"] = placement;
+  j["feature_codec"] = feature_codec;
   j["accuracy"] = accuracy;
   if (unsplit_accuracy >= 0) {
     j["unsplit_accuracy"] = unsplit_accuracy;

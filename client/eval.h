@@ -25,6 +25,8 @@ struct InferSettings {
   std::string mode = "auto";  // codec_mode
   std::string split;          // "" = the model's default split
   int top_k = 3;
+  std::string placement;      // "" = the edge's default (split|offload|local)
+  std::string feature_codec;  // "" = the edge's default (srns|raw|zstd)
 };
 
 // How a client reaches a server: TLS (and a client certificate) when tls is on, and a bearer
@@ -87,6 +89,7 @@ struct EvalSummary {
   std::string split, model_version;
   int q = 0;
   std::string mode;
+  std::string placement, feature_codec;  // as the edge reported them
   double accuracy = 0;           // over all images (failed requests count as wrong)
   double unsplit_accuracy = -1;  // -1: not computed
   double agreement = -1;         // top-1(split) == top-1(unsplit)

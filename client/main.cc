@@ -186,6 +186,13 @@ int main(int argc, char** argv) {
     cmd->add_option("--mode", settings.mode, "codec mode")->check(CLI::IsMember(splitrans::codec::ModeNames()));
     cmd->add_option("--split", settings.split, "split point (stage1|stage2|stage3; empty: model default)");
     cmd->add_option("--top-k", settings.top_k, "top-k labels")->check(CLI::Range(1, 100));
+    cmd->add_option("--placement", settings.placement,
+                    "split | offload (the cloud runs the unsplit model) | local (the edge does); empty: the edge's "
+                    "default")
+        ->check(CLI::IsMember({"", "split", "offload", "local"}));
+    cmd->add_option("--feature-codec", settings.feature_codec,
+                    "srns (the codec) | raw (float32) | zstd (zstd -3 of the AIQ symbols); empty: the edge's default")
+        ->check(CLI::IsMember({"", "srns", "raw", "zstd"}));
     cmd->add_option("--deadline-ms", deadline_ms, "deadline per request")->check(CLI::Range(1, 3600000));
   };
 

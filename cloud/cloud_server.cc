@@ -26,6 +26,13 @@ namespace {
 
 constexpr int64_t kNoDeadline = INT64_MAX;
 
+// The bytes a packet's payload took on the wire.
+size_t PayloadBytes(const v1::FeaturePacket& p) {
+  size_t n = p.codec_bytes().size();
+  for (const std::string& img : p.images()) n += img.size();
+  return n;
+}
+
 v1::Result ErrorResult(uint64_t id, grpc::StatusCode code, std::string message) {
   v1::Result r;
   r.set_request_id(id);
@@ -148,6 +155,12 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
     }
     l.model = (*m)->name;
     l.version = std::to_string((*m)->version);
+    if (p.payload() == v1::PAYLOAD_INPUT_IMAGES || p.payload() == v1::PAYLOAD_INPUT_F32 ||
+        p.payload() == v1::PAYLOAD_INPUT_U8) {
+      l.split = "full";  // full offload: the unsplit model's input
+      l.feature_elements = (*m)->InputElements();
+      return l;
+    }
     auto split = (*m)->FindSplit(p.split());
     if (split.ok()) {
       l.split = (*split)->name;
@@ -193,13 +206,12 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
       try {
         if (options_.test_before_decode) options_.test_before_decode();
         FeatureRequest req;
-        req.model_name = in.model_name();
-        req.model_version = in.model_version();
-        req.split = in.split();
-        req.codec_bytes = reinterpret_cast<const uint8_t*>(in.codec_bytes().data());
-        req.codec_size = in.codec_bytes().size();
         req.top_k = static_cast<int>(std::min<uint32_t>(in.top_k(), 1 << 20));
-        r = pipeline_->Run(req);
+        if (absl::Status st = FromPacket(in, &req); !st.ok()) {
+          r = st;
+        } else {
+          r = pipeline_->Run(req);
+        }
       } catch (const std::bad_alloc&) {
         r = absl::InternalError("cloud: out of memory while decoding or running the tail");
       } catch (const std::exception& e) {
@@ -217,7 +229,7 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
       }
       return;
     }
-    metrics_.Succeeded(labels, *r, in.codec_bytes().size());
+    metrics_.Succeeded(labels, *r, PayloadBytes(in));
     out->set_status_code(0);
     out->set_model_version(r->model_version);
     out->mutable_logits()->Assign(r->logits.begin(), r->logits.end());

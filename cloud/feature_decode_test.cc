@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -106,6 +107,117 @@ TEST_F(FeatureDecodeTest, HugeDeclaredShapeIsRefusedBeforeAllocation) {
       EXPECT_LT(t.values.capacity(), 1u << 16) << "allocated for a tensor the split does not accept";
     }
   }
+}
+
+// The baselines: raw float32 and zstd'd AIQ symbols decode to what was sent (zstd: to the AIQ
+// grid, exactly as the codec's own quantizer puts it), with the split's shape rules.
+TEST_F(FeatureDecodeTest, RawAndZstdPayloadsRoundTrip) {
+  const std::vector<int64_t> shape = {2, 32, 14, 14};
+  std::vector<float> v(2 * 32 * 14 * 14);
+  std::mt19937 rng(3);
+  for (auto& x : v) x = rng() % 3 == 0 ? 0.f : (rng() % 1000) / 250.f;
+  std::vector<uint8_t> raw, z;
+  EncodeRawFloat32(v.data(), v.size(), &raw);
+  codec::QuantParams qp;
+  ASSERT_TRUE(EncodeZstdAiq(v.data(), v.size(), 4, &z, &qp).ok());
+  EXPECT_LT(z.size(), v.size() * 3 / 4) << "4-bit symbols (one byte each) compress";
+  std::vector<uint8_t> sym(v.size());
+  codec::Quantize(v.data(), v.size(), qp, 4, sym.data());
+  std::vector<float> expect(v.size());
+  codec::Dequantize(sym.data(), sym.size(), qp, 4, expect.data());
+
+  FeatureRequest req;
+  req.model_name = "fmnist_resnet";
+  req.split = "stage2";
+  req.shape = shape;
+  DecodedFeature f;
+  codec::DecodedTensor t;
+  req.payload = PayloadKind::kRawF32;
+  req.codec_bytes = raw.data();
+  req.codec_size = raw.size();
+  ASSERT_TRUE(DecodeFeature(req, *repo_, *codec_, uint64_t{1} << 26, &t, &f).ok());
+  EXPECT_EQ(f.shape, shape);
+  EXPECT_EQ(t.values, v);
+  req.payload = PayloadKind::kZstdAiq;
+  req.codec_bytes = z.data();
+  req.codec_size = z.size();
+  req.q = 4;
+  req.aiq = qp;
+  ASSERT_TRUE(DecodeFeature(req, *repo_, *codec_, uint64_t{1} << 26, &t, &f).ok());
+  EXPECT_EQ(t.values, expect);
+
+  // Another split's shape, a short payload, the wrong q, a payload kind that is not a feature.
+  req.split = "stage3";
+  EXPECT_EQ(DecodeFeature(req, *repo_, *codec_, uint64_t{1} << 26, &t, &f).code(), absl::StatusCode::kInvalidArgument);
+  req.split = "stage2";
+  req.codec_size = z.size() - 3;
+  EXPECT_EQ(DecodeFeature(req, *repo_, *codec_, uint64_t{1} << 26, &t, &f).code(), absl::StatusCode::kDataLoss);
+  req.codec_size = z.size();
+  req.q = 2;  // symbols up to 15 do not fit
+  EXPECT_EQ(DecodeFeature(req, *repo_, *codec_, uint64_t{1} << 26, &t, &f).code(), absl::StatusCode::kDataLoss);
+  req.payload = PayloadKind::kRawF32;
+  req.codec_bytes = raw.data();
+  req.codec_size = raw.size() - 4;
+  EXPECT_EQ(DecodeFeature(req, *repo_, *codec_, uint64_t{1} << 26, &t, &f).code(), absl::StatusCode::kInvalidArgument);
+  req.payload = PayloadKind::kInputU8;
+  EXPECT_EQ(DecodeFeature(req, *repo_, *codec_, uint64_t{1} << 26, &t, &f).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A zstd frame that declares more symbols than the shape needs is refused before decompressing.
+TEST_F(FeatureDecodeTest, ZstdFrameOfAnotherSizeIsRefused) {
+  std::vector<float> v(2 * 32 * 14 * 14, 0.f);
+  v[5] = 1.f;
+  std::vector<uint8_t> z;
+  codec::QuantParams qp;
+  ASSERT_TRUE(EncodeZstdAiq(v.data(), v.size(), 8, &z, &qp).ok());
+  FeatureRequest req;
+  req.model_name = "fmnist_resnet";
+  req.split = "stage2";
+  req.shape = {1, 32, 14, 14};  // half of what the frame holds
+  req.payload = PayloadKind::kZstdAiq;
+  req.codec_bytes = z.data();
+  req.codec_size = z.size();
+  req.q = 8;
+  req.aiq = qp;
+  DecodedFeature f;
+  codec::DecodedTensor t;
+  const absl::Status st = DecodeFeature(req, *repo_, *codec_, uint64_t{1} << 26, &t, &f);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st;
+  EXPECT_NE(st.message().find("declares 12544 bytes"), std::string::npos) << st;
+}
+
+TEST_F(FeatureDecodeTest, OffloadInputsAreCheckedAndNormalized) {
+  const ModelManifest& m = **repo_->Find("fmnist_resnet", "");
+  std::vector<uint8_t> pixels(2 * 28 * 28);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 7);
+  FeatureRequest req;
+  req.model_name = "fmnist_resnet";
+  req.payload = PayloadKind::kInputU8;
+  req.shape = {2, 1, 28, 28};
+  req.codec_bytes = pixels.data();
+  req.codec_size = pixels.size();
+  std::vector<float> in;
+  std::vector<int64_t> shape;
+  ASSERT_TRUE(DecodeOffloadInput(req, m, &in, &shape).ok());
+  EXPECT_EQ(shape, req.shape);
+  ASSERT_EQ(in.size(), pixels.size());
+  EXPECT_FLOAT_EQ(in[3], (21 / 255.f - m.mean[0]) / m.std[0]);
+  std::vector<uint8_t> f32;
+  EncodeRawFloat32(in.data(), in.size(), &f32);
+  req.payload = PayloadKind::kInputF32;
+  req.codec_bytes = f32.data();
+  req.codec_size = f32.size();
+  std::vector<float> back;
+  ASSERT_TRUE(DecodeOffloadInput(req, m, &back, &shape).ok());
+  EXPECT_EQ(back, in);
+  req.shape = {2, 1, 28, 27};
+  EXPECT_EQ(DecodeOffloadInput(req, m, &back, &shape).code(), absl::StatusCode::kInvalidArgument);
+  req.shape = {1, 1, 28, 28};  // half of the bytes
+  EXPECT_EQ(DecodeOffloadInput(req, m, &back, &shape).code(), absl::StatusCode::kInvalidArgument);
+  float nan = std::nanf("");
+  std::memcpy(f32.data(), &nan, 4);
+  req.shape = {2, 1, 28, 28};
+  EXPECT_EQ(DecodeOffloadInput(req, m, &back, &shape).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -10,7 +10,8 @@ int main(int argc, char** argv) {
   std::string codec_device = "auto";
 
   CLI::App app{"splitrans-cloud: serves splitrans.v1.SplitInference (Stream, Infer): decodes codec bitstreams "
-               "from edges, runs the tail of each split model, returns logits + top-k. Requests over "
+               "(or the raw/zstd baselines) from edges, runs the tail of each split model, returns logits + top-k; "
+               "for full offload it runs the unsplit model on the input the edge forwards. Requests over "
                "--max-queue get RESOURCE_EXHAUSTED; requests whose deadline passed are dropped before "
                "decoding. On SIGTERM edges are asked to drain their streams and in-flight requests are "
                "answered within --grace-ms. TLS with --tls-cert/--tls-key; mutual TLS (edges must present a "
@@ -41,6 +42,9 @@ int main(int argc, char** argv) {
   app.add_option("--top-k", opt.pipeline.default_top_k, "default top-k when a request sends 0")
       ->envname("SPLITRANS_TOP_K")
       ->check(CLI::Range(1, 100));
+  app.add_option("--max-request-pixels", opt.pipeline.max_request_pixels,
+                 "full offload: decoded pixels (width x height, summed over a request's images) one request may cost")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   CLI11_PARSE(app, argc, argv);
   splitrans::ApplyServerFlags(flags, &opt.server);
   splitrans::ParseCodecDevice(codec_device, &opt.pipeline.codec_device);

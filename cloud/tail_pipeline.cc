@@ -9,6 +9,7 @@
 
 #include "codec/codec.h"
 #include "common/clock.h"
+#include "common/image.h"
 #include "common/limits.h"
 #include "common/status_util.h"
 
@@ -34,14 +35,92 @@ absl::StatusOr<std::unique_ptr<TailPipeline>> TailPipeline::Create(
                    name, absl::StrJoin(split.feature_shape, ","), split.tail_path);
       p->tails_[{m->name, m->version, name}] = std::move(*mod);
     }
+    if (!m->full_path.empty()) {
+      auto full = TorchModule::LoadAndWarmUp(m->full_path, m->input_shape);
+      if (!full.ok()) return full.status();
+      spdlog::info("cloud: loaded unsplit model {}/{} from {} (full offload)", m->name, m->version, m->full_path);
+      p->fulls_[{m->name, m->version}] = std::move(*full);
+    }
   }
   return p;
+}
+
+absl::Status TailPipeline::Finalize(const ModelManifest& m, const std::string& what, int64_t batch,
+                                    const std::vector<int64_t>& out_shape, int top_k, TailResult* result) const {
+  if (out_shape.size() != 2 || out_shape[0] != batch || out_shape[1] != m.NumClasses()) {
+    return absl::InternalError(absl::StrCat(what, " output shape [", absl::StrJoin(out_shape, ","),
+                                            "] is not [B, ", m.NumClasses(), "]"));
+  }
+  for (size_t i = 0; i < result->logits.size(); ++i) {
+    if (!std::isfinite(result->logits[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " output element ", i, " is not finite: the input is outside the range the model handles"));
+    }
+  }
+  result->logits_shape = out_shape;
+  result->topk = SoftmaxTopK(result->logits, out_shape[0], out_shape[1], top_k > 0 ? top_k : options_.default_top_k,
+                             m.labels);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TailResult> TailPipeline::RunFull(const FeatureRequest& req) const {
+  auto found = repo_.Find(req.model_name, req.model_version);
+  if (!found.ok()) return found.status();
+  const ModelManifest& m = **found;
+  auto full = fulls_.find({m.name, m.version});
+  if (full == fulls_.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(m.name, "/", m.version, " has no unsplit model (manifest \"full\"): full offload is not possible"));
+  }
+  Stopwatch sw;
+  TailResult result;
+  result.model_version = std::to_string(m.version);
+  thread_local std::vector<float> input;
+  std::vector<int64_t> shape;
+  if (req.payload != PayloadKind::kInputImages) {
+    if (auto st = DecodeOffloadInput(req, m, &input, &shape); !st.ok()) return st;
+  } else {
+    const int64_t batch = static_cast<int64_t>(req.images.size());
+    if (batch < 1 || batch > kMaxBatch) {
+      return absl::InvalidArgumentError(absl::StrCat("full offload: ", batch, " images, not in [1, ", kMaxBatch, "]"));
+    }
+    int64_t pixels = 0;
+    for (int64_t b = 0; b < batch; ++b) {
+      int w = 0, h = 0;
+      const auto& img = req.images[b];
+      absl::Status st = ImageDimensions(reinterpret_cast<const uint8_t*>(img.data()), img.size(), &w, &h);
+      if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("image ", b, ": ", st.message()));
+      pixels += int64_t{w} * h;
+    }
+    if (pixels > options_.max_request_pixels) {
+      return absl::InvalidArgumentError(absl::StrCat("full offload: the request's images decode to ", pixels,
+                                                     " pixels, over the limit of ", options_.max_request_pixels));
+    }
+    const int64_t per = m.InputElements();
+    input.resize(batch * per);
+    for (int64_t b = 0; b < batch; ++b) {
+      const auto& img = req.images[b];
+      absl::Status st =
+          DecodeImageToInput(reinterpret_cast<const uint8_t*>(img.data()), img.size(), m, input.data() + b * per);
+      if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat("image ", b, ": ", st.message()));
+    }
+    shape = {batch};
+    shape.insert(shape.end(), m.input_shape.begin(), m.input_shape.end());
+  }
+  result.decode_us = sw.Lap();
+  std::vector<int64_t> out_shape;
+  absl::Status fs = full->second->Forward(input.data(), shape, &result.logits, &out_shape);
+  if (!fs.ok()) return absl::InternalError(absl::StrCat("unsplit model: ", fs.message()));
+  if (auto st = Finalize(m, "unsplit model", shape[0], out_shape, req.top_k, &result); !st.ok()) return st;
+  result.tail_us = sw.Lap();
+  return result;
 }
 
 absl::StatusOr<TailResult> TailPipeline::Run(const FeatureRequest& req) const {
   if (req.top_k < 0 || req.top_k > kMaxTopK) {
     return absl::InvalidArgumentError(absl::StrCat("top_k must be in [0, ", kMaxTopK, "]"));
   }
+  if (IsFullOffload(req.payload)) return RunFull(req);
   Stopwatch sw;
   // Per thread: keeps its capacity across requests.
   thread_local codec::DecodedTensor feature;
@@ -61,20 +140,10 @@ absl::StatusOr<TailResult> TailPipeline::Run(const FeatureRequest& req) const {
   std::vector<int64_t> out_shape;
   absl::Status ts = tail.Forward(feature.values.data(), shape, &result.logits, &out_shape);
   if (!ts.ok()) return absl::InternalError(absl::StrCat("tail ", s.name, ": ", ts.message()));
-  if (out_shape.size() != 2 || out_shape[0] != shape[0] || out_shape[1] != m.NumClasses()) {
-    return absl::InternalError(absl::StrCat("tail output shape [", absl::StrJoin(out_shape, ","),
-                                            "] is not [B, ", m.NumClasses(), "]"));
-  }
-  for (size_t i = 0; i < result.logits.size(); ++i) {
-    if (!std::isfinite(result.logits[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tail ", s.name, " output element ", i, " is not finite: the feature is outside the range the model handles"));
-    }
+  if (auto st = Finalize(m, absl::StrCat("tail ", s.name), shape[0], out_shape, req.top_k, &result); !st.ok()) {
+    return st;
   }
   result.tail_us = sw.Lap();
-  result.logits_shape = out_shape;
-  result.topk = SoftmaxTopK(result.logits, out_shape[0], out_shape[1],
-                            req.top_k > 0 ? req.top_k : options_.default_top_k, m.labels);
   return result;
 }
 

@@ -17,6 +17,7 @@
 #include <random>
 
 #include "common/feature_codec.h"
+#include "common/feature_payload.h"
 #include "common/image.h"
 #include "common/logging.h"
 #include "common/thread_pool.h"
@@ -229,6 +230,49 @@ TEST(ThreadPool, QueueIsBoundedAndThrowingTasksDoNotKillThreads) {
   for (int i = 0; i < 200 && !pool.TryPost([&] { ++ran; }); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   for (int i = 0; i < 200 && ran.load() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(ran.load(), 2);
+}
+
+TEST(FeaturePayload, NamesParseAndRoundTrip) {
+  for (const char* name : kPlacementNames) {
+    Placement p;
+    ASSERT_TRUE(ParsePlacement(name, &p)) << name;
+    EXPECT_STREQ(PlacementName(p), name);
+  }
+  for (const char* name : kFeatureWireNames) {
+    FeatureWire w;
+    ASSERT_TRUE(ParseFeatureWire(name, &w)) << name;
+    EXPECT_STREQ(FeatureWireName(w), name);
+  }
+  Placement p;
+  FeatureWire w;
+  EXPECT_FALSE(ParsePlacement("cloud", &p));
+  EXPECT_FALSE(ParseFeatureWire("SRNS", &w));
+}
+
+TEST(FeaturePayload, ZstdAiqErrorsAndConstantFeatures) {
+  std::vector<float> v(1000, 2.5f);
+  std::vector<uint8_t> z;
+  codec::QuantParams qp;
+  ASSERT_TRUE(EncodeZstdAiq(v.data(), v.size(), 4, &z, &qp).ok());
+  EXPECT_TRUE(qp.constant);
+  EXPECT_TRUE(z.empty()) << "a constant feature carries no symbols";
+  std::vector<float> out(v.size(), 0.f);
+  ASSERT_TRUE(DecodeZstdAiq(z.data(), z.size(), out.size(), 4, qp, out.data()).ok());
+  EXPECT_EQ(out, v);
+  EXPECT_EQ(EncodeZstdAiq(v.data(), v.size(), 0, &z, &qp).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EncodeZstdAiq(v.data(), v.size(), 9, &z, &qp).code(), absl::StatusCode::kInvalidArgument);
+  v[7] = std::nanf("");
+  EXPECT_EQ(EncodeZstdAiq(v.data(), v.size(), 4, &z, &qp).code(), absl::StatusCode::kInvalidArgument);
+  // Garbage, and parameters no encoder writes.
+  const uint8_t junk[] = {1, 2, 3, 4, 5, 6, 7, 8};
+  qp = {};
+  qp.scale = 0.1f;
+  EXPECT_EQ(DecodeZstdAiq(junk, sizeof junk, 10, 4, qp, out.data()).code(), absl::StatusCode::kDataLoss);
+  qp.scale = -1.f;
+  EXPECT_EQ(DecodeZstdAiq(junk, sizeof junk, 10, 4, qp, out.data()).code(), absl::StatusCode::kInvalidArgument);
+  qp.constant = true;
+  qp.constant_value = 1.f;
+  EXPECT_EQ(DecodeZstdAiq(junk, sizeof junk, 10, 4, qp, out.data()).code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(TopK, SoftmaxOrderAndTies) {

@@ -17,8 +17,14 @@ inline constexpr char kParamCodecMode[] = "codec_mode";   // string, codec::kMod
 inline constexpr char kParamSplit[] = "split";            // string, a split of the manifest
 inline constexpr char kParamTopK[] = "top_k";             // int64, 1..kMaxTopK
 inline constexpr char kParamInputScaling[] = "input_scaling";  // string, kScalings (FP32 only)
-inline constexpr const char* kRequestParams[] = {kParamQ, kParamCodecMode, kParamSplit, kParamTopK,
-                                                 kParamInputScaling};
+// string, common/feature_payload.h kPlacementNames: "split" (default), "offload" (the cloud runs
+// the unsplit model on the input), "local" (the edge runs it; nothing is sent).
+inline constexpr char kParamPlacement[] = "placement";
+// string, kFeatureWireNames: "srns" (default, the codec), "raw" (float32) or "zstd" (zstd -3 of
+// the AIQ symbols): how a split request's feature crosses the link.
+inline constexpr char kParamFeatureCodec[] = "feature_codec";
+inline constexpr const char* kRequestParams[] = {kParamQ,          kParamCodecMode, kParamSplit,       kParamTopK,
+                                                 kParamInputScaling, kParamPlacement, kParamFeatureCodec};
 
 // How FP32 input values are scaled. "normalized" (default): the model input itself,
 // (pixel / 255 - mean) / std with the manifest's mean and std. "unit": pixel / 255 in [0, 1];
@@ -45,6 +51,8 @@ inline constexpr char kRespSplit[] = "split";
 inline constexpr char kRespCodecMode[] = "codec_mode";
 inline constexpr char kRespEncodeDevice[] = "encode_device";  // "cpu" | "gpu"
 inline constexpr char kRespDecodeDevice[] = "decode_device";
+inline constexpr char kRespPlacement[] = "placement";          // as the request parameter
+inline constexpr char kRespFeatureCodec[] = "feature_codec";   // split only
 
 // "a|b|c" of a list of names (for messages and --help).
 template <size_t N>

@@ -28,6 +28,8 @@ PACKAGES=(
   python3-yaml
   # the Python package (python/): pybind11 module, pip install offline, pytest
   pybind11-dev python3-pybind11 python3-pytest python3-setuptools python3-pip python3-wheel
+  # the link benchmark (tools/link_bench.py): network namespaces and tc (iproute2), plots
+  iproute2 python3-matplotlib
 )
 
 missing=()

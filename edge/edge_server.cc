@@ -15,6 +15,7 @@
 #include "common/logging.h"
 #include "common/status_util.h"
 #include "common/thread_pool.h"
+#include "common/topk.h"
 #include "edge/kserve.h"
 #include "proto/grpc_service.grpc.pb.h"
 
@@ -24,6 +25,14 @@ namespace v1 = ::splitrans::v1;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// PayloadKind follows the proto's order (the packet takes it by value).
+static_assert(static_cast<int>(PayloadKind::kSrns) == v1::PAYLOAD_SRNS);
+static_assert(static_cast<int>(PayloadKind::kRawF32) == v1::PAYLOAD_RAW_F32);
+static_assert(static_cast<int>(PayloadKind::kZstdAiq) == v1::PAYLOAD_ZSTD_AIQ);
+static_assert(static_cast<int>(PayloadKind::kInputImages) == v1::PAYLOAD_INPUT_IMAGES);
+static_assert(static_cast<int>(PayloadKind::kInputF32) == v1::PAYLOAD_INPUT_F32);
+static_assert(static_cast<int>(PayloadKind::kInputU8) == v1::PAYLOAD_INPUT_U8);
 
 // One ModelInfer in flight, shared by its reactor (until OnDone), its worker task and its cloud
 // callback. The reactor is finished exactly once, by Finish(); after that nothing touches the
@@ -112,6 +121,10 @@ Labels LabelsOf(const ParsedInfer& p) {
   if (!p.manifest) return l;
   l.model = p.manifest->name;
   l.version = std::to_string(p.manifest->version);
+  if (p.head.placement != Placement::kSplit) {
+    l.split = "full";  // the unsplit model ran (offload, local)
+    return l;
+  }
   const std::string& split = p.head.split.empty() ? p.manifest->default_split : p.head.split;
   if (p.manifest->splits.count(split)) l.split = split;
   return l;
@@ -144,6 +157,8 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
         pool_(options.workers, static_cast<size_t>(options.max_queue), "edge workers") {
     defaults_.encode = options.default_encode;
     defaults_.top_k = options.default_top_k;
+    defaults_.placement = options.default_placement;
+    defaults_.wire = options.default_wire;
     // The callbacks read this service: the metrics endpoint stops before it is destroyed.
     registry->AddCallbackGauge("splitrans_edge_inflight_requests", "ModelInfer requests admitted and not answered",
                                {}, [this] {
@@ -353,18 +368,37 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     info->split = enc->split;
     info->mode = codec::ModeName(st->parsed.head.encode.mode);
     info->q = st->parsed.head.encode.q;
+    info->placement = st->parsed.head.placement;
+    info->wire = st->parsed.head.wire;
     info->preprocess_us = enc->preprocess_us;
     info->head_us = enc->head_us;
     info->encode_us = enc->encode_us;
-    info->feature_bytes = enc->bytes.size();
+    info->feature_bytes = enc->payload_bytes;
     info->raw_feature_bytes = enc->raw_feature_bytes;
     info->encoded_on_gpu = enc->encode_path == CodecPath::kGpu;
+    if (info->placement == Placement::kLocal) {
+      AnswerLocally(st, *info, *enc);
+      return;
+    }
 
     v1::FeaturePacket pkt;
     pkt.set_model_name(enc->manifest->name);
     pkt.set_model_version(std::to_string(enc->manifest->version));
-    pkt.set_split(enc->split);
+    if (info->placement == Placement::kSplit) pkt.set_split(enc->split);
+    pkt.set_payload(static_cast<v1::Payload>(enc->payload));
     pkt.set_codec_bytes(enc->bytes.data(), enc->bytes.size());
+    if (enc->payload != PayloadKind::kSrns && enc->payload != PayloadKind::kInputImages) {
+      pkt.mutable_shape()->Assign(enc->feature_shape.begin(), enc->feature_shape.end());
+    }
+    if (enc->payload == PayloadKind::kZstdAiq) {
+      v1::AiqParams* a = pkt.mutable_aiq();
+      a->set_q(static_cast<uint32_t>(st->parsed.head.encode.q));
+      a->set_scale(enc->aiq.scale);
+      a->set_zero_point(enc->aiq.zero_point);
+      a->set_constant(enc->aiq.constant);
+      a->set_constant_value(enc->aiq.constant_value);
+    }
+    for (std::string_view img : enc->images) pkt.add_images(img.data(), img.size());
     pkt.mutable_edge_timings()->set_preprocess_us(enc->preprocess_us);
     pkt.mutable_edge_timings()->set_head_us(enc->head_us);
     pkt.mutable_edge_timings()->set_encode_us(enc->encode_us);
@@ -377,7 +411,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     {
       const Labels l = LabelsOf(st->parsed);
       metrics_.raw_bytes.WithLabels({l.model, l.version, l.split}).Inc(static_cast<double>(enc->raw_feature_bytes));
-      metrics_.coded_bytes.WithLabels({l.model, l.version, l.split}).Inc(static_cast<double>(enc->bytes.size()));
+      metrics_.coded_bytes.WithLabels({l.model, l.version, l.split}).Inc(static_cast<double>(enc->payload_bytes));
     }
     const int64_t send_us = NowMicros();
     const uint64_t id = cloud_.Send(std::move(pkt), st->deadline,
@@ -391,6 +425,31 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
       cancel = !st->finished && st->cancelled.load();  // cancelled before the id was known
     }
     if (cancel) cloud_.Cancel(id);
+  }
+
+  // Placement local: the edge's own unsplit model answered; nothing crossed the link.
+  void AnswerLocally(const std::shared_ptr<InferState>& st, const ResponseInfo& info, const EncodedFeature& enc) {
+    v1::Result r;
+    r.mutable_logits()->Assign(enc.logits.begin(), enc.logits.end());
+    r.mutable_logits_shape()->Assign(enc.logits_shape.begin(), enc.logits_shape.end());
+    for (const TopKEntry& e :
+         SoftmaxTopK(enc.logits, enc.logits_shape[0], enc.logits_shape[1], st->parsed.top_k, enc.manifest->labels)) {
+      v1::Classification* c = r.add_topk();
+      c->set_batch_index(e.batch_index);
+      c->set_index(e.index);
+      c->set_label(e.label);
+      c->set_score(e.score);
+    }
+    ResponseInfo full = info;
+    full.feature_bytes = full.raw_feature_bytes = 0;
+    full.edge_total_us = NowMicros() - st->start_us;
+    const Labels l = LabelsOf(st->parsed);
+    const std::pair<const char*, int64_t> stages[] = {
+        {"queue", st->work_start_us - st->start_us}, {"preprocess", info.preprocess_us}, {"head", info.head_us}};
+    for (const auto& [stage, us] : stages) {
+      metrics_.stages.WithLabels({l.model, l.version, l.split, stage}).Observe(std::max<int64_t>(0, us) * 1e-6);
+    }
+    Finish(st, grpc::Status::OK, [&] { BuildInferResponse(r, st->parsed, full, st->resp); });
   }
 
   void OnCloudResult(const std::shared_ptr<InferState>& st, const ResponseInfo& info, int64_t batch, int classes,

@@ -33,6 +33,9 @@ struct EdgeServerOptions {
   int max_queue = kDefaultMaxQueue;            // admitted requests waiting for a worker
   codec::EncodeOptions default_encode;  // q = 4, mode auto
   int default_top_k = 5;
+  // For requests without the "placement" / "feature_codec" parameters.
+  Placement default_placement = Placement::kSplit;
+  FeatureWire default_wire = FeatureWire::kSrns;
   // Bearer tokens, one per line (common/auth.h); empty: no authentication. With tokens, every
   // KServe call needs one; grpc.health.v1 too when health_requires_auth; reflection is turned
   // off unless reflection_with_auth.

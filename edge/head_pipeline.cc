@@ -41,17 +41,29 @@ absl::StatusOr<std::unique_ptr<HeadPipeline>> HeadPipeline::Create(
                    split.head_path);
       p->heads_[{m->name, m->version, name}] = std::move(*mod);
     }
+    if (!m->full_path.empty()) {
+      auto full = TorchModule::LoadAndWarmUp(m->full_path, m->input_shape);
+      if (!full.ok()) return full.status();
+      spdlog::info("edge: loaded unsplit model {}/{} from {} (placement local)", m->name, m->version, m->full_path);
+      p->fulls_[{m->name, m->version}] = std::move(*full);
+    }
   }
   return p;
 }
 
 absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const StageCheck& check) const {
   auto stage = [&](const char* next) { return check ? check(next) : absl::OkStatus(); };
-  auto resolved = repo_.Resolve(req.model_name, req.model_version, req.split);
+  // The unsplit placements ignore the split.
+  const bool unsplit = req.placement != Placement::kSplit;
+  auto resolved = repo_.Resolve(req.model_name, req.model_version, unsplit ? "" : req.split);
   if (!resolved.ok()) return resolved.status();
   const ModelManifest& m = *resolved->manifest;
   const SplitSpec& s = *resolved->split;
   const EdgeInput& in = req.input;
+  if (req.placement == Placement::kLocal && !fulls_.count({m.name, m.version})) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        m.name, "/", m.version, " has no unsplit model (manifest \"full\"): placement local is not possible"));
+  }
   if (in.batch < 1 || in.batch > kMaxBatch) {
     return absl::InvalidArgumentError(absl::StrCat("batch size ", in.batch, " not in [1, ", kMaxBatch, "]"));
   }
@@ -63,9 +75,11 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const S
 
   EncodedFeature out;
   out.manifest = &m;
-  out.split = s.name;
+  out.split = unsplit ? "full" : s.name;
   Stopwatch sw;
   const int64_t per = m.InputElements();
+  std::vector<int64_t> shape = {in.batch};
+  shape.insert(shape.end(), m.input_shape.begin(), m.input_shape.end());
   thread_local std::vector<float> input;
   const float* input_ptr = nullptr;
   switch (in.kind) {
@@ -87,6 +101,15 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const S
                                                        " pixels, over the limit of ", options_.max_request_pixels,
                                                        " per request (--max-request-pixels)"));
       }
+      if (req.placement == Placement::kOffload) {  // the images go as they came: the cloud decodes them
+        out.payload = PayloadKind::kInputImages;
+        out.images = in.images;
+        for (const auto& img : in.images) out.payload_bytes += img.size();
+        out.feature_shape = shape;
+        out.raw_feature_bytes = static_cast<uint64_t>(in.batch * per) * sizeof(float);
+        out.preprocess_us = sw.Lap();
+        return out;
+      }
       input.resize(in.batch * per);
       for (int64_t b = 0; b < in.batch; ++b) {
         if (b > 0) {
@@ -103,6 +126,15 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const S
       break;
     }
     case EdgeInput::Kind::kPixelsU8:
+      if (req.placement == Placement::kOffload) {  // the pixels go as they came
+        out.payload = PayloadKind::kInputU8;
+        out.bytes.assign(in.pixels, in.pixels + in.batch * per);
+        out.payload_bytes = out.bytes.size();
+        out.feature_shape = shape;
+        out.raw_feature_bytes = static_cast<uint64_t>(in.batch * per) * sizeof(float);
+        out.preprocess_us = sw.Lap();
+        return out;
+      }
       input.resize(in.batch * per);
       for (int64_t b = 0; b < in.batch; ++b) {
         NormalizePixels(in.pixels + b * per, m, input.data() + b * per);
@@ -127,10 +159,34 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const S
       break;
   }
   out.preprocess_us = sw.Lap();
+  if (req.placement == Placement::kOffload) {
+    out.payload = PayloadKind::kInputF32;
+    EncodeRawFloat32(input_ptr, static_cast<size_t>(in.batch * per), &out.bytes);
+    out.payload_bytes = out.bytes.size();
+    out.feature_shape = shape;
+    out.raw_feature_bytes = out.bytes.size();
+    out.encode_us = sw.Lap();
+    return out;
+  }
   if (auto st = stage("head"); !st.ok()) return st;
+  if (req.placement == Placement::kLocal) {
+    const TorchModule& full = *fulls_.at({m.name, m.version});
+    absl::Status fs = full.Forward(input_ptr, shape, &out.logits, &out.logits_shape);
+    if (!fs.ok()) return absl::InternalError(absl::StrCat("unsplit model: ", fs.message()));
+    if (out.logits_shape.size() != 2 || out.logits_shape[0] != in.batch || out.logits_shape[1] != m.NumClasses()) {
+      return absl::InternalError(absl::StrCat("unsplit model output [", absl::StrJoin(out.logits_shape, ","),
+                                              "] is not [B, ", m.NumClasses(), "]"));
+    }
+    for (size_t i = 0; i < out.logits.size(); ++i) {
+      if (!std::isfinite(out.logits[i])) {
+        return absl::InvalidArgumentError(absl::StrCat("unsplit model output element ", i,
+                                                       " is not finite: the input is outside the range the model handles"));
+      }
+    }
+    out.head_us = sw.Lap();
+    return out;
+  }
 
-  std::vector<int64_t> shape = {in.batch};
-  shape.insert(shape.end(), m.input_shape.begin(), m.input_shape.end());
   thread_local std::vector<float> feature;
   const TorchModule& head = *heads_.at({m.name, m.version, s.name});
   absl::Status hs = head.Forward(input_ptr, shape, &feature, &out.feature_shape);
@@ -151,12 +207,29 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const S
   out.head_us = sw.Lap();
   if (auto st = stage("encode"); !st.ok()) return st;
 
-  codec::TensorView view;
-  view.data = feature.data();
-  view.dtype = codec::DType::kFloat32;
-  view.shape = out.feature_shape;
-  codec::Status es = codec_->Encode(view, req.encode, &out.bytes, &out.encode_path);
-  if (!es.ok()) return FromCodecStatus(es);
+  switch (req.wire) {
+    case FeatureWire::kSrns: {
+      codec::TensorView view;
+      view.data = feature.data();
+      view.dtype = codec::DType::kFloat32;
+      view.shape = out.feature_shape;
+      codec::Status es = codec_->Encode(view, req.encode, &out.bytes, &out.encode_path);
+      if (!es.ok()) return FromCodecStatus(es);
+      out.payload = PayloadKind::kSrns;
+      break;
+    }
+    case FeatureWire::kRaw:
+      EncodeRawFloat32(feature.data(), feature.size(), &out.bytes);
+      out.payload = PayloadKind::kRawF32;
+      break;
+    case FeatureWire::kZstd:
+      if (auto zs = EncodeZstdAiq(feature.data(), feature.size(), req.encode.q, &out.bytes, &out.aiq); !zs.ok()) {
+        return zs;
+      }
+      out.payload = PayloadKind::kZstdAiq;
+      break;
+  }
+  out.payload_bytes = out.bytes.size();
   out.raw_feature_bytes = feature.size() * sizeof(float);
   out.encode_us = sw.Lap();
   return out;

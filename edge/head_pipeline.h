@@ -15,6 +15,7 @@
 
 #include "codec/codec.h"
 #include "common/feature_codec.h"
+#include "common/feature_payload.h"
 #include "common/limits.h"
 #include "common/model_repository.h"
 #include "common/torch_module.h"
@@ -49,26 +50,40 @@ struct HeadRequest {
   std::string model_version;  // "" = latest
   std::string split;          // "" = manifest default
   codec::EncodeOptions encode;
+  // kSplit: head + feature coding (wire); kOffload: the input as it will cross the link (encoded
+  // images as they came, tensors as normalized float32), no model; kLocal: the unsplit model.
+  Placement placement = Placement::kSplit;
+  FeatureWire wire = FeatureWire::kSrns;
   EdgeInput input;
 };
 
+// What a request sends to the cloud (or, for kLocal, its answer).
 struct EncodedFeature {
-  std::vector<uint8_t> bytes;          // codec bitstream of the feature [B, C, H, W]
-  std::vector<int64_t> feature_shape;  // [B, C, H, W]
-  uint64_t raw_feature_bytes = 0;      // float32 size before compression
+  PayloadKind payload = PayloadKind::kSrns;
+  std::vector<uint8_t> bytes;          // the payload: codec bitstream, raw or zstd feature, float32 input
+  std::vector<int64_t> feature_shape;  // [B, C, H, W] of the feature (offload: of the model input)
+  codec::QuantParams aiq;              // kZstdAiq
+  std::vector<std::string_view> images;  // kInputImages: the request's images (borrowed from it)
+  uint64_t raw_feature_bytes = 0;      // float32 size before compression (offload: of the model input)
+  uint64_t payload_bytes = 0;          // bytes.size(), or the images' total size
+  // kLocal: the unsplit model's logits [B, classes] (head_us is its time); nothing is sent.
+  std::vector<float> logits;
+  std::vector<int64_t> logits_shape;
   int64_t preprocess_us = 0, head_us = 0, encode_us = 0;
   CodecPath encode_path = CodecPath::kCpu;  // where the feature was encoded
   const ModelManifest* manifest = nullptr;
-  std::string split;
+  std::string split;  // "full" for kOffload and kLocal
 };
 
 class HeadPipeline {
  public:
-  // Loads the head of every split of every model version in the repository.
+  // Loads the head of every split of every model version in the repository, and the unsplit
+  // model where the manifest names one (placement "local").
   static absl::StatusOr<std::unique_ptr<HeadPipeline>> Create(const HeadPipelineOptions& options);
 
   // NOT_FOUND: unknown model/version/split; INVALID_ARGUMENT: bad input or options, an input
-  // over the pixel budget, or a head output that is not finite; INTERNAL: the model failed.
+  // over the pixel budget, or a head output that is not finite; FAILED_PRECONDITION: kLocal for a
+  // model without an unsplit model; INTERNAL: the model failed.
   // check (nullable) is asked before each stage and between images.
   absl::StatusOr<EncodedFeature> Run(const HeadRequest& request, const StageCheck& check = nullptr) const;
 
@@ -82,6 +97,7 @@ class HeadPipeline {
   ModelRepository repo_;
   std::unique_ptr<FeatureCodec> codec_;
   std::map<std::tuple<std::string, int64_t, std::string>, std::unique_ptr<TorchModule>> heads_;
+  std::map<std::tuple<std::string, int64_t>, std::unique_ptr<TorchModule>> fulls_;
 };
 
 }  // namespace splitrans::edge

@@ -188,11 +188,22 @@ absl::Status ParseInferRequest(const inf::ModelInferRequest& req, const ModelRep
   int64_t q = h.encode.q, k = defaults.top_k;
   std::string mode = codec::ModeName(h.encode.mode);
   std::string scaling = ks::kScalingNormalized;
+  std::string placement = PlacementName(defaults.placement), wire = FeatureWireName(defaults.wire);
   if (auto s = GetIntParam(req.parameters(), ks::kParamQ, &q); !s.ok()) return s;
   if (auto s = GetIntParam(req.parameters(), ks::kParamTopK, &k); !s.ok()) return s;
   if (auto s = GetStringParam(req.parameters(), ks::kParamCodecMode, &mode); !s.ok()) return s;
   if (auto s = GetStringParam(req.parameters(), ks::kParamSplit, &h.split); !s.ok()) return s;
   if (auto s = GetStringParam(req.parameters(), ks::kParamInputScaling, &scaling); !s.ok()) return s;
+  if (auto s = GetStringParam(req.parameters(), ks::kParamPlacement, &placement); !s.ok()) return s;
+  if (auto s = GetStringParam(req.parameters(), ks::kParamFeatureCodec, &wire); !s.ok()) return s;
+  if (!ParsePlacement(placement, &h.placement)) {
+    return absl::InvalidArgumentError(absl::StrCat("parameter 'placement' must be ", ks::JoinNames(kPlacementNames),
+                                                   ", got '", Shown(placement), "'"));
+  }
+  if (!ParseFeatureWire(wire, &h.wire)) {
+    return absl::InvalidArgumentError(absl::StrCat("parameter 'feature_codec' must be ",
+                                                   ks::JoinNames(kFeatureWireNames), ", got '", Shown(wire), "'"));
+  }
   if (q < codec::kMinQ || q > codec::kMaxQ) {
     return absl::InvalidArgumentError(
         absl::StrCat("parameter 'q' must be in [", codec::kMinQ, ", ", codec::kMaxQ, "], got ", q));
@@ -320,6 +331,8 @@ void BuildInferResponse(const v1::Result& r, const ParsedInfer& req, const Respo
   set_int(ks::kRespQ, info.q);
   (*p)[ks::kRespSplit].set_string_param(info.split);
   (*p)[ks::kRespCodecMode].set_string_param(info.mode);
+  (*p)[ks::kRespPlacement].set_string_param(PlacementName(info.placement));
+  if (info.placement == Placement::kSplit) (*p)[ks::kRespFeatureCodec].set_string_param(FeatureWireName(info.wire));
   (*p)[ks::kRespEncodeDevice].set_string_param(info.encoded_on_gpu ? "gpu" : "cpu");
   (*p)[ks::kRespDecodeDevice].set_string_param(ct.decoded_on_gpu() ? "gpu" : "cpu");
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "codec/codec.h"
+#include "common/feature_payload.h"
 #include "common/model_repository.h"
 #include "edge/head_pipeline.h"
 #include "proto/grpc_service.pb.h"
@@ -20,6 +21,8 @@ namespace splitrans::edge {
 struct InferDefaults {
   codec::EncodeOptions encode;  // q 4, mode auto
   int top_k = 5;
+  Placement placement = Placement::kSplit;
+  FeatureWire wire = FeatureWire::kSrns;
 };
 
 // A parsed ModelInfer request. head.input points into the request (raw_input_contents,
@@ -56,13 +59,15 @@ absl::Status ValidateCloudResult(const splitrans::v1::Result& result, int64_t ba
 struct ResponseInfo {
   std::string id;  // echoed request id
   const ModelManifest* manifest = nullptr;
-  std::string split;
+  std::string split;  // "full" when the unsplit model ran (offload, local)
   std::string mode;
   int q = 0;
+  Placement placement = Placement::kSplit;
+  FeatureWire wire = FeatureWire::kSrns;
   int64_t preprocess_us = 0, head_us = 0, encode_us = 0;
   int64_t cloud_round_trip_us = 0;  // send to result
   int64_t edge_total_us = 0;
-  uint64_t feature_bytes = 0, raw_feature_bytes = 0;
+  uint64_t feature_bytes = 0, raw_feature_bytes = 0;  // offload: the input's bytes as sent and as float32
   bool encoded_on_gpu = false;
 };
 

@@ -209,6 +209,9 @@ TEST_F(KServeTest, ParametersAreValidated) {
       {"codec_mode=bogus", set_str("codec_mode", "bogus"), absl::StatusCode::kInvalidArgument},
       {"codec_mode as int", set_int("codec_mode", 2), absl::StatusCode::kInvalidArgument},
       {"split=bogus", set_str("split", "bogus"), absl::StatusCode::kNotFound},
+      {"placement=cloud", set_str("placement", "cloud"), absl::StatusCode::kInvalidArgument},
+      {"placement as int", set_int("placement", 1), absl::StatusCode::kInvalidArgument},
+      {"feature_codec=gzip", set_str("feature_codec", "gzip"), absl::StatusCode::kInvalidArgument},
       {"top_k=0", set_int("top_k", 0), absl::StatusCode::kInvalidArgument},
       {"top_k=101", set_int("top_k", 101), absl::StatusCode::kInvalidArgument},
       {"unknown parameter", set_int("quality", 90), absl::StatusCode::kInvalidArgument},
@@ -381,6 +384,27 @@ TEST(CloudResultTest, WhatTheCloudSendsIsNotTrusted) {
   }
 }
 
+TEST_F(KServeTest, PlacementAndFeatureCodecParameters) {
+  auto req = PixelsRaw(1);
+  ParsedInfer p;
+  ASSERT_TRUE(ParseInferRequest(req, *repo_, InferDefaults{}, &p).ok());
+  EXPECT_EQ(p.head.placement, Placement::kSplit);
+  EXPECT_EQ(p.head.wire, FeatureWire::kSrns);
+  InferDefaults d;
+  d.placement = Placement::kLocal;
+  d.wire = FeatureWire::kZstd;
+  ParsedInfer q;
+  ASSERT_TRUE(ParseInferRequest(req, *repo_, d, &q).ok());
+  EXPECT_EQ(q.head.placement, Placement::kLocal) << "the server's default applies";
+  EXPECT_EQ(q.head.wire, FeatureWire::kZstd);
+  (*req.mutable_parameters())["placement"].set_string_param("offload");
+  (*req.mutable_parameters())["feature_codec"].set_string_param("raw");
+  ParsedInfer r;
+  ASSERT_TRUE(ParseInferRequest(req, *repo_, d, &r).ok());
+  EXPECT_EQ(r.head.placement, Placement::kOffload) << "the request overrides it";
+  EXPECT_EQ(r.head.wire, FeatureWire::kRaw);
+}
+
 TEST_F(KServeTest, ResponseInContentsOrRawWithTheRequestedOutputs) {
   auto m = repo_->Find("fmnist_resnet");
   ASSERT_TRUE(m.ok());
@@ -422,6 +446,8 @@ TEST_F(KServeTest, ResponseInContentsOrRawWithTheRequestedOutputs) {
     EXPECT_EQ(resp.parameters().at("feature_bytes").int64_param(), 321);
     EXPECT_EQ(resp.parameters().at("codec_mode").string_param(), "dense");
     EXPECT_EQ(resp.parameters().at("transfer_us").int64_param(), 900);
+    EXPECT_EQ(resp.parameters().at("placement").string_param(), "split");
+    EXPECT_EQ(resp.parameters().at("feature_codec").string_param(), "srns");
     for (const char* k : ks::kTimingParams) EXPECT_EQ(resp.parameters().count(k), 1u) << k;
   }
   ParsedInfer only_logits;

@@ -2,9 +2,14 @@
 // feature with the splitrans codec and streams it to splitrans-cloud.
 #include <absl/strings/str_join.h>
 
+#include <iterator>
+#include <string>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
 #include "codec/codec.h"
+#include "common/feature_payload.h"
 #include "common/kserve_protocol.h"
 #include "common/server_main.h"
 #include "edge/edge_server.h"
@@ -109,7 +114,23 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "cpu", "gpu"}));
   app.add_option("--top-k", opt.default_top_k, "default top-k (request parameter top_k overrides)")
       ->check(CLI::Range(1, 100));
+  std::string placement = "split", feature_codec = "srns";
+  app.add_option("--placement", placement,
+                 "default placement (request parameter placement overrides): split (head here, tail in the cloud), "
+                 "offload (the input goes to the cloud, which runs the unsplit model) or local (the unsplit model "
+                 "runs here; nothing is sent)")
+      ->envname("SPLITRANS_PLACEMENT")
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(splitrans::kPlacementNames),
+                                                     std::end(splitrans::kPlacementNames))));
+  app.add_option("--feature-codec", feature_codec,
+                 "default coding of split features (request parameter feature_codec overrides): srns (the codec), "
+                 "raw (float32) or zstd (zstd -3 of the AIQ symbols at --q bits); raw and zstd are baselines")
+      ->envname("SPLITRANS_FEATURE_CODEC")
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(splitrans::kFeatureWireNames),
+                                                     std::end(splitrans::kFeatureWireNames))));
   CLI11_PARSE(app, argc, argv);
+  splitrans::ParsePlacement(placement, &opt.default_placement);
+  splitrans::ParseFeatureWire(feature_codec, &opt.default_wire);
   splitrans::ApplyServerFlags(flags, &opt.server);
   splitrans::codec::ParseMode(mode, &opt.default_encode.mode);
   splitrans::ParseCodecDevice(codec_device, &opt.pipeline.codec_device);

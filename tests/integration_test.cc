@@ -117,13 +117,16 @@ class SplitPipelineTest : public ::testing::Test {
   static std::string EdgeAddr() { return "127.0.0.1:" + std::to_string(edge_->port()); }
   static std::string CloudAddr() { return "127.0.0.1:" + std::to_string(cloud_->port()); }
 
-  static client::EvalSummary Eval(int q, int64_t limit) {
+  static client::EvalSummary Eval(int q, int64_t limit, const std::string& placement = "",
+                                  const std::string& feature_codec = "") {
     client::EvalOptions o;
     o.edge = EdgeAddr();
     o.model_repo = SPLITRANS_MODEL_REPO;
     o.images = kImages;
     o.labels = kLabels;
     o.infer.q = q;
+    o.infer.placement = placement;
+    o.infer.feature_codec = feature_codec;
     o.limit = limit;
     o.concurrency = 4;
     auto s = client::RunEval(o);
@@ -208,6 +211,37 @@ TEST_F(SplitPipelineTest, MalformedBitstreamToCloudIsRejectedAndServerKeepsServi
     grpc::Status st = infer(EncodeFeature({1, 16, 28, 28}), &r);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
   }
+  // Baseline and offload payloads that do not hold together: INVALID_ARGUMENT or DATA_LOSS.
+  {
+    std::vector<v1::FeaturePacket> packets(6);
+    for (auto& p : packets) {
+      p.set_model_name(kModel);
+      p.set_split("stage2");
+    }
+    packets[0].set_payload(static_cast<v1::Payload>(99));
+    packets[1].set_payload(v1::PAYLOAD_ZSTD_AIQ);  // q 0
+    packets[1].add_shape(1), packets[1].add_shape(32), packets[1].add_shape(14), packets[1].add_shape(14);
+    packets[1].set_codec_bytes("junk");
+    packets[2] = packets[1];
+    packets[2].mutable_aiq()->set_q(4);
+    packets[2].mutable_aiq()->set_scale(0.5f);
+    packets[3].set_payload(v1::PAYLOAD_INPUT_IMAGES);
+    packets[3].add_images(std::string("\x89PNG\r\n\x1a\ngarbage", 15));
+    packets[4].set_payload(v1::PAYLOAD_INPUT_U8);
+    packets[4].add_shape(1), packets[4].add_shape(1), packets[4].add_shape(28), packets[4].add_shape(28);
+    packets[4].set_codec_bytes(std::string(783, '\0'));
+    packets[5].set_payload(v1::PAYLOAD_RAW_F32);  // no shape
+    packets[5].set_codec_bytes(std::string(32 * 14 * 14 * 4, '\0'));
+    for (size_t i = 0; i < packets.size(); ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::Result r;
+      grpc::Status st = stub->Infer(&ctx, packets[i], &r);
+      EXPECT_TRUE(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+                  st.error_code() == grpc::StatusCode::DATA_LOSS)
+          << "packet " << i << ": code " << st.error_code() << " " << st.error_message();
+    }
+  }
   // Still serving: the valid packet gets logits.
   v1::Result r;
   grpc::Status st = infer(good, &r);
@@ -237,6 +271,81 @@ TEST_F(SplitPipelineTest, MalformedBitstreamToCloudIsRejectedAndServerKeepsServi
       << results[1].status_code() << " " << results[1].status_message();
   EXPECT_EQ(results[2].status_code(), 0) << results[2].status_message();
   EXPECT_EQ(results[2].logits_size(), 10);
+}
+
+// The baselines through the same edge and cloud: full offload, local only, and a split feature
+// sent as raw float32 or zstd'd AIQ symbols. Each answers like the unsplit model and reports
+// what crossed the link.
+TEST_F(SplitPipelineTest, PlacementsAndFeatureCodecsAgreeWithUnsplit) {
+  struct Case {
+    const char* placement;
+    const char* feature_codec;
+    int q;
+    double min_agreement;
+    double bytes;  // mean bytes sent per request (stage2, UINT8 28x28 inputs); < 0: just > 0
+  };
+  const Case cases[] = {
+      {"offload", "", 4, 0.999, 784},   // the pixels as they came
+      {"local", "", 4, 0.999, 0},       // nothing sent
+      {"split", "raw", 4, 0.999, 32 * 14 * 14 * 4},
+      {"split", "zstd", 8, 0.995, -1},
+  };
+  for (const Case& c : cases) {
+    client::EvalSummary s = Eval(c.q, 500, c.placement, c.feature_codec);
+    std::printf("%s/%s Q=%d: agreement %.4f, %.1f B/req\n", c.placement, c.feature_codec, c.q, s.agreement,
+                s.mean_feature_bytes);
+    EXPECT_EQ(s.failed_requests, 0) << c.placement << "/" << c.feature_codec << ": " << s.first_error;
+    EXPECT_GE(s.agreement, c.min_agreement) << c.placement << "/" << c.feature_codec;
+    EXPECT_EQ(s.placement, c.placement);
+    if (c.bytes >= 0) {
+      EXPECT_EQ(s.mean_feature_bytes, c.bytes) << c.placement << "/" << c.feature_codec;
+    } else {
+      EXPECT_GT(s.mean_feature_bytes, 0) << c.placement << "/" << c.feature_codec;
+      EXPECT_LT(s.mean_feature_bytes, 32 * 14 * 14) << "zstd of one byte per value compresses";
+    }
+    if (std::string(c.placement) == "split") {
+      EXPECT_EQ(s.feature_codec, c.feature_codec);
+      EXPECT_EQ(s.split, "stage2");
+    } else {
+      EXPECT_EQ(s.split, "full");
+    }
+  }
+}
+
+// Full offload of encoded images: the PNGs go to the cloud as they came, and the cloud's
+// unsplit model gives the logits the edge's own (placement local) gives.
+TEST_F(SplitPipelineTest, OffloadedPngsMatchLocalLogits) {
+  auto images = client::ReadIdxImages(kImages, 3);
+  ASSERT_TRUE(images.ok()) << images.status();
+  auto kserve = inference::GRPCInferenceService::NewStub(client::MakeChannel(EdgeAddr()));
+  std::map<std::string, std::vector<float>> logits;
+  int64_t png_bytes = 0;
+  for (int i = 0; i < 3; ++i) png_bytes += MakePng(images->pixels.data() + i * 784, 28, 28).size();
+  for (const char* placement : {"offload", "local"}) {
+    inference::ModelInferRequest req;
+    client::InferSettings s;
+    s.placement = placement;
+    client::SetParameters(s, &req);
+    auto* in = req.add_inputs();
+    in->set_name("input");
+    in->set_datatype("BYTES");
+    in->add_shape(3);
+    for (int i = 0; i < 3; ++i) {
+      in->mutable_contents()->add_bytes_contents(MakePng(images->pixels.data() + i * 784, 28, 28));
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    inference::ModelInferResponse resp;
+    grpc::Status st = kserve->ModelInfer(&ctx, req, &resp);
+    ASSERT_TRUE(st.ok()) << placement << ": " << st.error_message();
+    int64_t rows = 0, cols = 0;
+    ASSERT_TRUE(client::GetLogits(resp, &logits[placement], &rows, &cols).ok());
+    EXPECT_EQ(rows, 3);
+    EXPECT_EQ(resp.parameters().at("placement").string_param(), placement);
+    EXPECT_EQ(resp.parameters().count("feature_codec"), 0u) << "only split requests code a feature";
+    EXPECT_EQ(client::GetIntParam(resp, "feature_bytes"), std::string(placement) == "offload" ? png_bytes : 0);
+  }
+  EXPECT_EQ(logits["offload"], logits["local"]);
 }
 
 TEST_F(SplitPipelineTest, UnknownModelIsNotFound) {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cloud/feature_decode.h"
 #include "codec/crc32c.h"
@@ -49,14 +50,22 @@ State& Get() {
 void Run(const v1::FeaturePacket& p, const std::string& bytes) {
   State& s = Get();
   cloud::FeatureRequest req;
-  req.model_name = p.model_name();
-  req.model_version = p.model_version();
-  req.split = p.split();
+  if (!cloud::FromPacket(p, &req).ok()) return;
   // An exactly-sized heap copy so that ASan sees any read past the end.
   std::unique_ptr<uint8_t[]> copy(new uint8_t[bytes.size() + 1]);
   std::memcpy(copy.get(), bytes.data(), bytes.size());
   req.codec_bytes = bytes.empty() ? nullptr : copy.get();
   req.codec_size = bytes.size();
+  if (IsFullOffload(req.payload)) {
+    // The tensor inputs' checks (images are decoded by common/image.cc, fuzzed with the edge's requests).
+    const ModelManifest* m = s.repo.Find(req.model_name, req.model_version).value_or(nullptr);
+    if (!m || req.payload == PayloadKind::kInputImages) return;
+    std::vector<float> in;
+    std::vector<int64_t> shape;
+    const absl::Status st = cloud::DecodeOffloadInput(req, *m, &in, &shape);
+    if (st.ok()) Check(in.size() == static_cast<size_t>(shape[0] * m->InputElements()));
+    return;
+  }
   codec::DecodedTensor t;
   cloud::DecodedFeature f;
   const absl::Status st = cloud::DecodeFeature(req, s.repo, *s.codec, kMaxFeatureElements, &t, &f);

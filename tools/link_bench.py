@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""link_bench.py: split inference against its alternatives on emulated links (Linux, root).
+
+For each link (bandwidth x round-trip time) the harness creates a private network namespace,
+starts splitrans-cloud and splitrans-edge inside it on loopback, shapes only the edge->cloud
+connection, and runs `splitrans-client eval` against the edge for every method at concurrency 1
+and 8. All traffic stays inside the namespace, which is deleted afterwards.
+
+The link:
+  bandwidth   `tc` on the namespace's `lo` (MTU set to 1500): an htb root whose class for the
+              link port (u32 filters on its source and destination port) holds a `tbf` qdisc at
+              the link's rate; every other connection on `lo` (client -> edge, relay -> cloud) is
+              not shaped. With --userspace-shaping (or where tc is missing) the relay paces instead.
+  delay       these kernels have no netem: tools/link_relay.py sits between edge and cloud and
+              delays each direction by RTT/2. Links with RTT 0 connect the edge straight to the cloud.
+
+Methods (through the same edge, link and cloud; README "Services" names the parameters):
+  offload           placement=offload: the input (UINT8 pixels, as the client sends them) goes to the
+                    cloud, which runs the unsplit model
+  local             placement=local: the unsplit model on the edge, nothing sent
+  raw               split, feature_codec=raw (float32)
+  zstd-qQ           split, feature_codec=zstd (zstd -3 of the AIQ symbols at Q bits)
+  dense-qQ, auto-qQ split, the codec in that mode at Q bits
+  (the split is the model's default unless --split says otherwise)
+
+Output: one JSON object per run (--out, JSON lines); tools/link_report.py turns it into tables
+and plots. The eps-outage column (outage_transfer_ms) is the payload's transfer time at the
+eps-outage rate of a Rayleigh block-fading link (--outage-*; formula in results/link.md).
+
+    tools/link_bench.py --out /tmp/link.jsonl && tools/link_report.py /tmp/link.jsonl
+    tools/link_bench.py --links 10:40 --methods auto-q4,raw --requests 50 --out /tmp/smoke.jsonl
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLOUD_PORT, EDGE_PORT, RELAY_PORT = 50052, 8001, 6001
+
+DEFAULT_LINKS = "inf:0,inf:40,100:0,100:40,10:0,10:40,1:0,1:40"
+DEFAULT_METHODS = "offload,local,raw,zstd-q4,dense-q2,dense-q4,dense-q8,auto-q2,auto-q4,auto-q8"
+
+
+def parse_links(s):
+    links = []
+    for part in s.split(","):
+        bw, _, rtt = part.partition(":")
+        links.append((None if bw in ("inf", "0", "") else float(bw), float(rtt or 0)))
+    return links
+
+
+def method_params(name):
+    """(client flags, label) for a method name."""
+    if name == "offload":
+        return ["--placement", "offload"]
+    if name == "local":
+        return ["--placement", "local"]
+    if name == "raw":
+        return ["--placement", "split", "--feature-codec", "raw"]
+    kind, _, q = name.partition("-q")
+    if not q.isdigit() or not 1 <= int(q) <= 8:
+        raise SystemExit(f"link_bench: unknown method '{name}'")
+    if kind == "zstd":
+        return ["--placement", "split", "--feature-codec", "zstd", "--q", q]
+    if kind in ("dense", "auto", "context", "sparse", "paper"):
+        return ["--placement", "split", "--feature-codec", "srns", "--mode", kind, "--q", q]
+    raise SystemExit(f"link_bench: unknown method '{name}'")
+
+
+def outage_rate_bps(eps, bandwidth_hz, sigma2, snr_db):
+    """eps-outage rate of a Rayleigh block-fading link: W log2(1 + gamma * F^-1(eps)), where
+    |h|^2 ~ Exp(mean sigma2) has F^-1(eps) = -sigma2 ln(1 - eps)."""
+    gamma = 10 ** (snr_db / 10)
+    return bandwidth_hz * math.log2(1 + gamma * (-sigma2 * math.log(1 - eps)))
+
+
+def run(cmd, check=True, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: {r.stderr.strip()[:500]}")
+    return r
+
+
+class Namespace:
+    """A private network namespace with lo up; removed by close()."""
+
+    def __init__(self, name):
+        self.name = name
+        run(["ip", "netns", "add", name])
+        self.exec(["ip", "link", "set", "lo", "up"])
+        self.exec(["ip", "link", "set", "lo", "mtu", "1500"])
+        self.shaped = False
+
+    def exec(self, cmd, **kw):
+        return run(["ip", "netns", "exec", self.name] + cmd, **kw)
+
+    def popen(self, cmd, log):
+        return subprocess.Popen(["ip", "netns", "exec", self.name] + cmd, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def shape(self, port, rate_mbit):
+        """tbf at rate_mbit on the connections to and from port; nothing else is shaped."""
+        burst = max(16 * 1024, int(rate_mbit * 1e6 / 8 * 0.004))  # >= 4 ms at the rate, >= 16 KiB
+        self.exec(["tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "20", "r2q", "1000000"])
+        for cls in ("1:10", "1:20"):
+            self.exec(["tc", "class", "add", "dev", "lo", "parent", "1:", "classid", cls, "htb", "rate", "100gbit"])
+        self.exec(["tc", "qdisc", "add", "dev", "lo", "parent", "1:10", "handle", "10:", "tbf", "rate",
+                   f"{rate_mbit}mbit", "burst", str(burst), "latency", "200ms"])
+        for field in ("dport", "sport"):
+            self.exec(["tc", "filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32",
+                       "match", "ip", field, str(port), "0xffff", "flowid", "1:10"])
+        self.shaped = True
+
+    def change_rate(self, rate_mbit):
+        burst = max(16 * 1024, int(rate_mbit * 1e6 / 8 * 0.004))
+        self.exec(["tc", "qdisc", "change", "dev", "lo", "parent", "1:10", "handle", "10:", "tbf", "rate",
+                   f"{rate_mbit}mbit", "burst", str(burst), "latency", "200ms"])
+
+    def close(self):
+        r = run(["ip", "netns", "pids", self.name], check=False)
+        for pid in r.stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        run(["ip", "netns", "del", self.name], check=False)
+
+
+def tc_available():
+    if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("tc"):
+        return False
+    name = f"splitrans-probe-{os.getpid()}"
+    try:
+        ns = Namespace(name)
+    except RuntimeError:
+        return False
+    try:
+        ns.shape(RELAY_PORT, 10)
+        return True
+    except RuntimeError:
+        return False
+    finally:
+        ns.close()
+
+
+class Stack:
+    """Cloud, relay (RTT > 0 or userspace shaping) and edge in one namespace, for one link."""
+
+    def __init__(self, args, bw_mbit, rtt_ms, tag):
+        self.args, self.bw, self.rtt = args, bw_mbit, rtt_ms
+        self.dir = tempfile.mkdtemp(prefix="splitrans-link-")
+        self.ns = Namespace(f"splitrans-link-{os.getpid()}-{tag}")
+        self.procs = []
+        try:
+            self._start()
+        except Exception:
+            self.close()
+            raise
+
+    def _log(self, name):
+        return open(os.path.join(self.dir, name + ".log"), "w")
+
+    def _wait_port(self, port, proc, what, timeout=60):
+        probe = ("import socket,sys\ns=socket.socket()\ns.settimeout(1)\n"
+                 f"sys.exit(s.connect_ex(('127.0.0.1',{port})))")
+        until = time.monotonic() + timeout
+        while time.monotonic() < until:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with {proc.returncode} (log in {self.dir})")
+            if self.ns.exec([sys.executable, "-c", probe], check=False).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{what} did not listen on {port} within {timeout} s (log in {self.dir})")
+
+    def _start(self):
+        a = self.args
+        b = os.path.join(a.build)
+        cloud = self.ns.popen([os.path.join(b, "cloud", "splitrans-cloud"), "--model-repo", a.model_repo, "--listen",
+                               f"127.0.0.1:{CLOUD_PORT}", "--workers", str(a.cloud_workers), "--codec-device", "cpu"],
+                              self._log("cloud"))
+        self.procs.append(cloud)
+        self._wait_port(CLOUD_PORT, cloud, "splitrans-cloud")
+        userspace = self.bw is not None and a.userspace_shaping
+        link_port = CLOUD_PORT
+        if self.rtt > 0 or userspace:
+            relay = [sys.executable, os.path.join(ROOT, "tools", "link_relay.py"), "--listen", f"127.0.0.1:{RELAY_PORT}",
+                     "--target", f"127.0.0.1:{CLOUD_PORT}", "--delay-ms", str(self.rtt / 2)]
+            if userspace:
+                relay += ["--rate-mbit", str(self.bw)]
+            p = self.ns.popen(relay, self._log("relay"))
+            self.procs.append(p)
+            self._wait_port(RELAY_PORT, p, "link_relay")
+            link_port = RELAY_PORT
+        if self.bw is not None and not userspace:
+            self.ns.shape(link_port, self.bw)
+        self.link_port = link_port
+        edge = self.ns.popen([os.path.join(b, "edge", "splitrans-edge"), "--model-repo", a.model_repo, "--listen",
+                              f"127.0.0.1:{EDGE_PORT}", "--cloud", f"127.0.0.1:{link_port}", "--workers",
+                              str(a.edge_workers), "--codec-device", "cpu", "--cloud-deadline-ms", "60000"],
+                             self._log("edge"))
+        self.procs.append(edge)
+        self._wait_port(EDGE_PORT, edge, "splitrans-edge")
+
+    def eval(self, method, concurrency, limit, unsplit):
+        a = self.args
+        cmd = [os.path.join(a.build, "client", "splitrans-client"), "eval", "--edge", f"127.0.0.1:{EDGE_PORT}",
+               "--model", a.model, "--model-repo", a.model_repo, "--limit", str(limit), "--concurrency",
+               str(concurrency), "--json", "--no-progress", "--deadline-ms", "120000"]
+        if a.split:
+            cmd += ["--split", a.split]
+        if not unsplit:
+            cmd.append("--no-unsplit")
+        cmd += method_params(method)
+        r = self.ns.exec(cmd, check=False, timeout=a.run_timeout_s)
+        if r.returncode != 0:
+            raise RuntimeError(f"eval {method} c{concurrency}: exit {r.returncode}: {r.stderr.strip()[-800:]}")
+        return json.loads(r.stdout)
+
+    def close(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        self.ns.close()
+        if not self.args.keep_logs:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def requests_for(args, method, bw_mbit, est_bytes, concurrency):
+    """Enough requests for stable percentiles, bounded so that one run takes about --run-budget-s."""
+    n = args.requests
+    if bw_mbit is not None and est_bytes:
+        per_req_s = est_bytes * 8 / (bw_mbit * 1e6) / (concurrency if concurrency > 1 else 1)
+        per_req_s += 0.002
+        n = min(n, max(args.min_requests, int(args.run_budget_s / per_req_s)))
+    return n
+
+
+def fmt_link(bw, rtt):
+    return f"{'unlimited' if bw is None else f'{bw:g} Mbit/s'}, RTT {rtt:g} ms"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="CMake build directory with the binaries")
+    ap.add_argument("--model-repo", default=os.path.join(ROOT, "models"))
+    ap.add_argument("--model", default="fmnist_resnet")
+    ap.add_argument("--split", default="", help="split point for the split methods (empty: the model's default)")
+    ap.add_argument("--links", default=DEFAULT_LINKS,
+                    help="comma list of BW_MBIT:RTT_MS (BW inf: unlimited) [%(default)s]")
+    ap.add_argument("--methods", default=DEFAULT_METHODS, help="comma list [%(default)s]")
+    ap.add_argument("--concurrency", default="1,8", help="comma list of client concurrencies [%(default)s]")
+    ap.add_argument("--requests", type=int, default=300, help="requests per run at most [%(default)s]")
+    ap.add_argument("--min-requests", type=int, default=40, help="requests per run at least [%(default)s]")
+    ap.add_argument("--run-budget-s", type=float, default=20.0,
+                    help="slow links: fewer requests so that a run takes about this long [%(default)s]")
+    ap.add_argument("--run-timeout-s", type=float, default=600.0)
+    ap.add_argument("--accuracy-images", type=int, default=0,
+                    help="also measure each method's accuracy and agreement on this many test images, on the "
+                         "first link (0: only on each run's own images)")
+    ap.add_argument("--edge-workers", type=int, default=1)
+    ap.add_argument("--cloud-workers", type=int, default=1)
+    ap.add_argument("--userspace-shaping", action="store_true",
+                    help="pace bandwidth in the relay instead of tc (where tc or namespaces are unavailable "
+                         "namespaces are still needed: run as root)")
+    ap.add_argument("--outage-eps", type=float, default=0.001)
+    ap.add_argument("--outage-bandwidth-hz", type=float, default=10e6)
+    ap.add_argument("--outage-sigma2", type=float, default=1.0)
+    ap.add_argument("--outage-snr-db", type=float, default=10.0)
+    ap.add_argument("--out", required=True, help="JSON lines, one object per run")
+    ap.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (their directory is printed)")
+    args = ap.parse_args()
+
+    if os.geteuid() != 0:
+        raise SystemExit("link_bench: needs root (ip netns, tc)")
+    for b in ("cloud/splitrans-cloud", "edge/splitrans-edge", "client/splitrans-client"):
+        if not os.access(os.path.join(args.build, b), os.X_OK):
+            raise SystemExit(f"link_bench: {os.path.join(args.build, b)} not found: build first")
+    if not args.userspace_shaping and not tc_available():
+        print("link_bench: tc htb/tbf unusable here: shaping in the relay instead", file=sys.stderr)
+        args.userspace_shaping = True
+    links = parse_links(args.links)
+    methods = args.methods.split(",")
+    for m in methods:
+        method_params(m)
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    outage_bps = outage_rate_bps(args.outage_eps, args.outage_bandwidth_hz, args.outage_sigma2, args.outage_snr_db)
+    print(f"link_bench: eps-outage rate {outage_bps / 1e3:.1f} kbit/s (eps {args.outage_eps}, W "
+          f"{args.outage_bandwidth_hz / 1e6:g} MHz, sigma_h^2 {args.outage_sigma2}, gamma {args.outage_snr_db} dB)",
+          file=sys.stderr)
+    est_bytes = {}
+    with open(args.out, "w") as out:
+        for li, (bw, rtt) in enumerate(links):
+            stack = Stack(args, bw, rtt, li)
+            try:
+                print(f"link_bench: link {fmt_link(bw, rtt)} (shaping "
+                      f"{'none' if bw is None else 'relay' if args.userspace_shaping else 'tc tbf'}, link port "
+                      f"{stack.link_port})", file=sys.stderr)
+                for m in methods:
+                    if li == 0 and args.accuracy_images:
+                        s = stack.eval(m, 8, args.accuracy_images, unsplit=True)
+                        est_bytes[m] = s["mean_feature_bytes"]
+                        rec = {"kind": "accuracy", "method": m, "images": s["images"], "accuracy": s["accuracy"],
+                               "agreement": s.get("agreement"), "unsplit_accuracy": s.get("unsplit_accuracy"),
+                               "bytes": s["mean_feature_bytes"], "failed": s["failed_requests"]}
+                        out.write(json.dumps(rec) + "\n")
+                        out.flush()
+                    for c in concurrencies:
+                        n = requests_for(args, m, bw, est_bytes.get(m), c)
+                        t = time.monotonic()
+                        s = stack.eval(m, c, n, unsplit=True)
+                        est_bytes[m] = s["mean_feature_bytes"]
+                        e2e = s["latency_ms"]["end_to_end"]
+                        rec = {"kind": "latency", "method": m, "bandwidth_mbit": bw, "rtt_ms": rtt, "concurrency": c,
+                               "requests": s["requests"], "failed": s["failed_requests"],
+                               "bytes": s["mean_feature_bytes"], "p50_ms": e2e["p50"], "p99_ms": e2e["p99"],
+                               "mean_ms": e2e["mean"], "requests_per_s": s["requests_per_s"],
+                               "accuracy": s["accuracy"], "agreement": s.get("agreement"),
+                               "stages_p50_ms": {k: v["p50"] for k, v in s["latency_ms"].items()},
+                               "outage_transfer_ms": s["mean_feature_bytes"] * 8 / outage_bps * 1e3,
+                               "split": s.get("split"), "wall_s": round(time.monotonic() - t, 2)}
+                        out.write(json.dumps(rec) + "\n")
+                        out.flush()
+                        print(f"  {m:>9} c{c}: {rec['requests']} req, {rec['bytes']:.0f} B, p50 {rec['p50_ms']:.2f} "
+                              f"ms, p99 {rec['p99_ms']:.2f} ms, {rec['requests_per_s'] or 0:.1f} req/s, "
+                              f"agree {rec['agreement']}", file=sys.stderr)
+                        if rec["failed"]:
+                            print(f"  {m} c{c}: {rec['failed']} requests failed", file=sys.stderr)
+            finally:
+                stack.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""link_report.py: tables, crossovers and a plot from tools/link_bench.py's JSON lines.
+
+    /usr/bin/python3 tools/link_report.py RUN.jsonl [--png results/link_fmnist.png] [--title TEXT]
+
+Prints Markdown on stdout: per link, one row per method (bytes per request, p50/p99 end-to-end
+latency and throughput at each concurrency, agreement with the unsplit model, the eps-outage
+transfer time); then the crossovers read off the measurements: on which links split (the best
+codec configuration) beats full offload, and where compression stops paying (the best codec
+configuration against the raw float32 split). --png draws p50 latency at concurrency 1 against
+bandwidth, one line per method, one panel per round-trip time (Debian's python3-matplotlib).
+"""
+
+import argparse
+import collections
+import json
+import math
+import sys
+
+
+def load(path):
+    recs = [json.loads(line) for line in open(path) if line.strip()]
+    return [r for r in recs if r["kind"] == "latency"], [r for r in recs if r["kind"] == "accuracy"]
+
+
+def bw_name(bw):
+    return "unlimited" if bw is None else f"{bw:g} Mbit/s"
+
+
+def is_codec(method):
+    return method.split("-q")[0] in ("dense", "auto", "context", "sparse", "paper")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("jsonl")
+    ap.add_argument("--png", default="")
+    ap.add_argument("--title", default="")
+    args = ap.parse_args()
+    lat, acc = load(args.jsonl)
+    if not lat:
+        raise SystemExit("link_report: no latency records")
+    links = []
+    for r in lat:
+        key = (r["bandwidth_mbit"], r["rtt_ms"])
+        if key not in links:
+            links.append(key)
+    methods = list(dict.fromkeys(r["method"] for r in lat))
+    concs = sorted({r["concurrency"] for r in lat})
+    by = {(r["bandwidth_mbit"], r["rtt_ms"], r["method"], r["concurrency"]): r for r in lat}
+    out = []
+    if acc:
+        out.append("Accuracy (one run per method on the first link, concurrency 8):\n")
+        out.append("| method | images | top-1 | unsplit top-1 | agreement | bytes/request |")
+        out.append("|---|---:|---:|---:|---:|---:|")
+        for a in acc:
+            out.append(f"| {a['method']} | {a['images']} | {a['accuracy']:.4f} | {a['unsplit_accuracy']:.4f} | "
+                       f"{a['agreement']:.4f} | {a['bytes']:.0f} |")
+        out.append("")
+    for bw, rtt in links:
+        out.append(f"#### {bw_name(bw)}, RTT {rtt:g} ms\n")
+        head = "| method | bytes/req |"
+        sep = "|---|---:|"
+        for c in concs:
+            head += f" p50 c{c} (ms) | p99 c{c} (ms) | req/s c{c} |"
+            sep += "---:|---:|---:|"
+        head += " agreement | ε-outage transfer (ms) |"
+        sep += "---:|---:|"
+        out += [head, sep]
+        for m in methods:
+            rows = [by.get((bw, rtt, m, c)) for c in concs]
+            first = next((x for x in rows if x), None)
+            if not first:
+                continue
+            line = f"| {m} | {first['bytes']:.0f} |"
+            for x in rows:
+                line += (f" {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | {x['requests_per_s'] or 0:.1f} |" if x
+                         else " - | - | - |")
+            agree = first.get("agreement")
+            line += f" {agree:.3f} |" if agree is not None else " - |"
+            line += f" {first['outage_transfer_ms']:.1f} |"
+            out.append(line)
+        out.append("")
+    # Crossovers at concurrency 1.
+    c = concs[0]
+    out.append(f"Crossovers (p50 at concurrency {c}):\n")
+    for bw, rtt in links:
+        def p50(m):
+            r = by.get((bw, rtt, m, c))
+            return r["p50_ms"] if r else math.inf
+        codec = [m for m in methods if is_codec(m)]
+        best = min(codec, key=p50) if codec else None
+        parts = []
+        if best and "offload" in methods:
+            ratio = p50("offload") / p50(best)
+            parts.append(f"best split {best} {p50(best):.2f} ms vs offload {p50('offload'):.2f} ms: "
+                         f"{'split' if ratio > 1 else 'offload'} wins ({ratio:.2f}×)")
+        if best and "raw" in methods:
+            parts.append(f"vs raw float32 split {p50('raw'):.2f} ms ({p50('raw') / p50(best):.2f}×)")
+        if best and any(m.startswith("zstd") for m in methods):
+            z = min((m for m in methods if m.startswith("zstd")), key=p50)
+            parts.append(f"vs {z} {p50(z):.2f} ms ({p50(z) / p50(best):.2f}×)")
+        if "local" in methods:
+            parts.append(f"local {p50('local'):.2f} ms")
+        out.append(f"- {bw_name(bw)}, RTT {rtt:g} ms: " + "; ".join(parts))
+    print("\n".join(out))
+
+    if args.png:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        rtts = sorted({rtt for _, rtt in links})
+        bws = sorted({bw for bw, _ in links if bw is not None})
+        top = (max(bws) * 10) if bws else 1000  # "unlimited" drawn at 10x the fastest link
+        fig, axes = plt.subplots(1, len(rtts), figsize=(6 * len(rtts), 4.5), squeeze=False)
+        for ax, rtt in zip(axes[0], rtts):
+            for m in methods:
+                pts = sorted(((top if bw is None else bw), by[(bw, rtt2, m, c)]["p50_ms"])
+                             for (bw, rtt2) in links if rtt2 == rtt and (bw, rtt2, m, c) in by)
+                if pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=m)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(f"bandwidth (Mbit/s; {top:g} = unlimited)")
+            ax.set_ylabel(f"p50 end-to-end latency (ms), concurrency {c}")
+            ax.set_title(f"{args.title} RTT {rtt:g} ms".strip())
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0][-1].legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(args.png, dpi=110)
+        print(f"\n(plot: {args.png})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
