@@ -28,9 +28,7 @@ constexpr int64_t kNoDeadline = INT64_MAX;
 
 // The bytes a packet's payload took on the wire.
 size_t PayloadBytes(const v1::FeaturePacket& p) {
-  size_t n = p.codec_bytes().size();
-  for (const std::string& img : p.images()) n += img.size();
-  return n;
+  return p.codec_bytes().size();
 }
 
 v1::Result ErrorResult(uint64_t id, grpc::StatusCode code, std::string message) {

@@ -7,6 +7,7 @@
 
 #include "common/feature_payload.h"
 #include "common/image.h"
+#include "common/kserve_protocol.h"
 #include "common/limits.h"
 #include "common/status_util.h"
 #include "proto/split_inference.pb.h"
@@ -101,15 +102,17 @@ absl::Status FromPacket(const v1::FeaturePacket& p, FeatureRequest* req) {
     default:
       return absl::InvalidArgumentError(absl::StrCat("cloud: unknown payload kind ", static_cast<int>(p.payload())));
   }
-  if (p.images_size() > 0 && req->payload != PayloadKind::kInputImages) {
-    return absl::InvalidArgumentError("cloud: images are only read with PAYLOAD_INPUT_IMAGES");
-  }
-  if (req->payload == PayloadKind::kInputImages && !p.codec_bytes().empty()) {
-    return absl::InvalidArgumentError("cloud: PAYLOAD_INPUT_IMAGES carries its images in images, not codec_bytes");
-  }
   if (p.shape_size() > 8) return absl::InvalidArgumentError("cloud: shape has more than 8 dimensions");
   req->shape.assign(p.shape().begin(), p.shape().end());
-  for (const std::string& img : p.images()) req->images.emplace_back(img);
+  req->images.clear();
+  if (req->payload == PayloadKind::kInputImages) {
+    if (req->shape.size() != 1 || req->shape[0] < 1 || req->shape[0] > kMaxBatch) {
+      return absl::InvalidArgumentError(absl::StrCat("cloud: PAYLOAD_INPUT_IMAGES needs shape [B], B in 1..", kMaxBatch));
+    }
+    if (auto st = kserve::SplitRawBytes(p.codec_bytes(), req->shape[0], &req->images); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("cloud: images: ", st.message()));
+    }
+  }
   if (req->payload == PayloadKind::kZstdAiq) {
     const v1::AiqParams& a = p.aiq();
     if (a.q() < static_cast<uint32_t>(codec::kMinQ) || a.q() > static_cast<uint32_t>(codec::kMaxQ)) {
@@ -125,8 +128,8 @@ absl::Status FromPacket(const v1::FeaturePacket& p, FeatureRequest* req) {
   return absl::OkStatus();
 }
 
-absl::Status DecodeOffloadInput(const FeatureRequest& req, const ModelManifest& m, std::vector<float>* out,
-                                std::vector<int64_t>* shape) {
+absl::Status DecodeOffloadInput(const FeatureRequest& req, const ModelManifest& m, uint64_t max_elements,
+                                std::vector<float>* out, std::vector<int64_t>* shape) {
   if (req.payload != PayloadKind::kInputF32 && req.payload != PayloadKind::kInputU8) {
     return absl::InvalidArgumentError("not a tensor model input payload");
   }
@@ -136,6 +139,10 @@ absl::Status DecodeOffloadInput(const FeatureRequest& req, const ModelManifest& 
                                                    absl::StrJoin(m.input_shape, ","), "] (B <= ", kMaxBatch, ")"));
   }
   const uint64_t n = Elements(req.shape);
+  if (n > max_elements) {
+    return absl::InvalidArgumentError(absl::StrCat("input of ", n, " elements is over this server's limit of ",
+                                                   max_elements));
+  }
   out->resize(n);
   if (req.payload == PayloadKind::kInputF32) {
     if (auto st = DecodeRawFloat32(req.codec_bytes, req.codec_size, n, out->data()); !st.ok()) return st;

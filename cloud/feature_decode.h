@@ -31,7 +31,7 @@ struct FeatureRequest {
   std::vector<int64_t> shape;       // kRawF32, kZstdAiq, kInputF32, kInputU8: the declared shape
   int q = 0;                        // kZstdAiq: its AIQ parameters
   codec::QuantParams aiq;
-  std::vector<std::string_view> images;  // kInputImages: one encoded image per batch element
+  std::vector<std::string_view> images;  // kInputImages: one encoded image per batch element (views into codec_bytes)
   int top_k = 0;              // 0 = default
 };
 
@@ -58,8 +58,9 @@ absl::Status DecodeFeature(const FeatureRequest& request, const ModelRepository&
 
 // The model input of a kInputF32 or kInputU8 full-offload request: shape [B, C, H, W] (or
 // [C, H, W]) with C, H, W the manifest's input shape and B in 1..kMaxBatch, exactly that many
-// finite float32 values or pixels. *shape receives [B, C, H, W], *out the normalized input.
-absl::Status DecodeOffloadInput(const FeatureRequest& request, const ModelManifest& manifest,
+// finite float32 values or pixels, at most max_elements of them. *shape receives [B, C, H, W],
+// *out the normalized input.
+absl::Status DecodeOffloadInput(const FeatureRequest& request, const ModelManifest& manifest, uint64_t max_elements,
                                 std::vector<float>* out, std::vector<int64_t>* shape);
 
 }  // namespace splitrans::cloud

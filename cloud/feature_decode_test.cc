@@ -198,7 +198,7 @@ TEST_F(FeatureDecodeTest, OffloadInputsAreCheckedAndNormalized) {
   req.codec_size = pixels.size();
   std::vector<float> in;
   std::vector<int64_t> shape;
-  ASSERT_TRUE(DecodeOffloadInput(req, m, &in, &shape).ok());
+  ASSERT_TRUE(DecodeOffloadInput(req, m, 1 << 20, &in, &shape).ok());
   EXPECT_EQ(shape, req.shape);
   ASSERT_EQ(in.size(), pixels.size());
   EXPECT_FLOAT_EQ(in[3], (21 / 255.f - m.mean[0]) / m.std[0]);
@@ -208,16 +208,18 @@ TEST_F(FeatureDecodeTest, OffloadInputsAreCheckedAndNormalized) {
   req.codec_bytes = f32.data();
   req.codec_size = f32.size();
   std::vector<float> back;
-  ASSERT_TRUE(DecodeOffloadInput(req, m, &back, &shape).ok());
+  ASSERT_TRUE(DecodeOffloadInput(req, m, 1 << 20, &back, &shape).ok());
   EXPECT_EQ(back, in);
+  EXPECT_EQ(DecodeOffloadInput(req, m, 1000, &back, &shape).code(), absl::StatusCode::kInvalidArgument)
+      << "over the element limit";
   req.shape = {2, 1, 28, 27};
-  EXPECT_EQ(DecodeOffloadInput(req, m, &back, &shape).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeOffloadInput(req, m, 1 << 20, &back, &shape).code(), absl::StatusCode::kInvalidArgument);
   req.shape = {1, 1, 28, 28};  // half of the bytes
-  EXPECT_EQ(DecodeOffloadInput(req, m, &back, &shape).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeOffloadInput(req, m, 1 << 20, &back, &shape).code(), absl::StatusCode::kInvalidArgument);
   float nan = std::nanf("");
   std::memcpy(f32.data(), &nan, 4);
   req.shape = {2, 1, 28, 28};
-  EXPECT_EQ(DecodeOffloadInput(req, m, &back, &shape).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeOffloadInput(req, m, 1 << 20, &back, &shape).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

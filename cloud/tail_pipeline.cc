@@ -78,7 +78,7 @@ absl::StatusOr<TailResult> TailPipeline::RunFull(const FeatureRequest& req) cons
   thread_local std::vector<float> input;
   std::vector<int64_t> shape;
   if (req.payload != PayloadKind::kInputImages) {
-    if (auto st = DecodeOffloadInput(req, m, &input, &shape); !st.ok()) return st;
+    if (auto st = DecodeOffloadInput(req, m, options_.max_feature_elements, &input, &shape); !st.ok()) return st;
   } else {
     const int64_t batch = static_cast<int64_t>(req.images.size());
     if (batch < 1 || batch > kMaxBatch) {
@@ -97,6 +97,11 @@ absl::StatusOr<TailResult> TailPipeline::RunFull(const FeatureRequest& req) cons
                                                      " pixels, over the limit of ", options_.max_request_pixels));
     }
     const int64_t per = m.InputElements();
+    if (static_cast<uint64_t>(batch * per) > options_.max_feature_elements) {
+      return absl::InvalidArgumentError(absl::StrCat("full offload: ", batch, " images of ", per,
+                                                     " input values each are over this server's limit of ",
+                                                     options_.max_feature_elements));
+    }
     input.resize(batch * per);
     for (int64_t b = 0; b < batch; ++b) {
       const auto& img = req.images[b];

@@ -387,7 +387,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     if (info->placement == Placement::kSplit) pkt.set_split(enc->split);
     pkt.set_payload(static_cast<v1::Payload>(enc->payload));
     pkt.set_codec_bytes(enc->bytes.data(), enc->bytes.size());
-    if (enc->payload != PayloadKind::kSrns && enc->payload != PayloadKind::kInputImages) {
+    if (enc->payload != PayloadKind::kSrns) {
       pkt.mutable_shape()->Assign(enc->feature_shape.begin(), enc->feature_shape.end());
     }
     if (enc->payload == PayloadKind::kZstdAiq) {
@@ -398,7 +398,6 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
       a->set_constant(enc->aiq.constant);
       a->set_constant_value(enc->aiq.constant_value);
     }
-    for (std::string_view img : enc->images) pkt.add_images(img.data(), img.size());
     pkt.mutable_edge_timings()->set_preprocess_us(enc->preprocess_us);
     pkt.mutable_edge_timings()->set_head_us(enc->head_us);
     pkt.mutable_edge_timings()->set_encode_us(enc->encode_us);

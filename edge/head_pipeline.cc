@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/image.h"
+#include "common/kserve_protocol.h"
 #include "common/limits.h"
 #include "common/status_util.h"
 
@@ -103,9 +104,11 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const S
       }
       if (req.placement == Placement::kOffload) {  // the images go as they came: the cloud decodes them
         out.payload = PayloadKind::kInputImages;
-        out.images = in.images;
-        for (const auto& img : in.images) out.payload_bytes += img.size();
-        out.feature_shape = shape;
+        std::string framed;
+        for (const auto& img : in.images) kserve::AppendRawBytes(img, &framed);
+        out.bytes.assign(framed.begin(), framed.end());
+        out.payload_bytes = out.bytes.size();
+        out.feature_shape = {in.batch};
         out.raw_feature_bytes = static_cast<uint64_t>(in.batch * per) * sizeof(float);
         out.preprocess_us = sw.Lap();
         return out;

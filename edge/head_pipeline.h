@@ -60,12 +60,13 @@ struct HeadRequest {
 // What a request sends to the cloud (or, for kLocal, its answer).
 struct EncodedFeature {
   PayloadKind payload = PayloadKind::kSrns;
-  std::vector<uint8_t> bytes;          // the payload: codec bitstream, raw or zstd feature, float32 input
+  // The payload: codec bitstream, raw or zstd feature, the input's pixels, float32 values or
+  // encoded images (in KServe's raw BYTES framing).
+  std::vector<uint8_t> bytes;
   std::vector<int64_t> feature_shape;  // [B, C, H, W] of the feature (offload: of the model input)
   codec::QuantParams aiq;              // kZstdAiq
-  std::vector<std::string_view> images;  // kInputImages: the request's images (borrowed from it)
   uint64_t raw_feature_bytes = 0;      // float32 size before compression (offload: of the model input)
-  uint64_t payload_bytes = 0;          // bytes.size(), or the images' total size
+  uint64_t payload_bytes = 0;          // bytes.size()
   // kLocal: the unsplit model's logits [B, classes] (head_us is its time); nothing is sent.
   std::vector<float> logits;
   std::vector<int64_t> logits_shape;

@@ -225,8 +225,9 @@ TEST_F(SplitPipelineTest, MalformedBitstreamToCloudIsRejectedAndServerKeepsServi
     packets[2] = packets[1];
     packets[2].mutable_aiq()->set_q(4);
     packets[2].mutable_aiq()->set_scale(0.5f);
-    packets[3].set_payload(v1::PAYLOAD_INPUT_IMAGES);
-    packets[3].add_images(std::string("\x89PNG\r\n\x1a\ngarbage", 15));
+    packets[3].set_payload(v1::PAYLOAD_INPUT_IMAGES);  // one framed image that is not one
+    packets[3].add_shape(1);
+    packets[3].set_codec_bytes(std::string("\x0f\0\0\0\x89PNG\r\n\x1a\ngarbage", 19));
     packets[4].set_payload(v1::PAYLOAD_INPUT_U8);
     packets[4].add_shape(1), packets[4].add_shape(1), packets[4].add_shape(28), packets[4].add_shape(28);
     packets[4].set_codec_bytes(std::string(783, '\0'));
@@ -343,7 +344,8 @@ TEST_F(SplitPipelineTest, OffloadedPngsMatchLocalLogits) {
     EXPECT_EQ(rows, 3);
     EXPECT_EQ(resp.parameters().at("placement").string_param(), placement);
     EXPECT_EQ(resp.parameters().count("feature_codec"), 0u) << "only split requests code a feature";
-    EXPECT_EQ(client::GetIntParam(resp, "feature_bytes"), std::string(placement) == "offload" ? png_bytes : 0);
+    // Offload: the PNGs, each behind its 4-byte length.
+    EXPECT_EQ(client::GetIntParam(resp, "feature_bytes"), std::string(placement) == "offload" ? png_bytes + 3 * 4 : 0);
   }
   EXPECT_EQ(logits["offload"], logits["local"]);
 }

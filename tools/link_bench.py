@@ -89,15 +89,24 @@ def run(cmd, check=True, **kw):
     return r
 
 
+def tbf_burst(rate_mbit):
+    """tbf's bucket: 1 ms at the rate, at least two full frames (a link has no large bursts)."""
+    return max(2 * 1514, int(rate_mbit * 1e6 / 8 * 0.001))
+
+
 class Namespace:
     """A private network namespace with lo up; removed by close()."""
 
     def __init__(self, name):
         self.name = name
-        run(["ip", "netns", "add", name])
-        self.exec(["ip", "link", "set", "lo", "up"])
-        self.exec(["ip", "link", "set", "lo", "mtu", "1500"])
         self.shaped = False
+        run(["ip", "netns", "add", name])
+        try:
+            self.exec(["ip", "link", "set", "lo", "up"])
+            self.exec(["ip", "link", "set", "lo", "mtu", "1500"])
+        except BaseException:
+            self.close()
+            raise
 
     def exec(self, cmd, **kw):
         return run(["ip", "netns", "exec", self.name] + cmd, **kw)
@@ -108,7 +117,7 @@ class Namespace:
 
     def shape(self, port, rate_mbit):
         """tbf at rate_mbit on the connections to and from port; nothing else is shaped."""
-        burst = max(16 * 1024, int(rate_mbit * 1e6 / 8 * 0.004))  # >= 4 ms at the rate, >= 16 KiB
+        burst = tbf_burst(rate_mbit)
         self.exec(["tc", "qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "20", "r2q", "1000000"])
         for cls in ("1:10", "1:20"):
             self.exec(["tc", "class", "add", "dev", "lo", "parent", "1:", "classid", cls, "htb", "rate", "100gbit"])
@@ -120,7 +129,7 @@ class Namespace:
         self.shaped = True
 
     def change_rate(self, rate_mbit):
-        burst = max(16 * 1024, int(rate_mbit * 1e6 / 8 * 0.004))
+        burst = tbf_burst(rate_mbit)
         self.exec(["tc", "qdisc", "change", "dev", "lo", "parent", "1:10", "handle", "10:", "tbf", "rate",
                    f"{rate_mbit}mbit", "burst", str(burst), "latency", "200ms"])
 
@@ -161,7 +170,7 @@ class Stack:
         self.procs = []
         try:
             self._start()
-        except Exception:
+        except BaseException:
             self.close()
             raise
 
@@ -227,23 +236,29 @@ class Stack:
     def close(self):
         for p in reversed(self.procs):
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
         for p in self.procs:
             try:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-        self.ns.close()
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.ns.close()  # also kills whatever is left inside
         if not self.args.keep_logs:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def requests_for(args, method, bw_mbit, est_bytes, concurrency):
+def requests_for(args, bw_mbit, rtt_ms, est_bytes, concurrency):
     """Enough requests for stable percentiles, bounded so that one run takes about --run-budget-s."""
     n = args.requests
     if bw_mbit is not None and est_bytes:
-        per_req_s = est_bytes * 8 / (bw_mbit * 1e6) / (concurrency if concurrency > 1 else 1)
-        per_req_s += 0.002
+        # The link is shared: concurrency overlaps round trips, not transfers.
+        per_req_s = est_bytes * 8 / (bw_mbit * 1e6) + (rtt_ms / 1e3 + 0.002) / concurrency
         n = min(n, max(args.min_requests, int(args.run_budget_s / per_req_s)))
     return n
 
@@ -283,6 +298,10 @@ def main():
     ap.add_argument("--out", required=True, help="JSON lines, one object per run")
     ap.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (their directory is printed)")
     args = ap.parse_args()
+    if not 0 < args.outage_eps < 1:
+        ap.error("--outage-eps must be in (0, 1)")
+    # SIGTERM unwinds like Ctrl-C: the namespace and the servers are removed on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     if os.geteuid() != 0:
         raise SystemExit("link_bench: needs root (ip netns, tc)")
@@ -319,7 +338,7 @@ def main():
                         out.write(json.dumps(rec) + "\n")
                         out.flush()
                     for c in concurrencies:
-                        n = requests_for(args, m, bw, est_bytes.get(m), c)
+                        n = requests_for(args, bw, rtt, est_bytes.get(m), c)
                         t = time.monotonic()
                         s = stack.eval(m, c, n, unsplit=True)
                         est_bytes[m] = s["mean_feature_bytes"]

@@ -102,8 +102,18 @@ async def handle(client_reader, client_writer, args):
     up = Direction(client_reader, server_writer, delay, rate, args.max_buffer_bytes)
     down = Direction(server_reader, client_writer, delay, rate, args.max_buffer_bytes)
     tasks = [asyncio.ensure_future(t) for t in (up.pump_in(), up.pump_out(), down.pump_in(), down.pump_out())]
+    writers = tasks[1], tasks[3]
     try:
-        await asyncio.gather(*tasks)
+        # Done when both directions have delivered their end of stream; a writer that stops
+        # early (its peer went away) ends the connection rather than leaving its reader blocked.
+        while True:
+            done, _ = await asyncio.wait(writers, return_when=asyncio.FIRST_COMPLETED)
+            if all(w.done() for w in writers):
+                break
+            finished = next(iter(done))
+            direction = up if finished is tasks[1] else down
+            if direction.queue:  # it stopped with data left: the peer is gone
+                break
     finally:
         for t in tasks:
             t.cancel()

@@ -62,7 +62,7 @@ void Run(const v1::FeaturePacket& p, const std::string& bytes) {
     if (!m || req.payload == PayloadKind::kInputImages) return;
     std::vector<float> in;
     std::vector<int64_t> shape;
-    const absl::Status st = cloud::DecodeOffloadInput(req, *m, &in, &shape);
+    const absl::Status st = cloud::DecodeOffloadInput(req, *m, kMaxFeatureElements, &in, &shape);
     if (st.ok()) Check(in.size() == static_cast<size_t>(shape[0] * m->InputElements()));
     return;
   }
