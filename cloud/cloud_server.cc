@@ -275,6 +275,9 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
                         absl::StrCat("cloud: worker queue is full (", pool_.max_queue(), " requests waiting, limit --max-queue)"));
   }
 
+  void OnCancelPacket() {
+    if (options_.test_on_cancel) options_.test_on_cancel();
+  }
   void OnPacket() {
     if (options_.test_on_packet) options_.test_on_packet();
   }
@@ -350,6 +353,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
       if (pkt.cancel()) {
         auto it = inflight_.find(id);
         if (it != inflight_.end()) it->second->cancelled.store(true);
+        service_->OnCancelPacket();
         return;
       }
       if (inflight_.count(id)) {

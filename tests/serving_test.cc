@@ -156,7 +156,7 @@ INSTANTIATE_TEST_SUITE_P(StreamAndUnary, StalledCloudTest, ::testing::Values(tru
 // drops it before decoding.
 TEST_F(ServingTest, CancelledRequestIsAnsweredAndDroppedByTheCloud) {
   Gate gate;
-  Counter packets;
+  Counter packets, cancels;
   std::atomic<int> decodes{0};
   auto cloud = StartCloud([&](cloud::CloudServerOptions* o) {
     o->workers = 1;
@@ -165,6 +165,7 @@ TEST_F(ServingTest, CancelledRequestIsAnsweredAndDroppedByTheCloud) {
       gate.Wait();
     };
     o->test_on_packet = [&] { packets.Add(); };
+    o->test_on_cancel = [&] { cancels.Add(); };
   });
   ASSERT_NE(cloud, nullptr);
   auto edge = StartEdge(cloud->port());
@@ -199,6 +200,9 @@ TEST_F(ServingTest, CancelledRequestIsAnsweredAndDroppedByTheCloud) {
   }
   EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_LE(MsSince(cancelled_at), 500);
+  // The client has its answer at once; the cloud learns of the cancel from the edge's cancel
+  // packet. Once it has it, the queued request is dropped when a worker reaches it.
+  ASSERT_TRUE(cancels.AwaitAtLeast(1, 5000)) << "the edge never told the cloud";
   gate.Open();
   t.join();
   EXPECT_EQ(first[0].code, grpc::StatusCode::OK) << first[0].message;
