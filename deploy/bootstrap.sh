@@ -30,6 +30,8 @@ PACKAGES=(
   pybind11-dev python3-pybind11 python3-pytest python3-setuptools python3-pip python3-wheel
   # the link benchmark (tools/link_bench.py): network namespaces and tc (iproute2), plots
   iproute2 python3-matplotlib
+  # photographs for the ImageNet-shaped link benchmark (tools/make_photos.py)
+  plasma-workspace-wallpapers python3-pil
 )
 
 missing=()
