@@ -35,6 +35,12 @@ mode and are loadable with LibTorch 1.13 (torch::jit::load).
 Weights: random initialisation by default (no downloads are possible here);
 --weights FILE loads a user's state_dict (a plain state_dict, or a checkpoint
 dict holding one under "state_dict"/"model"; a "module." prefix is stripped).
+--bn-images DIR re-estimates every BatchNorm layer's running mean and variance
+on the JPEG/PNG files in DIR before tracing (train mode with momentum=None, i.e.
+the cumulative average over all images, no gradients, then back to eval): the
+images are resized to --size and normalized like the manifest's input (pixel/255,
+ImageNet mean/std), as the edge does. With random weights this gives activations
+of the scale real images produce instead of the init's running stats (0 and 1).
 
 Note: the traced modules are specialised to the export resolution (--size,
 default 224): swin_t's window padding/shift decisions and adaptive pooling
@@ -45,6 +51,8 @@ Examples:
     /usr/bin/python3 tools/export_torchvision.py --selftest --arch resnet18
     /usr/bin/python3 tools/export_torchvision.py --arch resnet50 --split layer2 \\
         --split layer3 --repo models --version 1
+    /usr/bin/python3 tools/export_torchvision.py --arch resnet50 --split layer3 \\
+        --bn-images /var/tmp/splitrans-imagenet/photos/calib --repo /tmp/repo
     /usr/bin/python3 tools/export_torchvision.py --arch mobilenet_v2 \\
         --weights mobilenet_v2.pth --labels imagenet_classes.txt
 """
@@ -260,6 +268,43 @@ def build_model(arch, num_classes=None, weights=None, seed=0):
     return model, spec_fn(model), num_classes
 
 
+def load_images(directory, size):
+    """JPEG/PNG files of directory (sorted) -> [N,3,size,size] normalized as the manifest says."""
+    from PIL import Image
+    files = sorted(f for f in os.listdir(directory)
+                   if f.lower().endswith((".jpg", ".jpeg", ".png")))
+    if not files:
+        raise SystemExit("error: no .jpg/.jpeg/.png files in %s" % directory)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    out = []
+    for f in files:
+        with Image.open(os.path.join(directory, f)) as im:
+            im = im.convert("RGB")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BILINEAR)
+            x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+        x = x.view(size, size, 3).permute(2, 0, 1).float() / 255.0
+        out.append((x - mean) / std)
+    return torch.stack(out), files
+
+
+def reestimate_bn(model, images, batch=8):
+    """Running mean/var of every BatchNorm layer := cumulative average over images (no grad)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+        m.train()
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            model(images[i:i + batch])
+    for m in bns:
+        m.momentum = 0.1
+    model.eval()
+    return len(bns)
+
+
 # ----------------------------------------------------------------------------
 # Checking
 # ----------------------------------------------------------------------------
@@ -385,6 +430,15 @@ def cmd_export(args, arch):
     labels = read_labels(args.labels) if args.labels else None
     num_classes = args.num_classes or (len(labels) if labels else None)
     model, spec, num_classes = build_model(arch, num_classes, args.weights)
+    bn_note = None
+    if args.bn_images:
+        imgs, files = load_images(args.bn_images, args.size)
+        t0 = time.time()
+        n_bn = reestimate_bn(model, imgs)
+        bn_note = {"images": len(files), "directory": os.path.abspath(args.bn_images),
+                   "layers": n_bn, "momentum": None}
+        print("BatchNorm re-estimated: %d layers on %d images from %s (%.1fs)" % (
+            n_bn, len(files), args.bn_images, time.time() - t0), flush=True)
     if labels is None:
         labels = ["class_%d" % i for i in range(num_classes)]
     if len(labels) != num_classes:
@@ -464,6 +518,7 @@ def cmd_export(args, arch):
         ("architecture", {"torchvision": arch, "params": sum(p.numel() for p in model.parameters()),
                           "feature_layout": "CHW", "feature_note": spec.feature_note}),
         ("weights", os.path.basename(args.weights) if args.weights else "random-init"),
+        ("batchnorm_reestimated", bn_note),
         ("torch_version", torch.__version__),
         ("torchvision_version", torchvision.__version__),
         ("generated_by", "/usr/bin/python3 tools/export_torchvision.py " + " ".join(
@@ -487,6 +542,8 @@ def main(argv=None):
     ap.add_argument("--name", help="model name in the repository (default: the arch)")
     ap.add_argument("--version", type=int, default=1, help="model version (default: 1)")
     ap.add_argument("--weights", help="state_dict file to load (default: random init)")
+    ap.add_argument("--bn-images", help="directory of JPEG/PNG images to re-estimate the "
+                                        "BatchNorm statistics on before tracing (export only)")
     ap.add_argument("--labels", help="text file with one class label per line "
                                      "(default: class_0..class_{K-1})")
     ap.add_argument("--num-classes", type=int,
