@@ -37,7 +37,8 @@ Weights: random initialisation by default (no downloads are possible here);
 dict holding one under "state_dict"/"model"; a "module." prefix is stripped).
 --bn-images DIR re-estimates every BatchNorm layer's running mean and variance
 on the JPEG/PNG files in DIR before tracing (train mode with momentum=None, i.e.
-the cumulative average over all images, no gradients, then back to eval): the
+the equally weighted average of the per-batch statistics over batches of 8, no
+gradients, then back to eval): the
 images are resized to --size and normalized like the manifest's input (pixel/255,
 ImageNet mean/std), as the edge does. With random weights this gives activations
 of the scale real images produce instead of the init's running stats (0 and 1).
@@ -290,7 +291,7 @@ def load_images(directory, size):
 
 
 def reestimate_bn(model, images, batch=8):
-    """Running mean/var of every BatchNorm layer := cumulative average over images (no grad)."""
+    """Running mean/var of every BatchNorm layer := average of the per-batch statistics (no grad)."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     for m in bns:
         m.reset_running_stats()
