@@ -1,10 +1,17 @@
 #include "client/dataset.h"
 
+#include <absl/strings/ascii.h>
+#include <absl/strings/match.h>
 #include <absl/strings/str_cat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <system_error>
+
+#include "common/limits.h"
 
 namespace splitrans::client {
 namespace {
@@ -62,6 +69,42 @@ absl::StatusOr<std::vector<uint8_t>> ReadIdxLabels(const std::string& path, int6
   }
   if (limit > 0 && limit < count) count = limit;
   return std::vector<uint8_t>(s.begin() + 8, s.begin() + 8 + count);
+}
+
+absl::StatusOr<EncodedImages> ReadImageDir(const std::string& dir, int64_t limit) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return absl::NotFoundError(absl::StrCat(dir, ": not a directory"));
+  std::vector<std::string> names;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    const std::string name = it->path().filename().string();
+    const std::string lower = absl::AsciiStrToLower(name);
+    if (absl::EndsWith(lower, ".jpg") || absl::EndsWith(lower, ".jpeg") || absl::EndsWith(lower, ".png")) {
+      names.push_back(name);
+    }
+  }
+  if (ec) return absl::InvalidArgumentError(absl::StrCat(dir, ": ", ec.message()));
+  if (names.empty()) return absl::InvalidArgumentError(absl::StrCat(dir, ": no .jpg/.jpeg/.png files"));
+  std::sort(names.begin(), names.end());
+  if (limit > 0 && static_cast<size_t>(limit) < names.size()) names.resize(limit);
+  EncodedImages out;
+  for (const std::string& name : names) {
+    const std::string path = (fs::path(dir) / name).string();
+    const uintmax_t size = fs::file_size(path, ec);
+    if (ec) return absl::InvalidArgumentError(absl::StrCat(path, ": ", ec.message()));
+    if (size == 0 || size > kMaxEncodedImageBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", size, " bytes (allowed 1..", kMaxEncodedImageBytes, ")"));
+    }
+    std::ifstream f(path, std::ios::binary);
+    std::string bytes(size, '\0');
+    if (!f.read(bytes.data(), static_cast<std::streamsize>(size))) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": read error"));
+    }
+    out.names.push_back(name);
+    out.bytes.push_back(std::move(bytes));
+  }
+  return out;
 }
 
 }  // namespace splitrans::client

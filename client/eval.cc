@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
@@ -100,10 +101,12 @@ void SetParameters(const InferSettings& s, inf::ModelInferRequest* req) {
   req->set_model_name(s.model);
   req->set_model_version(s.model_version);
   auto* p = req->mutable_parameters();
+  (*p)[ks::kParamTopK].set_int64_param(s.top_k);
+  if (!s.policy.empty()) (*p)[ks::kParamPolicy].set_string_param(s.policy);
+  if (s.policy == "latency") return;  // the edge chooses the rest
   (*p)[ks::kParamQ].set_int64_param(s.q);
   (*p)[ks::kParamCodecMode].set_string_param(s.mode);
   if (!s.split.empty()) (*p)[ks::kParamSplit].set_string_param(s.split);
-  (*p)[ks::kParamTopK].set_int64_param(s.top_k);
   if (!s.placement.empty()) (*p)[ks::kParamPlacement].set_string_param(s.placement);
   if (!s.feature_codec.empty()) (*p)[ks::kParamFeatureCodec].set_string_param(s.feature_codec);
 }
@@ -167,9 +170,24 @@ int64_t GetIntParam(const inf::ModelInferResponse& resp, const std::string& name
   return it == resp.parameters().end() ? 0 : it->second.int64_param();
 }
 
-absl::StatusOr<std::vector<int>> UnsplitPredictions(const std::string& model_repo,
-                                                    const std::string& model, const uint8_t* pixels,
-                                                    int64_t count) {
+inf::ModelInferRequest MakeEncodedRequest(const InferSettings& s, const std::vector<std::string>& images,
+                                          int64_t first, int64_t count) {
+  inf::ModelInferRequest req;
+  SetParameters(s, &req);
+  auto* in = req.add_inputs();
+  in->set_name("input");
+  in->set_datatype("BYTES");
+  in->add_shape(count);
+  for (int64_t i = first; i < first + count; ++i) in->mutable_contents()->add_bytes_contents(images[i]);
+  return req;
+}
+
+namespace {
+
+// Top-1 of full.pt over count inputs; fill(i, out) writes input i (manifest.InputElements() floats).
+absl::StatusOr<std::vector<int>> RunFullModel(
+    const std::string& model_repo, const std::string& model, int64_t count,
+    const std::function<absl::Status(const ModelManifest&, int64_t, float*)>& fill) {
   auto repo = ModelRepository::Load(model_repo);
   if (!repo.ok()) return repo.status();
   auto m = repo->Find(model);
@@ -180,14 +198,17 @@ absl::StatusOr<std::vector<int>> UnsplitPredictions(const std::string& model_rep
   auto full = TorchModule::Load(man.full_path);
   if (!full.ok()) return full.status();
   const int64_t per = man.InputElements();
-  const int64_t kChunk = 256;
+  const int64_t kChunk = std::max<int64_t>(1, std::min<int64_t>(256, (int64_t{64} << 20) / (per * 4)));
   std::vector<float> input, logits;
   std::vector<int64_t> out_shape;
   std::vector<int> preds;
   for (int64_t i = 0; i < count; i += kChunk) {
     const int64_t b = std::min(kChunk, count - i);
     input.resize(b * per);
-    for (int64_t j = 0; j < b; ++j) NormalizePixels(pixels + (i + j) * per, man, input.data() + j * per);
+    for (int64_t j = 0; j < b; ++j) {
+      auto st = fill(man, i + j, input.data() + j * per);
+      if (!st.ok()) return st;
+    }
     std::vector<int64_t> shape = {b};
     shape.insert(shape.end(), man.input_shape.begin(), man.input_shape.end());
     auto st = (*full)->Forward(input.data(), shape, &logits, &out_shape);
@@ -199,6 +220,37 @@ absl::StatusOr<std::vector<int>> UnsplitPredictions(const std::string& model_rep
     }
   }
   return preds;
+}
+
+// Predictions from cache_path when it holds exactly count of them; otherwise empty.
+std::vector<int> ReadPredictionCache(const std::string& cache_path, int64_t count) {
+  std::vector<int> preds;
+  std::ifstream f(cache_path);
+  int v;
+  while (f >> v) preds.push_back(v);
+  if (static_cast<int64_t>(preds.size()) != count) preds.clear();
+  return preds;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<int>> UnsplitPredictions(const std::string& model_repo,
+                                                    const std::string& model, const uint8_t* pixels,
+                                                    int64_t count) {
+  return RunFullModel(model_repo, model, count, [pixels](const ModelManifest& man, int64_t i, float* out) {
+    NormalizePixels(pixels + i * man.InputElements(), man, out);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<int>> UnsplitPredictions(const std::string& model_repo,
+                                                    const std::string& model,
+                                                    const std::vector<std::string>& images) {
+  return RunFullModel(model_repo, model, static_cast<int64_t>(images.size()),
+                      [&images](const ModelManifest& man, int64_t i, float* out) {
+                        const std::string& b = images[i];
+                        return DecodeImageToInput(reinterpret_cast<const uint8_t*>(b.data()), b.size(), man, out);
+                      });
 }
 
 namespace {
@@ -225,13 +277,29 @@ void DrawProgress(int64_t done, int64_t total, int64_t correct, int64_t failed, 
 }  // namespace
 
 absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
-  auto images = ReadIdxImages(o.images, o.limit);
-  if (!images.ok()) return images.status();
-  auto labels = ReadIdxLabels(o.labels, o.limit);
-  if (!labels.ok()) return labels.status();
-  const int64_t n = std::min<int64_t>(images->count, labels->size());
+  // Inputs: IDX pixels with labels, or encoded files whose reference is the unsplit model.
+  const bool encoded = !o.image_dir.empty();
+  IdxImages images;
+  EncodedImages files;
+  std::vector<int> labels;
+  int64_t n = 0;
+  if (encoded) {
+    if (!o.unsplit) return absl::InvalidArgumentError("--image-dir has no labels: it needs the unsplit reference run");
+    auto f = ReadImageDir(o.image_dir, o.limit);
+    if (!f.ok()) return f.status();
+    files = std::move(*f);
+    n = static_cast<int64_t>(files.bytes.size());
+  } else {
+    auto im = ReadIdxImages(o.images, o.limit);
+    if (!im.ok()) return im.status();
+    images = std::move(*im);
+    auto l = ReadIdxLabels(o.labels, o.limit);
+    if (!l.ok()) return l.status();
+    labels.assign(l->begin(), l->end());
+    n = std::min<int64_t>(images.count, labels.size());
+  }
   if (n == 0) return absl::InvalidArgumentError("no images");
-  const int64_t per = images->rows * images->cols;
+  const int64_t per = images.rows * images.cols;
   const int batch = std::max(1, std::min<int>(o.batch, kMaxBatch));
 
   EvalSummary sum;
@@ -240,9 +308,22 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
   sum.mode = o.infer.mode;
   std::vector<int> unsplit;
   if (o.unsplit) {
-    auto p = UnsplitPredictions(o.model_repo, o.infer.model, images->pixels.data(), n);
-    if (!p.ok()) return p.status();
-    unsplit = std::move(*p);
+    if (!o.unsplit_cache.empty()) unsplit = ReadPredictionCache(o.unsplit_cache, n);
+    if (unsplit.empty()) {
+      auto p = encoded ? UnsplitPredictions(o.model_repo, o.infer.model, files.bytes)
+                       : UnsplitPredictions(o.model_repo, o.infer.model, images.pixels.data(), n);
+      if (!p.ok()) return p.status();
+      unsplit = std::move(*p);
+      if (!o.unsplit_cache.empty()) {
+        std::ofstream f(o.unsplit_cache);
+        for (int v : unsplit) f << v << "\n";
+        if (!f) return absl::InvalidArgumentError(absl::StrCat("cannot write ", o.unsplit_cache));
+      }
+    }
+  }
+  if (encoded) {
+    labels = unsplit;
+    sum.label_source = "unsplit";
   }
 
   auto channel = MakeChannel(o.edge, o.security);
@@ -259,6 +340,11 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
   int64_t done_images = 0, correct = 0;
   const bool tty_progress = o.progress;
   const int64_t t0 = NowMicros();
+  // NowMicros() (steady) + this = Unix time in microseconds (per_request records).
+  const int64_t epoch_offset_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count() -
+      t0;
   int64_t last_draw = 0;
 
   struct Call {
@@ -277,8 +363,9 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
     auto* call = new Call;
     call->first = first;
     call->count = count;
-    call->req = MakePixelRequest(o.infer, images->pixels.data() + first * per, count, 1,
-                                 images->rows, images->cols);
+    call->req = encoded ? MakeEncodedRequest(o.infer, files.bytes, first, count)
+                        : MakePixelRequest(o.infer, images.pixels.data() + first * per, count, 1, images.rows,
+                                           images.cols);
     call->req.set_id(std::to_string(first));
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o.deadline_ms));
     call->start_us = NowMicros();
@@ -300,12 +387,30 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
           const float* row = logits.data() + j * cols;
           int pred = static_cast<int>(std::max_element(row, row + cols) - row);
           preds[call->first + j] = pred;
-          if (pred == (*labels)[call->first + j]) ++correct;
+          if (pred == labels[call->first + j]) ++correct;
         }
         for (int k = 0; k < kNumStages; ++k) stage_us[k].push_back(GetIntParam(call->resp, kStages[k]));
         stage_us[kNumStages].push_back(e2e);
         feature_bytes += GetIntParam(call->resp, ks::kRespFeatureBytes);
         raw_bytes += GetIntParam(call->resp, ks::kRespRawFeatureBytes);
+        {
+          auto param = [&call](const char* k) -> std::string {
+            auto it = call->resp.parameters().find(k);
+            return it != call->resp.parameters().end() ? it->second.string_param() : "";
+          };
+          const std::string placement = param(ks::kRespPlacement), wire = param(ks::kRespFeatureCodec);
+          std::string config = placement;
+          if (placement == "split") {
+            const std::string q = std::to_string(GetIntParam(call->resp, ks::kRespQ));
+            config = param(ks::kRespSplit) + "/" +
+                     (wire == "raw" ? "raw" : wire == "zstd" ? "zstd-q" + q : "q" + q + "/" + param(ks::kRespCodecMode));
+          }
+          ++sum.configs[config];
+          if (o.per_request) {
+            sum.per_request.push_back({call->first, call->start_us + epoch_offset_us, e2e, config});
+          }
+          if (sum.policy.empty()) sum.policy = param(ks::kRespPolicy);
+        }
         if (sum.split.empty()) {
           auto it = call->resp.parameters().find(ks::kRespSplit);
           if (it != call->resp.parameters().end()) sum.split = it->second.string_param();
@@ -340,7 +445,7 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
   if (!unsplit.empty()) {
     int64_t ucorrect = 0, agree = 0;
     for (int64_t i = 0; i < n; ++i) {
-      ucorrect += unsplit[i] == (*labels)[i];
+      ucorrect += unsplit[i] == labels[i];
       agree += unsplit[i] == preds[i];
     }
     sum.unsplit_accuracy = static_cast<double>(ucorrect) / n;
@@ -382,6 +487,16 @@ std::string EvalSummary::ToJson() const {
   j["codec_mode"] = mode;
   j["placement"] = placement;
   j["feature_codec"] = feature_codec;
+  j["policy"] = policy;
+  j["configs"] = configs;
+  if (!per_request.empty()) {
+    nlohmann::json& r = j["per_request"];
+    for (const RequestRecord& e : per_request) {
+      r.push_back({{"first", e.first}, {"start_unix_ms", e.start_unix_us / 1000.0}, {"ms", e.latency_us / 1000.0},
+                   {"config", e.config}});
+    }
+  }
+  j["label_source"] = label_source;
   j["accuracy"] = accuracy;
   if (unsplit_accuracy >= 0) {
     j["unsplit_accuracy"] = unsplit_accuracy;
@@ -409,6 +524,10 @@ std::string EvalSummary::ToText() const {
   if (!first_error.empty()) absl::StrAppendFormat(&s, "first error         : %s\n", first_error);
   absl::StrAppendFormat(&s, "split / q / mode    : %s / %d / %s (model version %s)\n", split, q, mode,
                         model_version);
+  if (label_source == "unsplit") {
+    absl::StrAppendFormat(&s, "labels              : none (image directory): accuracy = top-1 agreement with the "
+                              "unsplit model\n");
+  }
   absl::StrAppendFormat(&s, "accuracy (split)    : %.2f %%\n", 100 * accuracy);
   if (unsplit_accuracy >= 0) {
     absl::StrAppendFormat(&s, "accuracy (unsplit)  : %.2f %%  (full.pt run locally; delta %+.2f points)\n",

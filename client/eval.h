@@ -1,11 +1,12 @@
 // Client-side core (no CLI): KServe v2 request/response helpers, the unsplit reference model,
-// and the Fashion-MNIST evaluation loop. Used by splitrans-client and the integration tests.
+// and the evaluation loop (Fashion-MNIST IDX files, or a directory of JPEG/PNG files). Used by splitrans-client and the integration tests.
 #pragma once
 
 #include <absl/status/statusor.h>
 
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct InferSettings {
   int top_k = 3;
   std::string placement;      // "" = the edge's default (split|offload|local)
   std::string feature_codec;  // "" = the edge's default (srns|raw|zstd)
+  // "" = the edge's default; "latency": the edge chooses placement, split, q and codec_mode (the
+  // request then leaves them out, whatever the fields above say).
+  std::string policy;
 };
 
 // How a client reaches a server: TLS (and a client certificate) when tls is on, and a bearer
@@ -48,6 +52,10 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target);
 // ModelInfer request with one UINT8 input [batch, c, h, w] in raw_input_contents.
 inference::ModelInferRequest MakePixelRequest(const InferSettings& s, const uint8_t* pixels,
                                               int64_t batch, int64_t c, int64_t h, int64_t w);
+// ModelInfer request with one BYTES input [count]: images[first .. first+count) as they are
+// (the edge decodes them). REQUIRES: first + count <= images.size().
+inference::ModelInferRequest MakeEncodedRequest(const InferSettings& s, const std::vector<std::string>& images,
+                                                int64_t first, int64_t count);
 void SetParameters(const InferSettings& s, inference::ModelInferRequest* req);
 
 // The "logits" output as floats (raw_output_contents or contents); rows/cols from its shape.
@@ -62,6 +70,11 @@ int64_t GetIntParam(const inference::ModelInferResponse& resp, const std::string
 absl::StatusOr<std::vector<int>> UnsplitPredictions(const std::string& model_repo,
                                                     const std::string& model,
                                                     const uint8_t* pixels, int64_t count);
+// The same for encoded PNG/JPEG images, decoded and normalized exactly as the edge does
+// (common/image.h DecodeImageToInput with the manifest's size, mean and std).
+absl::StatusOr<std::vector<int>> UnsplitPredictions(const std::string& model_repo,
+                                                    const std::string& model,
+                                                    const std::vector<std::string>& images);
 
 struct EvalOptions {
   std::string edge = "127.0.0.1:8001";
@@ -69,6 +82,13 @@ struct EvalOptions {
   std::string model_repo = "models";  // for the local unsplit model (full.pt)
   std::string images = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
   std::string labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+  // Non-empty: evaluate on the JPEG/PNG files of this directory instead of images/labels,
+  // each file sent as it is (BYTES). These have no labels: the reference is the unsplit model
+  // (accuracy = top-1 agreement with it; needs unsplit).
+  std::string image_dir;
+  // Non-empty: the unsplit predictions are read from this file (one class index a line) when it
+  // holds one per image, else computed and written to it (repeated runs on the same images).
+  std::string unsplit_cache;
   InferSettings infer;
   int64_t limit = 0;       // 0: all images
   int concurrency = 4;     // requests in flight
@@ -76,6 +96,7 @@ struct EvalOptions {
   int deadline_ms = 30000; // per request
   bool unsplit = true;     // run full.pt locally for the reference numbers
   bool progress = false;   // progress bar on stderr
+  bool per_request = false;  // EvalSummary::per_request (every successful request, in answer order)
 };
 
 struct StageStats {
@@ -90,6 +111,17 @@ struct EvalSummary {
   int q = 0;
   std::string mode;
   std::string placement, feature_codec;  // as the edge reported them
+  std::string policy;                     // as the edge reported it
+  // Requests per configuration the edge reported: "offload", "local" or split/qQ/mode
+  // (split/raw, split/zstd-qQ); several under policy latency.
+  std::map<std::string, int64_t> configs;
+  struct RequestRecord {
+    int64_t first = 0;     // index of the request's first image
+    int64_t start_unix_us = 0, latency_us = 0;
+    std::string config;    // as in configs
+  };
+  std::vector<RequestRecord> per_request;  // EvalOptions::per_request
+  std::string label_source = "idx";  // idx (the label file) | unsplit (image_dir: top-1 of full.pt)
   double accuracy = 0;           // over all images (failed requests count as wrong)
   double unsplit_accuracy = -1;  // -1: not computed
   double agreement = -1;         // top-1(split) == top-1(unsplit)

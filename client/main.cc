@@ -1,5 +1,6 @@
 // splitrans-client: KServe v2 client for splitrans-edge. Subcommands: infer (images / .npy),
-// eval (Fashion-MNIST test set with accuracy, compression and latency breakdown), health.
+// eval (Fashion-MNIST test set, or a directory of JPEG/PNG files, with accuracy, compression and
+// latency breakdown), health.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -89,7 +90,8 @@ int RunInfer(const std::shared_ptr<grpc::Channel>& channel, const sc::InferSetti
       return it != resp.parameters().end() ? it->second.string_param() : "";
     };
     std::cout << "\n  model " << resp.model_name() << "/" << resp.model_version() << ", split "
-              << str_param(ks::kRespSplit) << ", q " << sc::GetIntParam(resp, ks::kRespQ) << ", codec "
+              << str_param(ks::kRespSplit) << " (placement " << str_param(ks::kRespPlacement) << ", policy "
+              << str_param(ks::kRespPolicy) << "), q " << sc::GetIntParam(resp, ks::kRespQ) << ", codec "
               << str_param(ks::kRespCodecMode) << " (encode " << str_param(ks::kRespEncodeDevice) << ", decode "
               << str_param(ks::kRespDecodeDevice) << ")\n  feature: " << fb << " bytes on the wire ("
               << rb << " raw float32, " << (fb ? static_cast<double>(rb) / fb : 0) << "x), request "
@@ -193,6 +195,10 @@ int main(int argc, char** argv) {
     cmd->add_option("--feature-codec", settings.feature_codec,
                     "srns (the codec) | raw (float32) | zstd (zstd -3 of the AIQ symbols); empty: the edge's default")
         ->check(CLI::IsMember({"", "srns", "raw", "zstd"}));
+    cmd->add_option("--policy", settings.policy,
+                    "edge policy: fixed (the parameters above) or latency (the edge picks placement, split, q and "
+                    "codec_mode; they are not sent); empty: the edge's default")
+        ->check(CLI::IsMember({"", "fixed", "latency"}));
     cmd->add_option("--deadline-ms", deadline_ms, "deadline per request")->check(CLI::Range(1, 3600000));
   };
 
@@ -206,8 +212,8 @@ int main(int argc, char** argv) {
                     "float .npy values: normalized = (pixel/255 - mean) / std, unit = pixel/255 in [0, 1]")
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(ks::kScalings), std::end(ks::kScalings))));
 
-  auto* eval = app.add_subcommand("eval", "evaluate over the Fashion-MNIST test set: accuracy vs the unsplit "
-                                          "model, compression ratio, latency percentiles");
+  auto* eval = app.add_subcommand("eval", "evaluate over the Fashion-MNIST test set (or --image-dir): accuracy "
+                                          "vs the unsplit model, compression ratio, latency percentiles");
   add_common(eval);
   sc::EvalOptions eo;
   bool json = false, no_progress = false, no_unsplit = false;
@@ -215,12 +221,22 @@ int main(int argc, char** argv) {
       ->envname("SPLITRANS_MODEL_REPO");
   eval->add_option("--images", eo.images, "IDX image file (gzip'd)");
   eval->add_option("--labels", eo.labels, "IDX label file (gzip'd)");
+  eval->add_option("--image-dir", eo.image_dir,
+                   "evaluate on the .jpg/.jpeg/.png files of this directory (sorted; each sent as it is, BYTES) "
+                   "instead of --images/--labels; no labels: accuracy = top-1 agreement with the unsplit model")
+      ->check(CLI::ExistingDirectory);
+  eval->add_option("--unsplit-cache", eo.unsplit_cache,
+                   "read the unsplit model's predictions from this file if it holds one per image, else write "
+                   "them there");
   eval->add_option("--limit", eo.limit, "evaluate the first N images (0: all)")->check(CLI::NonNegativeNumber);
   eval->add_option("--concurrency", eo.concurrency, "requests in flight")->check(CLI::Range(1, 1024));
   eval->add_option("--batch", eo.batch, "images per request")->check(CLI::Range(1, 256));
   eval->add_flag("--json", json, "print the summary as JSON on stdout");
   eval->add_flag("--no-progress", no_progress, "no progress bar on stderr");
   eval->add_flag("--no-unsplit", no_unsplit, "skip the local unsplit reference run");
+  eval->add_flag("--per-request", eo.per_request,
+                 "with --json: every successful request (first image, start time, latency, the configuration "
+                 "the edge reported) under per_request");
 
   auto* load = app.add_subcommand("load", "load/soak test: keep --concurrency requests in flight for --requests "
                                           "requests or --duration-s seconds; prints outcomes by status code, "
