@@ -23,15 +23,28 @@ Methods (through the same edge, link and cloud; README "Services" names the para
   dense-qQ, auto-qQ split, the codec in that mode at Q bits
   (the split is the model's default unless --split says otherwise)
 
+Workloads (--workload):
+  fmnist            the bundled Fashion-MNIST ResNet (models/), UINT8 pixels from the IDX test set
+  imagenet          ImageNet-shaped: torchvision ResNet-50 at 224x224 (random init, BatchNorm
+                    re-estimated on held-out photographs), split at layer3 unless --split says
+                    otherwise; the inputs are 224x224 JPEG (quality 90) crops of the photographs in
+                    Debian's plasma-workspace-wallpapers (tools/make_photos.py), sent as they are
+                    (BYTES; offload forwards the JPEG). No labels: accuracy = top-1 agreement with the
+                    unsplit model. Photos and the exported model (~200 MB, not in git) are made on
+                    first use in --imagenet-dir (photos/, models/); its defaults are smaller runs
+                    (links inf:0,100:0,10:0,1:0,10:40; 48 requests per run, at least 6).
+
 Output: one JSON object per run (--out, JSON lines); tools/link_report.py turns it into tables
 and plots. The eps-outage column (outage_transfer_ms) is the payload's transfer time at the
 eps-outage rate of a Rayleigh block-fading link (--outage-*; formula in results/link.md).
 
     tools/link_bench.py --out /tmp/link.jsonl && tools/link_report.py /tmp/link.jsonl
     tools/link_bench.py --links 10:40 --methods auto-q4,raw --requests 50 --out /tmp/smoke.jsonl
+    tools/link_bench.py --workload imagenet --accuracy-images 72 --out /tmp/link_imagenet.jsonl
 """
 
 import argparse
+import atexit
 import json
 import math
 import os
@@ -47,6 +60,32 @@ CLOUD_PORT, EDGE_PORT, RELAY_PORT = 50052, 8001, 6001
 
 DEFAULT_LINKS = "inf:0,inf:40,100:0,100:40,10:0,10:40,1:0,1:40"
 DEFAULT_METHODS = "offload,local,raw,zstd-q4,dense-q2,dense-q4,dense-q8,auto-q2,auto-q4,auto-q8"
+# Per workload: defaults of the options left unset (sized so that the ImageNet-shaped run, ResNet-50
+# on one CPU thread per server, takes about 15 minutes on two cores).
+WORKLOAD_DEFAULTS = {
+    "fmnist": {"links": DEFAULT_LINKS, "requests": 300, "min_requests": 40, "run_budget_s": 20.0,
+               "model": "fmnist_resnet", "split": ""},
+    "imagenet": {"links": "inf:0,100:0,10:0,1:0,10:40", "requests": 48, "min_requests": 6, "run_budget_s": 15.0,
+                 "model": "resnet50", "split": "layer3"},
+}
+IMAGENET_ARCH = "resnet50"
+
+
+def prepare_imagenet(args):
+    """Photos (tools/make_photos.py) and the exported model in --imagenet-dir, made when missing."""
+    d = args.imagenet_dir
+    photos, repo = os.path.join(d, "photos"), os.path.join(d, "models")
+    if not os.path.isdir(os.path.join(photos, "eval")):
+        run([args.python, os.path.join(ROOT, "tools", "make_photos.py"), "--out", photos])
+    manifest = os.path.join(repo, args.model, "1", "manifest.json")
+    split = args.split or WORKLOAD_DEFAULTS["imagenet"]["split"]
+    have = os.path.exists(manifest) and split in json.load(open(manifest))["splits"]
+    if not have:
+        print(f"link_bench: exporting {IMAGENET_ARCH} (split {split}, BatchNorm on {photos}/calib) to {repo}",
+              file=sys.stderr)
+        run([args.python, os.path.join(ROOT, "tools", "export_torchvision.py"), "--arch", IMAGENET_ARCH, "--name",
+             args.model, "--split", split, "--bn-images", os.path.join(photos, "calib"), "--repo", repo])
+    return repo, os.path.join(photos, "eval")
 
 
 def parse_links(s):
@@ -213,7 +252,8 @@ class Stack:
         self.link_port = link_port
         edge = self.ns.popen([os.path.join(b, "edge", "splitrans-edge"), "--model-repo", a.model_repo, "--listen",
                               f"127.0.0.1:{EDGE_PORT}", "--cloud", f"127.0.0.1:{link_port}", "--workers",
-                              str(a.edge_workers), "--codec-device", "cpu", "--cloud-deadline-ms", "60000"],
+                              str(a.edge_workers), "--codec-device", "cpu", "--cloud-deadline-ms",
+                              str(a.cloud_deadline_ms)],
                              self._log("edge"))
         self.procs.append(edge)
         self._wait_port(EDGE_PORT, edge, "splitrans-edge")
@@ -222,7 +262,11 @@ class Stack:
         a = self.args
         cmd = [os.path.join(a.build, "client", "splitrans-client"), "eval", "--edge", f"127.0.0.1:{EDGE_PORT}",
                "--model", a.model, "--model-repo", a.model_repo, "--limit", str(limit), "--concurrency",
-               str(concurrency), "--json", "--no-progress", "--deadline-ms", "120000"]
+               str(concurrency), "--json", "--no-progress", "--deadline-ms", str(a.cloud_deadline_ms + 60000)]
+        if a.image_dir:
+            cmd += ["--image-dir", a.image_dir]
+        if a.unsplit_cache:
+            cmd += ["--unsplit-cache", a.unsplit_cache]
         if a.split:
             cmd += ["--split", a.split]
         if not unsplit:
@@ -271,17 +315,30 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"), help="CMake build directory with the binaries")
-    ap.add_argument("--model-repo", default=os.path.join(ROOT, "models"))
-    ap.add_argument("--model", default="fmnist_resnet")
-    ap.add_argument("--split", default="", help="split point for the split methods (empty: the model's default)")
-    ap.add_argument("--links", default=DEFAULT_LINKS,
-                    help="comma list of BW_MBIT:RTT_MS (BW inf: unlimited) [%(default)s]")
+    ap.add_argument("--workload", choices=list(WORKLOAD_DEFAULTS), default="fmnist",
+                    help="fmnist or imagenet (see above) [%(default)s]")
+    ap.add_argument("--imagenet-dir", default="/var/tmp/splitrans-imagenet",
+                    help="imagenet: where the photos and the exported model are kept (made when missing) "
+                         "[%(default)s]")
+    ap.add_argument("--python", default="/usr/bin/python3", help="interpreter with torch, torchvision, PIL")
+    ap.add_argument("--model-repo", default=None, help="[fmnist: models/; imagenet: IMAGENET_DIR/models]")
+    ap.add_argument("--model", default=None, help="[fmnist_resnet; imagenet: resnet50]")
+    ap.add_argument("--image-dir", default="",
+                    help="send the JPEG/PNG files of this directory instead of the IDX test set "
+                         "[imagenet: IMAGENET_DIR/photos/eval]")
+    ap.add_argument("--split", default=None,
+                    help="split point for the split methods (empty: the model's default) [imagenet: layer3]")
+    ap.add_argument("--links", default=None,
+                    help=f"comma list of BW_MBIT:RTT_MS (BW inf: unlimited) [{DEFAULT_LINKS}]")
     ap.add_argument("--methods", default=DEFAULT_METHODS, help="comma list [%(default)s]")
     ap.add_argument("--concurrency", default="1,8", help="comma list of client concurrencies [%(default)s]")
-    ap.add_argument("--requests", type=int, default=300, help="requests per run at most [%(default)s]")
-    ap.add_argument("--min-requests", type=int, default=40, help="requests per run at least [%(default)s]")
-    ap.add_argument("--run-budget-s", type=float, default=20.0,
-                    help="slow links: fewer requests so that a run takes about this long [%(default)s]")
+    ap.add_argument("--requests", type=int, default=None, help="requests per run at most [300; imagenet 48]")
+    ap.add_argument("--min-requests", type=int, default=None, help="requests per run at least [40; imagenet 6]")
+    ap.add_argument("--run-budget-s", type=float, default=None,
+                    help="slow links: fewer requests so that a run takes about this long [20; imagenet 15]")
+    ap.add_argument("--cloud-deadline-ms", type=int, default=None,
+                    help="the edge's deadline for the cloud's answer (the client's is 60 s longer) "
+                         "[60000; imagenet 300000]")
     ap.add_argument("--run-timeout-s", type=float, default=600.0)
     ap.add_argument("--accuracy-images", type=int, default=0,
                     help="also measure each method's accuracy and agreement on this many test images, on the "
@@ -298,6 +355,12 @@ def main():
     ap.add_argument("--out", required=True, help="JSON lines, one object per run")
     ap.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (their directory is printed)")
     args = ap.parse_args()
+    for k, v in WORKLOAD_DEFAULTS[args.workload].items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    if args.cloud_deadline_ms is None:
+        args.cloud_deadline_ms = 300000 if args.workload == "imagenet" else 60000
+    args.unsplit_cache = ""
     if not 0 < args.outage_eps < 1:
         ap.error("--outage-eps must be in (0, 1)")
     # SIGTERM unwinds like Ctrl-C: the namespace and the servers are removed on the way out.
@@ -311,6 +374,16 @@ def main():
     if not args.userspace_shaping and not tc_available():
         print("link_bench: tc htb/tbf unusable here: shaping in the relay instead", file=sys.stderr)
         args.userspace_shaping = True
+    if args.workload == "imagenet":
+        repo, eval_dir = prepare_imagenet(args)
+        args.model_repo = args.model_repo or repo
+        args.image_dir = args.image_dir or eval_dir
+    args.model_repo = args.model_repo or os.path.join(ROOT, "models")
+    if args.image_dir:
+        # The unsplit model's predictions are computed once (first run) and reused by every run.
+        cache_dir = tempfile.mkdtemp(prefix="splitrans-unsplit-")
+        args.unsplit_cache = os.path.join(cache_dir, "unsplit.txt")
+        atexit.register(shutil.rmtree, cache_dir, True)
     links = parse_links(args.links)
     methods = args.methods.split(",")
     for m in methods:
@@ -332,7 +405,9 @@ def main():
                     if li == 0 and args.accuracy_images:
                         s = stack.eval(m, 8, args.accuracy_images, unsplit=True)
                         est_bytes[m] = s["mean_feature_bytes"]
-                        rec = {"kind": "accuracy", "method": m, "images": s["images"], "accuracy": s["accuracy"],
+                        rec = {"kind": "accuracy", "method": m, "workload": args.workload,
+                               "label_source": s.get("label_source"), "images": s["images"],
+                               "accuracy": s["accuracy"],
                                "agreement": s.get("agreement"), "unsplit_accuracy": s.get("unsplit_accuracy"),
                                "bytes": s["mean_feature_bytes"], "failed": s["failed_requests"]}
                         out.write(json.dumps(rec) + "\n")
@@ -343,7 +418,7 @@ def main():
                         s = stack.eval(m, c, n, unsplit=True)
                         est_bytes[m] = s["mean_feature_bytes"]
                         e2e = s["latency_ms"]["end_to_end"]
-                        rec = {"kind": "latency", "method": m, "bandwidth_mbit": bw, "rtt_ms": rtt, "concurrency": c,
+                        rec = {"kind": "latency", "method": m, "workload": args.workload, "bandwidth_mbit": bw, "rtt_ms": rtt, "concurrency": c,
                                "requests": s["requests"], "failed": s["failed_requests"],
                                "bytes": s["mean_feature_bytes"], "p50_ms": e2e["p50"], "p99_ms": e2e["p99"],
                                "mean_ms": e2e["mean"], "requests_per_s": s["requests_per_s"],

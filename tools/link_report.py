@@ -51,6 +51,9 @@ def main():
     out = []
     if acc:
         out.append("Accuracy (one run per method on the first link, concurrency 8):\n")
+        if any(a.get("label_source") == "unsplit" for a in acc):
+            out.append("(No labels for these images: top-1 is agreement with the unsplit model, whose own top-1 "
+                       "is 1 by definition.)\n")
         out.append("| method | images | top-1 | unsplit top-1 | agreement | bytes/request |")
         out.append("|---|---:|---:|---:|---:|---:|")
         f4 = lambda v: "-" if v is None else f"{v:.4f}"
