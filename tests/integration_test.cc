@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 #include <zlib.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <thread>
@@ -348,6 +350,54 @@ TEST_F(SplitPipelineTest, OffloadedPngsMatchLocalLogits) {
     EXPECT_EQ(client::GetIntParam(resp, "feature_bytes"), std::string(placement) == "offload" ? png_bytes + 3 * 4 : 0);
   }
   EXPECT_EQ(logits["offload"], logits["local"]);
+}
+
+// eval --image-dir: PNG files sent as they are; the reference is full.pt on the client's decode of
+// the same files, which must give the predictions of the pixel path (PNG is lossless), and the
+// unsplit placements agree with it exactly.
+TEST_F(SplitPipelineTest, EvalOnAnImageDirectoryAgreesWithThePixelPath) {
+  constexpr int kN = 12;
+  auto images = client::ReadIdxImages(kImages, kN);
+  ASSERT_TRUE(images.ok()) << images.status();
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("splitrans-evaldir-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  for (int i = 0; i < kN; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "img%03d.png", i);
+    std::ofstream(dir / name, std::ios::binary) << MakePng(images->pixels.data() + i * 784, 28, 28);
+  }
+  auto pixel_ref = client::UnsplitPredictions(SPLITRANS_MODEL_REPO, kModel, images->pixels.data(), kN);
+  ASSERT_TRUE(pixel_ref.ok()) << pixel_ref.status();
+  const std::string cache = (dir / "unsplit.txt").string();
+  for (const char* placement : {"offload", "local", "split"}) {
+    client::EvalOptions o;
+    o.edge = EdgeAddr();
+    o.model_repo = SPLITRANS_MODEL_REPO;
+    o.image_dir = dir.string();
+    o.unsplit_cache = cache;  // written by the first run, read by the others
+    o.infer.placement = placement;
+    o.infer.feature_codec = std::string(placement) == "split" ? "raw" : "";
+    o.concurrency = 3;
+    o.batch = 2;
+    auto s = client::RunEval(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(s->images, kN);
+    EXPECT_EQ(s->failed_requests, 0) << s->first_error;
+    EXPECT_EQ(s->label_source, "unsplit");
+    EXPECT_EQ(s->placement, placement);
+    EXPECT_DOUBLE_EQ(s->agreement, 1.0) << placement;
+    EXPECT_DOUBLE_EQ(s->accuracy, s->agreement);
+  }
+  std::ifstream f(cache);
+  std::vector<int> cached;
+  for (int v; f >> v;) cached.push_back(v);
+  EXPECT_EQ(cached, *pixel_ref);
+  client::EvalOptions no_ref;
+  no_ref.image_dir = dir.string();
+  no_ref.unsplit = false;
+  EXPECT_EQ(client::RunEval(no_ref).status().code(), absl::StatusCode::kInvalidArgument);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(SplitPipelineTest, UnknownModelIsNotFound) {
