@@ -61,7 +61,7 @@ CLOUD_PORT, EDGE_PORT, RELAY_PORT = 50052, 8001, 6001
 DEFAULT_LINKS = "inf:0,inf:40,100:0,100:40,10:0,10:40,1:0,1:40"
 DEFAULT_METHODS = "offload,local,raw,zstd-q4,dense-q2,dense-q4,dense-q8,auto-q2,auto-q4,auto-q8"
 # Per workload: defaults of the options left unset (sized so that the ImageNet-shaped run, ResNet-50
-# on one CPU thread per server, takes about 15 minutes on two cores).
+# on one CPU thread per server, takes about 20 minutes on two cores: 18.5 measured).
 WORKLOAD_DEFAULTS = {
     "fmnist": {"links": DEFAULT_LINKS, "requests": 300, "min_requests": 40, "run_budget_s": 20.0,
                "model": "fmnist_resnet", "split": ""},
