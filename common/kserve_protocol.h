@@ -23,8 +23,15 @@ inline constexpr char kParamPlacement[] = "placement";
 // string, kFeatureWireNames: "srns" (default, the codec), "raw" (float32) or "zstd" (zstd -3 of
 // the AIQ symbols): how a split request's feature crosses the link.
 inline constexpr char kParamFeatureCodec[] = "feature_codec";
-inline constexpr const char* kRequestParams[] = {kParamQ,          kParamCodecMode, kParamSplit,       kParamTopK,
-                                                 kParamInputScaling, kParamPlacement, kParamFeatureCodec};
+// string, edge/link_policy.h kPolicyNames: "fixed" (the parameters above or the edge's defaults)
+// or "latency" (the edge picks placement, split, q and codec_mode per request; the request must
+// then leave those parameters out). Default: the edge's --policy.
+inline constexpr char kParamPolicy[] = "policy";
+inline constexpr const char* kRequestParams[] = {kParamQ,          kParamCodecMode, kParamSplit,        kParamTopK,
+                                                 kParamInputScaling, kParamPlacement, kParamFeatureCodec, kParamPolicy};
+// The parameters that policy "latency" chooses: a request that sets one is served as "fixed".
+inline constexpr const char* kPolicyChosenParams[] = {kParamQ, kParamCodecMode, kParamSplit, kParamPlacement,
+                                                      kParamFeatureCodec};
 
 // How FP32 input values are scaled. "normalized" (default): the model input itself,
 // (pixel / 255 - mean) / std with the manifest's mean and std. "unit": pixel / 255 in [0, 1];
@@ -53,6 +60,10 @@ inline constexpr char kRespEncodeDevice[] = "encode_device";  // "cpu" | "gpu"
 inline constexpr char kRespDecodeDevice[] = "decode_device";
 inline constexpr char kRespPlacement[] = "placement";          // as the request parameter
 inline constexpr char kRespFeatureCodec[] = "feature_codec";   // split only
+inline constexpr char kRespPolicy[] = "policy";                // "fixed" | "latency"
+// int64, policy latency only: the latency the edge predicted for the configuration it chose
+// (0 while that configuration was being measured for the first time).
+inline constexpr char kRespPolicyPredictedUs[] = "policy_predicted_us";
 
 // "a|b|c" of a list of names (for messages and --help).
 template <size_t N>

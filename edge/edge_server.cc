@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <new>
 
@@ -46,6 +47,10 @@ struct InferState {
   int64_t work_start_us = 0;  // a worker took it
   ParsedInfer parsed;
   std::atomic<bool> cancelled{false};
+
+  // Policy latency: the model's policy and the candidate it chose, until recorded or abandoned.
+  LatencyPolicy* policy = nullptr;
+  LatencyPolicy::Decision decision;
 
   std::mutex mu;
   bool finished = false;
@@ -98,7 +103,11 @@ struct EdgeMetrics {
                                      {"replica", "code"})),
         cloud_retries(r->AddCounter("splitrans_edge_cloud_retries_total",
                                     "Requests that failed UNAVAILABLE on a replica and were sent to another one",
-                                    {"replica"})) {}
+                                    {"replica"})),
+        policy_choices(r->AddCounter("splitrans_edge_policy_choices_total",
+                                     "Requests whose configuration policy latency chose, by configuration (split/q/mode "
+                                     "or offload) and whether it was the predicted best or a measurement",
+                                     {"model", "version", "choice", "reason"})) {}
 
   metrics::CounterFamily& requests;
   metrics::HistogramFamily& duration;
@@ -107,6 +116,7 @@ struct EdgeMetrics {
   metrics::CounterFamily& coded_bytes;
   metrics::CounterFamily& cloud_requests;
   metrics::CounterFamily& cloud_retries;
+  metrics::CounterFamily& policy_choices;
 };
 
 struct Labels {
@@ -159,6 +169,8 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     defaults_.top_k = options.default_top_k;
     defaults_.placement = options.default_placement;
     defaults_.wire = options.default_wire;
+    defaults_.policy = options.default_policy;
+    CreatePolicies();
     // The callbacks read this service: the metrics endpoint stops before it is destroyed.
     registry->AddCallbackGauge("splitrans_edge_inflight_requests", "ModelInfer requests admitted and not answered",
                                {}, [this] {
@@ -179,6 +191,18 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
                                  return std::vector<metrics::Registry::Sample>{
                                      {{}, static_cast<double>(cloud_.stats().queued_bytes)}};
                                });
+    registry->AddCallbackGauge("splitrans_edge_link_rtt_seconds",
+                               "Round-trip time of the cloud link as the edge estimates it from its transfers "
+                               "(policy latency)", {}, [this] {
+                                 return std::vector<metrics::Registry::Sample>{{{}, link_.Get().rtt_us * 1e-6}};
+                               });
+    registry->AddCallbackGauge("splitrans_edge_link_throughput_bits_per_second",
+                               "Throughput of the cloud link as the edge estimates it from its transfers (policy "
+                               "latency; 0 before the first)", {}, [this] {
+                                 const LinkEstimate e = link_.Get();
+                                 return std::vector<metrics::Registry::Sample>{
+                                     {{}, e.samples > 0 ? e.bits_per_us * 1e6 : 0.0}};
+                               });
     registry->AddGauge("splitrans_codec_device_info", "Where the codec runs (dense layout; other layouts on the CPU)",
                        {"device"})
         .WithLabels({pipeline_->codec().gpu() ? "gpu" : "cpu"})
@@ -187,6 +211,9 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
   }
 
   CloudPool& cloud() { return cloud_; }
+
+  // Why policy latency cannot serve a model version (empty when every model has a policy).
+  const std::map<const ModelManifest*, absl::Status>& policy_errors() const { return policy_errors_; }
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx, const inf::ServerLiveRequest*,
                                        inf::ServerLiveResponse* resp) override {
@@ -260,6 +287,64 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
   }
 
  private:
+  // One LatencyPolicy per model version, from its calibration.json; all share the link estimate.
+  void CreatePolicies() {
+    for (const ModelManifest* m : pipeline_->repository().All()) {
+      auto calibration = LoadCalibration(*m);
+      if (!calibration.ok() && !absl::IsNotFound(calibration.status())) {
+        policy_errors_[m] = calibration.status();
+        continue;
+      }
+      if (!calibration.ok()) {
+        spdlog::warn("edge: {} v{} has no calibration.json (tools/evaluate.py --calibration-out): policy latency "
+                     "codes its features at q {} at every split, with no accuracy floor",
+                     m->name, m->version, options_.latency_policy.fallback_q);
+      }
+      auto policy = LatencyPolicy::Create(*m, calibration.ok() ? &*calibration : nullptr, options_.latency_policy, &link_);
+      if (!policy.ok()) {
+        policy_errors_[m] = policy.status();
+        continue;
+      }
+      spdlog::info("edge: policy latency for {} v{}: accuracy floor {}, candidates {}", m->name, m->version,
+                   (*policy)->floor(), (*policy)->Describe());
+      policies_[m] = std::move(*policy);
+    }
+  }
+
+  // Policy latency: the model's policy picks this request's configuration.
+  absl::Status ApplyPolicy(InferState* st) {
+    ParsedInfer& p = st->parsed;
+    if (p.policy != PolicyKind::kLatency) return absl::OkStatus();
+    auto it = policies_.find(p.manifest);
+    if (it == policies_.end()) {
+      auto err = policy_errors_.find(p.manifest);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "policy 'latency' is not available for ", p.manifest->name, " v", p.manifest->version, ": ",
+          err != policy_errors_.end() ? err->second.message() : "no policy"));
+    }
+    st->policy = it->second.get();
+    st->decision = st->policy->Choose();
+    const PolicyChoice& c = st->decision.choice;
+    p.head.placement = c.placement;
+    p.head.split = c.split;
+    p.head.wire = FeatureWire::kSrns;
+    p.head.encode.q = c.q;
+    p.head.encode.mode = c.mode;
+    const std::string name = c.Name();
+    metrics_.policy_choices
+        .WithLabels({p.manifest->name, std::to_string(p.manifest->version), name,
+                     st->decision.exploring ? "measure" : "best"})
+        .Inc();
+    if (st->decision.changed) {
+      const LinkEstimate e = link_.Get();
+      spdlog::info("edge: policy latency for {} v{} now chooses {} (predicted {:.2f} ms; link {:.3g} Mbit/s, "
+                   "rtt {:.2f} ms from {} transfers)",
+                   p.manifest->name, p.manifest->version, name, st->decision.predicted_us / 1000.0, e.bits_per_us,
+                   e.rtt_us / 1000.0, e.samples);
+    }
+    return absl::OkStatus();
+  }
+
   // A finished reactor when the call lacks a valid bearer token (UNAUTHENTICATED), else null.
   grpc::ServerUnaryReactor* Refused(grpc::CallbackServerContext* ctx, const char* method) {
     if (!auth_) return nullptr;
@@ -299,6 +384,10 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
       if (!s.ok()) id = st->req->id().substr(0, 64);  // the request is gRPC's: read it before Finish
       if (admitted) inflight_.fetch_sub(1);
       st->reactor->Finish(s);
+      if (st->policy) {  // not recorded: the chosen candidate's request failed
+        st->policy->Abandon(st->decision.index);
+        st->policy = nullptr;
+      }
     }
     {
       const Labels l = LabelsOf(st->parsed);
@@ -352,6 +441,10 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
       Finish(st, ToGrpcStatus(parsed));
       return;
     }
+    if (absl::Status s = ApplyPolicy(st.get()); !s.ok()) {
+      Finish(st, ToGrpcStatus(s));
+      return;
+    }
     if (options_.test_before_head) options_.test_before_head();
     absl::StatusOr<EncodedFeature> enc =
         pipeline_->Run(st->parsed.head, [&st](const char* next) { return Check(*st, next); });
@@ -376,6 +469,8 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     info->feature_bytes = enc->payload_bytes;
     info->raw_feature_bytes = enc->raw_feature_bytes;
     info->encoded_on_gpu = enc->encode_path == CodecPath::kGpu;
+    info->policy = st->parsed.policy;
+    info->policy_predicted_us = static_cast<int64_t>(st->decision.predicted_us);
     if (info->placement == Placement::kLocal) {
       AnswerLocally(st, *info, *enc);
       return;
@@ -491,8 +586,29 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
       for (const auto& [stage, us] : stages) {
         metrics_.stages.WithLabels({l.model, l.version, l.split, stage}).Observe(std::max<int64_t>(0, us) * 1e-6);
       }
+      RecordPolicy(st, info, full.cloud_round_trip_us, cloud_us);
     }
     Finish(st, grpc::Status::OK, [&] { BuildInferResponse(r, st->parsed, full, st->resp); });
+  }
+
+  // What the chosen configuration cost, for the policy (on a worker or the cloud client's thread).
+  static void RecordPolicy(const std::shared_ptr<InferState>& st, const ResponseInfo& info, int64_t round_trip_us,
+                           int64_t cloud_us) {
+    LatencyPolicy* policy = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(st->mu);
+      if (st->finished) return;
+      std::swap(policy, st->policy);
+    }
+    if (!policy) return;
+    LatencyPolicy::Observation o;
+    o.index = st->decision.index;
+    o.compute_us = info.preprocess_us + info.head_us;
+    o.encode_us = info.encode_us;
+    o.cloud_us = cloud_us;
+    o.bytes = info.feature_bytes;
+    o.transfer_us = round_trip_us - cloud_us;
+    policy->Record(o);
   }
 
   void OnCancelled(const std::shared_ptr<InferState>& st) {
@@ -511,6 +627,9 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
   const TokenAuth* auth_;  // null: no authentication
   InferDefaults defaults_;
   std::unique_ptr<HeadPipeline> pipeline_;
+  LinkEstimator link_;  // the cloud link, as the edge's transfers measure it
+  std::map<const ModelManifest*, std::unique_ptr<LatencyPolicy>> policies_;
+  std::map<const ModelManifest*, absl::Status> policy_errors_;
   EdgeMetrics metrics_;
   std::atomic<int> inflight_{0};
   LogRateLimiter failure_log_;
@@ -542,6 +661,12 @@ absl::StatusOr<std::unique_ptr<EdgeServer>> EdgeServer::Create(const EdgeServerO
   }
   s->service_ = std::make_unique<Service>(s->options_, std::move(*pipeline), s->auth_.get(), *cloud_credentials,
                                          &s->registry_);
+  for (const auto& [m, err] : s->service_->policy_errors()) {
+    if (options.default_policy == PolicyKind::kLatency) {
+      return absl::Status(err.code(), absl::StrCat("edge: --policy latency: ", m->name, " v", m->version, ": ", err.message()));
+    }
+    spdlog::warn("edge: policy latency will refuse {} v{}: {}", m->name, m->version, std::string(err.message()));
+  }
   spdlog::info("edge: cloud target {} ({} mode, {}, deadline {} ms, {} workers, at most {} in flight and {} queued)",
                options.cloud.target, options.cloud.use_stream ? "stream" : "unary",
                options.cloud.tls.enabled()

@@ -18,6 +18,7 @@
 #include "edge/cloud_client.h"
 #include "edge/cloud_pool.h"
 #include "edge/head_pipeline.h"
+#include "edge/link_policy.h"
 
 namespace splitrans::edge {
 
@@ -36,6 +37,9 @@ struct EdgeServerOptions {
   // For requests without the "placement" / "feature_codec" parameters.
   Placement default_placement = Placement::kSplit;
   FeatureWire default_wire = FeatureWire::kSrns;
+  // For requests without the "policy" parameter (README "Adaptive policy").
+  PolicyKind default_policy = PolicyKind::kFixed;
+  LatencyPolicyOptions latency_policy;
   // Bearer tokens, one per line (common/auth.h); empty: no authentication. With tokens, every
   // KServe call needs one; grpc.health.v1 too when health_requires_auth; reflection is turned
   // off unless reflection_with_auth.

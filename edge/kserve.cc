@@ -196,6 +196,24 @@ absl::Status ParseInferRequest(const inf::ModelInferRequest& req, const ModelRep
   if (auto s = GetStringParam(req.parameters(), ks::kParamInputScaling, &scaling); !s.ok()) return s;
   if (auto s = GetStringParam(req.parameters(), ks::kParamPlacement, &placement); !s.ok()) return s;
   if (auto s = GetStringParam(req.parameters(), ks::kParamFeatureCodec, &wire); !s.ok()) return s;
+  std::string policy = PolicyName(defaults.policy);
+  const bool policy_asked = req.parameters().count(ks::kParamPolicy) > 0;
+  if (auto s = GetStringParam(req.parameters(), ks::kParamPolicy, &policy); !s.ok()) return s;
+  if (!ParsePolicy(policy, &out->policy)) {
+    return absl::InvalidArgumentError(absl::StrCat("parameter 'policy' must be ", ks::JoinNames(kPolicyNames),
+                                                   ", got '", Shown(policy), "'"));
+  }
+  if (out->policy == PolicyKind::kLatency) {
+    for (const char* name : ks::kPolicyChosenParams) {
+      if (!req.parameters().count(name)) continue;
+      if (policy_asked) {
+        return absl::InvalidArgumentError(absl::StrCat("parameter '", name,
+                                                       "' cannot be combined with policy 'latency', which chooses ",
+                                                       ks::JoinNames(ks::kPolicyChosenParams), " itself"));
+      }
+      out->policy = PolicyKind::kFixed;  // the edge's default policy yields to a request that chose
+    }
+  }
   if (!ParsePlacement(placement, &h.placement)) {
     return absl::InvalidArgumentError(absl::StrCat("parameter 'placement' must be ", ks::JoinNames(kPlacementNames),
                                                    ", got '", Shown(placement), "'"));
@@ -328,11 +346,16 @@ void BuildInferResponse(const v1::Result& r, const ParsedInfer& req, const Respo
   set_int("edge_total_us", info.edge_total_us);
   set_int(ks::kRespFeatureBytes, static_cast<int64_t>(info.feature_bytes));
   set_int(ks::kRespRawFeatureBytes, static_cast<int64_t>(info.raw_feature_bytes));
-  set_int(ks::kRespQ, info.q);
   (*p)[ks::kRespSplit].set_string_param(info.split);
-  (*p)[ks::kRespCodecMode].set_string_param(info.mode);
   (*p)[ks::kRespPlacement].set_string_param(PlacementName(info.placement));
-  if (info.placement == Placement::kSplit) (*p)[ks::kRespFeatureCodec].set_string_param(FeatureWireName(info.wire));
+  if (info.placement == Placement::kSplit) {
+    // Q and the codec's mode only where they shaped the payload.
+    (*p)[ks::kRespFeatureCodec].set_string_param(FeatureWireName(info.wire));
+    if (info.wire != FeatureWire::kRaw) set_int(ks::kRespQ, info.q);
+    if (info.wire == FeatureWire::kSrns) (*p)[ks::kRespCodecMode].set_string_param(info.mode);
+  }
+  (*p)[ks::kRespPolicy].set_string_param(PolicyName(info.policy));
+  if (info.policy == PolicyKind::kLatency) set_int(ks::kRespPolicyPredictedUs, info.policy_predicted_us);
   (*p)[ks::kRespEncodeDevice].set_string_param(info.encoded_on_gpu ? "gpu" : "cpu");
   (*p)[ks::kRespDecodeDevice].set_string_param(ct.decoded_on_gpu() ? "gpu" : "cpu");
 }

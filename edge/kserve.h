@@ -12,6 +12,7 @@
 #include "common/feature_payload.h"
 #include "common/model_repository.h"
 #include "edge/head_pipeline.h"
+#include "edge/link_policy.h"
 #include "proto/grpc_service.pb.h"
 #include "proto/split_inference.pb.h"
 
@@ -23,6 +24,7 @@ struct InferDefaults {
   int top_k = 5;
   Placement placement = Placement::kSplit;
   FeatureWire wire = FeatureWire::kSrns;
+  PolicyKind policy = PolicyKind::kFixed;
 };
 
 // A parsed ModelInfer request. head.input points into the request (raw_input_contents,
@@ -33,6 +35,10 @@ struct ParsedInfer {
   int top_k = 0;
   bool raw_output = false;  // answer in raw_output_contents (the request used raw_input_contents)
   bool want_logits = true, want_topk = true;
+  // kLatency: the edge chooses head.placement, split, encode and wire (the request set none of
+  // kserve::kPolicyChosenParams; with the edge's default "latency" a request that sets one is
+  // kFixed).
+  PolicyKind policy = PolicyKind::kFixed;
   std::vector<float> floats;    // FP32 data copied out of an unaligned raw buffer
   std::vector<uint8_t> pixels;  // UINT8 data unpacked from uint_contents
 
@@ -69,6 +75,8 @@ struct ResponseInfo {
   int64_t edge_total_us = 0;
   uint64_t feature_bytes = 0, raw_feature_bytes = 0;  // offload: the input's bytes as sent and as float32
   bool encoded_on_gpu = false;
+  PolicyKind policy = PolicyKind::kFixed;
+  int64_t policy_predicted_us = 0;  // kLatency
 };
 
 // Fills resp from a validated, successful cloud result.

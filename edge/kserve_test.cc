@@ -405,6 +405,43 @@ TEST_F(KServeTest, PlacementAndFeatureCodecParameters) {
   EXPECT_EQ(r.head.wire, FeatureWire::kRaw);
 }
 
+TEST_F(KServeTest, PolicyParameter) {
+  auto req = PixelsRaw(1);
+  ParsedInfer p;
+  ASSERT_TRUE(Parse(req, &p).ok());
+  EXPECT_EQ(p.policy, PolicyKind::kFixed) << "the default";
+  (*req.mutable_parameters())["policy"].set_string_param("latency");
+  ParsedInfer l;
+  ASSERT_TRUE(Parse(req, &l).ok());
+  EXPECT_EQ(l.policy, PolicyKind::kLatency);
+  (*req.mutable_parameters())["policy"].set_string_param("fastest");
+  EXPECT_EQ(Code(req), absl::StatusCode::kInvalidArgument);
+  (*req.mutable_parameters())["policy"].set_int64_param(1);
+  EXPECT_EQ(Code(req), absl::StatusCode::kInvalidArgument);
+  // Asking for latency and choosing what it chooses is a contradiction ...
+  for (const char* chosen : ks::kPolicyChosenParams) {
+    auto r = PixelsRaw(1);
+    (*r.mutable_parameters())["policy"].set_string_param("latency");
+    (*r.mutable_parameters())[chosen].set_string_param("x");
+    ParsedInfer x;
+    const absl::Status st = Parse(r, &x);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << chosen;
+    EXPECT_NE(st.message().find(chosen), std::string::npos) << st;
+  }
+  // ... but with the edge's default latency a request that chooses is served as it asks.
+  InferDefaults d;
+  d.policy = PolicyKind::kLatency;
+  auto r = PixelsRaw(1);
+  ParsedInfer a;
+  ASSERT_TRUE(ParseInferRequest(r, *repo_, d, &a).ok());
+  EXPECT_EQ(a.policy, PolicyKind::kLatency);
+  (*r.mutable_parameters())["q"].set_int64_param(3);
+  ParsedInfer b;
+  ASSERT_TRUE(ParseInferRequest(r, *repo_, d, &b).ok());
+  EXPECT_EQ(b.policy, PolicyKind::kFixed);
+  EXPECT_EQ(b.head.encode.q, 3);
+}
+
 TEST_F(KServeTest, ResponseInContentsOrRawWithTheRequestedOutputs) {
   auto m = repo_->Find("fmnist_resnet");
   ASSERT_TRUE(m.ok());
@@ -449,6 +486,23 @@ TEST_F(KServeTest, ResponseInContentsOrRawWithTheRequestedOutputs) {
     EXPECT_EQ(resp.parameters().at("placement").string_param(), "split");
     EXPECT_EQ(resp.parameters().at("feature_codec").string_param(), "srns");
     for (const char* k : ks::kTimingParams) EXPECT_EQ(resp.parameters().count(k), 1u) << k;
+    EXPECT_EQ(resp.parameters().at("policy").string_param(), "fixed");
+    EXPECT_EQ(resp.parameters().count("policy_predicted_us"), 0u);
+  }
+  {  // The policy's choice is reported; offload has neither Q nor a codec mode.
+    ResponseInfo o = info;
+    o.placement = Placement::kOffload;
+    o.split = "full";
+    o.policy = PolicyKind::kLatency;
+    o.policy_predicted_us = 1234;
+    inf::ModelInferResponse resp;
+    BuildInferResponse(r, ParsedInfer{}, o, &resp);
+    EXPECT_EQ(resp.parameters().at("policy").string_param(), "latency");
+    EXPECT_EQ(resp.parameters().at("policy_predicted_us").int64_param(), 1234);
+    EXPECT_EQ(resp.parameters().at("placement").string_param(), "offload");
+    EXPECT_EQ(resp.parameters().count("q"), 0u);
+    EXPECT_EQ(resp.parameters().count("codec_mode"), 0u);
+    EXPECT_EQ(resp.parameters().count("feature_codec"), 0u);
   }
   ParsedInfer only_logits;
   only_logits.want_topk = false;

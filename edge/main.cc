@@ -128,7 +128,29 @@ int main(int argc, char** argv) {
       ->envname("SPLITRANS_FEATURE_CODEC")
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(splitrans::kFeatureWireNames),
                                                      std::end(splitrans::kFeatureWireNames))));
+  std::string policy = "fixed";
+  app.add_option("--policy", policy,
+                 "default policy (request parameter policy overrides): fixed (the request's parameters, else these "
+                 "defaults) or latency (per request the edge picks placement, split, q and codec_mode that minimise "
+                 "the latency it predicts from its own measurements of the link and of each stage, among the "
+                 "configurations whose calibrated accuracy meets the floor; a request that sets one of those "
+                 "parameters is served as fixed). README \"Adaptive policy\"")
+      ->envname("SPLITRANS_POLICY")
+      ->check(CLI::IsMember(std::vector<std::string>(std::begin(splitrans::edge::kPolicyNames),
+                                                     std::end(splitrans::edge::kPolicyNames))));
+  app.add_option("--accuracy-floor", opt.latency_policy.accuracy_floor,
+                 "policy latency: the least top-1 agreement with the unsplit model (calibration.json) a split and q "
+                 "must have; negative: each model's calibration.json accuracy_floor")
+      ->envname("SPLITRANS_ACCURACY_FLOOR")
+      ->check(CLI::Range(-1.0, 1.0));
+  app.add_option("--policy-explore-every", opt.latency_policy.explore_every,
+                 "policy latency: every n-th request re-measures another configuration predicted within 2x of the "
+                 "best (0: never, after each has been measured once)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_flag("!--policy-no-offload", opt.latency_policy.offload,
+               "policy latency: never choose full offload (the input to the cloud's unsplit model)");
   CLI11_PARSE(app, argc, argv);
+  splitrans::edge::ParsePolicy(policy, &opt.default_policy);
   splitrans::ParsePlacement(placement, &opt.default_placement);
   splitrans::ParseFeatureWire(feature_codec, &opt.default_wire);
   splitrans::ApplyServerFlags(flags, &opt.server);

@@ -1,0 +1,320 @@
+#include "edge/link_policy.h"
+
+#include <absl/strings/str_cat.h>
+#include <absl/strings/str_format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace splitrans::edge {
+namespace {
+
+constexpr double kMaxBitsPerUs = 1e6;  // 1 Tbit/s: "no measurable serialization time"
+constexpr double kAlpha = 0.25;         // weight of a new measurement in a candidate's averages
+
+}  // namespace
+
+bool ParsePolicy(const std::string& s, PolicyKind* policy) {
+  if (s == "fixed") {
+    *policy = PolicyKind::kFixed;
+  } else if (s == "latency") {
+    *policy = PolicyKind::kLatency;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+const char* PolicyName(PolicyKind policy) { return kPolicyNames[static_cast<int>(policy)]; }
+
+double LinkEstimate::PredictUs(uint64_t bytes) const {
+  if (samples == 0) return 0;
+  return rtt_us + 8.0 * static_cast<double>(bytes) / bits_per_us;
+}
+
+// ---- LinkEstimator ----
+
+void LinkEstimator::Add(uint64_t bytes, int64_t transfer_us) {
+  transfer_us = std::max<int64_t>(transfer_us, 0);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (estimate_.samples > 0) {
+    const double predicted = estimate_.PredictUs(bytes);
+    const double t = static_cast<double>(transfer_us);
+    int sign = 0;
+    if (t > options_.change_factor * predicted + options_.change_slack_us) sign = 1;
+    if (t + options_.change_slack_us < predicted / options_.change_factor) sign = -1;
+    if (sign != 0 && sign == surprise_sign_) {
+      ++surprises_;
+    } else {
+      surprises_ = sign != 0 ? 1 : 0;
+      surprise_sign_ = sign;
+    }
+  }
+  samples_.emplace_back(bytes, transfer_us);
+  if (surprises_ >= options_.change_samples) {
+    // The link is not what the window says any more: keep only the transfers that said so.
+    while (static_cast<int>(samples_.size()) > surprises_) samples_.pop_front();
+    surprises_ = 0;
+    surprise_sign_ = 0;
+    ++changes_;
+  }
+  while (static_cast<int>(samples_.size()) > options_.window) samples_.pop_front();
+  Refit();
+}
+
+void LinkEstimator::Refit() {
+  const double n = static_cast<double>(samples_.size());
+  double sb = 0, st = 0, min_t = std::numeric_limits<double>::max();
+  uint64_t min_b = std::numeric_limits<uint64_t>::max(), max_b = 0;
+  for (const auto& [b, t] : samples_) {
+    sb += static_cast<double>(b);
+    st += static_cast<double>(t);
+    min_t = std::min(min_t, static_cast<double>(t));
+    min_b = std::min(min_b, b);
+    max_b = std::max(max_b, b);
+  }
+  // rtt: the intercept of a least-squares line where the sizes differ enough to tell it from the
+  // serialization time, else the previous estimate's; never above the fastest transfer.
+  double rtt = estimate_.samples > 0 ? estimate_.rtt_us : 0;
+  if (samples_.size() >= 3 && max_b >= 1000 && static_cast<double>(max_b - min_b) >= 0.25 * static_cast<double>(max_b)) {
+    const double mb = sb / n, mt = st / n;
+    double sxy = 0, sxx = 0;
+    for (const auto& [b, t] : samples_) {
+      sxy += (static_cast<double>(b) - mb) * (static_cast<double>(t) - mt);
+      sxx += (static_cast<double>(b) - mb) * (static_cast<double>(b) - mb);
+    }
+    if (sxx > 0 && sxy > 0) rtt = mt - (sxy / sxx) * mb;
+  }
+  rtt = std::clamp(rtt, 0.0, min_t);
+  // rate: the bits sent over the time beyond rtt (a ratio of sums: large transfers weigh most).
+  double beyond = 0;
+  for (const auto& [b, t] : samples_) beyond += std::max(static_cast<double>(t) - rtt, 0.0);
+  const double bits = 8.0 * sb;
+  double rate = beyond > 0 ? bits / beyond : kMaxBitsPerUs;
+  rate = std::clamp(rate, 1e-6, kMaxBitsPerUs);
+  estimate_.rtt_us = rtt;
+  estimate_.bits_per_us = rate;
+  estimate_.samples = static_cast<int>(samples_.size());
+}
+
+LinkEstimate LinkEstimator::Get() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return estimate_;
+}
+
+int64_t LinkEstimator::changes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return changes_;
+}
+
+// ---- Calibration ----
+
+absl::StatusOr<Calibration> ParseCalibration(const std::string& json_text, const ModelManifest& manifest) {
+  using json = nlohmann::json;
+  const std::string where = absl::StrCat(manifest.dir, "/calibration.json: ");
+  json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return absl::InvalidArgumentError(where + "not a JSON object");
+  Calibration c;
+  try {
+    c.metric = j.value("metric", "");
+    c.accuracy_floor = j.value("accuracy_floor", 0.99);
+    if (!(c.accuracy_floor >= 0 && c.accuracy_floor <= 1)) {
+      return absl::InvalidArgumentError(where + "accuracy_floor must be in [0, 1]");
+    }
+    const json& entries = j.at("entries");
+    if (!entries.is_array() || entries.empty()) return absl::InvalidArgumentError(where + "entries must be a non-empty array");
+    std::set<std::pair<std::string, int>> seen;
+    for (const json& e : entries) {
+      Calibration::Entry x;
+      x.split = e.at("split").get<std::string>();
+      x.q = e.at("q").get<int>();
+      x.agreement = e.at("agreement").get<double>();
+      if (!manifest.splits.count(x.split)) {
+        return absl::InvalidArgumentError(absl::StrCat(where, "split '", x.split, "' is not a split of the manifest"));
+      }
+      if (x.q < codec::kMinQ || x.q > codec::kMaxQ) {
+        return absl::InvalidArgumentError(absl::StrCat(where, "q ", x.q, " out of range"));
+      }
+      if (!(x.agreement >= 0 && x.agreement <= 1)) {
+        return absl::InvalidArgumentError(absl::StrCat(where, "agreement of ", x.split, " q", x.q, " must be in [0, 1]"));
+      }
+      if (!seen.insert({x.split, x.q}).second) {
+        return absl::InvalidArgumentError(absl::StrCat(where, x.split, " q", x.q, " appears twice"));
+      }
+      c.entries.push_back(std::move(x));
+    }
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(where + e.what());
+  }
+  return c;
+}
+
+absl::StatusOr<Calibration> LoadCalibration(const ModelManifest& manifest) {
+  const std::filesystem::path path = std::filesystem::path(manifest.dir) / "calibration.json";
+  std::ifstream f(path);
+  if (!f) return absl::NotFoundError(absl::StrCat(path.string(), ": not found"));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ParseCalibration(ss.str(), manifest);
+}
+
+// ---- LatencyPolicy ----
+
+std::string PolicyChoice::Name() const {
+  if (placement != Placement::kSplit) return PlacementName(placement);
+  return absl::StrCat(split, "/q", q, "/", codec::ModeName(mode));
+}
+
+void LatencyPolicy::Ewma::Add(double x, double alpha) {
+  value = set ? (1 - alpha) * value + alpha * x : x;
+  set = true;
+}
+
+absl::StatusOr<std::unique_ptr<LatencyPolicy>> LatencyPolicy::Create(const ModelManifest& manifest,
+                                                                     const Calibration* calibration,
+                                                                     const LatencyPolicyOptions& options,
+                                                                     LinkEstimator* link) {
+  const double floor =
+      calibration ? (options.accuracy_floor >= 0 ? options.accuracy_floor : calibration->accuracy_floor) : 0;
+  std::vector<PolicyChoice> choices;
+  std::vector<double> agreement;
+  if (options.offload && !manifest.full_path.empty()) {
+    PolicyChoice c;
+    c.placement = Placement::kOffload;
+    choices.push_back(c);
+    agreement.push_back(1.0);
+  }
+  for (const auto& [name, spec] : manifest.splits) {
+    // The smallest Q that meets the floor: a smaller Q never codes to more bytes.
+    int q = 0;
+    double agree = -1;
+    if (calibration) {
+      for (const Calibration::Entry& e : calibration->entries) {
+        if (e.split == name && e.agreement >= floor && (q == 0 || e.q < q)) {
+          q = e.q;
+          agree = e.agreement;
+        }
+      }
+      if (q == 0) continue;  // no calibrated Q of this split is accurate enough
+    } else {
+      q = options.fallback_q;
+    }
+    for (codec::Mode mode : options.modes) {
+      PolicyChoice c;
+      c.split = name;
+      c.q = q;
+      c.mode = mode;
+      choices.push_back(c);
+      agreement.push_back(agree);
+    }
+  }
+  if (choices.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "policy latency: no configuration of ", manifest.name, " v", manifest.version,
+        " meets the accuracy floor ", floor, " (calibration.json) and full offload is not available"));
+  }
+  return std::unique_ptr<LatencyPolicy>(new LatencyPolicy(std::move(choices), std::move(agreement), floor, options, link));
+}
+
+LatencyPolicy::LatencyPolicy(std::vector<PolicyChoice> choices, std::vector<double> agreement, double floor,
+                             const LatencyPolicyOptions& options, LinkEstimator* link)
+    : choices_(std::move(choices)), floor_(floor), options_(options), link_(link), stats_(choices_.size()) {
+  for (size_t i = 0; i < stats_.size(); ++i) stats_[i].agreement = agreement[i];
+}
+
+double LatencyPolicy::PredictUs(const Stats& s, const LinkEstimate& link) const {
+  return s.compute.value + s.encode.value + link.PredictUs(static_cast<uint64_t>(s.bytes.value)) + s.cloud.value;
+}
+
+LatencyPolicy::Decision LatencyPolicy::Choose() {
+  const LinkEstimate link = link_->Get();
+  std::lock_guard<std::mutex> lock(mu_);
+  ++seq_;
+  Decision d;
+  auto take = [&](int i, bool exploring) {
+    d.index = i;
+    d.choice = choices_[i];
+    d.exploring = exploring;
+    d.predicted_us = stats_[i].samples > 0 ? PredictUs(stats_[i], link) : 0;
+    ++stats_[i].pending;
+    return d;
+  };
+  // First, measure every candidate once (one request at a time per candidate).
+  for (size_t i = 0; i < stats_.size(); ++i) {
+    if (stats_[i].samples == 0 && stats_[i].pending == 0) return take(static_cast<int>(i), true);
+  }
+  int best = -1;
+  double best_us = 0;
+  for (size_t i = 0; i < stats_.size(); ++i) {
+    if (stats_[i].samples == 0) continue;
+    const double us = PredictUs(stats_[i], link);
+    if (best < 0 || us < best_us) {
+      best = static_cast<int>(i);
+      best_us = us;
+    }
+  }
+  if (best < 0) {  // every candidate's first request is still in flight
+    int least = 0;
+    for (size_t i = 1; i < stats_.size(); ++i) {
+      if (stats_[i].pending < stats_[least].pending) least = static_cast<int>(i);
+    }
+    return take(least, true);
+  }
+  d.changed = best != last_best_;
+  last_best_ = best;
+  if (options_.explore_every > 0 && seq_ % static_cast<uint64_t>(options_.explore_every) == 0) {
+    // Refresh the least recently measured candidate that could plausibly be the best.
+    int pick = -1;
+    for (size_t i = 0; i < stats_.size(); ++i) {
+      if (static_cast<int>(i) == best || stats_[i].pending > 0) continue;
+      if (PredictUs(stats_[i], link) > 2 * best_us) continue;
+      if (pick < 0 || stats_[i].last_seq < stats_[pick].last_seq) pick = static_cast<int>(i);
+    }
+    if (pick >= 0) return take(pick, true);
+  }
+  return take(best, false);
+}
+
+void LatencyPolicy::Record(const Observation& o) {
+  if (o.index < 0 || o.index >= static_cast<int>(stats_.size())) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stats& s = stats_[o.index];
+    if (s.pending > 0) --s.pending;
+    s.compute.Add(static_cast<double>(std::max<int64_t>(o.compute_us, 0)), kAlpha);
+    s.encode.Add(static_cast<double>(std::max<int64_t>(o.encode_us, 0)), kAlpha);
+    s.cloud.Add(static_cast<double>(std::max<int64_t>(o.cloud_us, 0)), kAlpha);
+    s.bytes.Add(static_cast<double>(o.bytes), kAlpha);
+    ++s.samples;
+    s.last_seq = seq_;
+  }
+  link_->Add(o.bytes, o.transfer_us);
+}
+
+void LatencyPolicy::Abandon(int index) {
+  if (index < 0 || index >= static_cast<int>(stats_.size())) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stats_[index].pending > 0) --stats_[index].pending;
+}
+
+std::string LatencyPolicy::Describe() const {
+  std::string s;
+  for (size_t i = 0; i < choices_.size(); ++i) {
+    if (i) s += ", ";
+    s += choices_[i].Name();
+    if (stats_[i].agreement >= 0 && choices_[i].placement == Placement::kSplit) {
+      absl::StrAppendFormat(&s, " (agreement %.4f)", stats_[i].agreement);
+    }
+  }
+  return s;
+}
+
+}  // namespace splitrans::edge

@@ -1,0 +1,170 @@
+// The edge's view of its link to the cloud, and the adaptive "latency" policy (README "Adaptive
+// policy"). Plain C++ (no gRPC, no Torch): the service feeds it what each request measured and
+// asks it what the next request should do. Thread-safe.
+#pragma once
+
+#include <absl/status/statusor.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "codec/codec.h"
+#include "common/feature_payload.h"
+#include "common/model_repository.h"
+
+namespace splitrans::edge {
+
+// "fixed": the request's (or the edge's default) placement, split, Q and layout. "latency": the
+// edge picks them per request (LatencyPolicy).
+enum class PolicyKind { kFixed, kLatency };
+inline constexpr const char* kPolicyNames[] = {"fixed", "latency"};
+bool ParsePolicy(const std::string& s, PolicyKind* policy);
+const char* PolicyName(PolicyKind policy);
+
+// Transfer time of a payload: rtt + 8 * bytes / rate.
+struct LinkEstimate {
+  double rtt_us = 0;
+  double bits_per_us = 0;  // = Mbit/s
+  int samples = 0;         // transfers the estimate rests on (0: nothing known yet)
+  double PredictUs(uint64_t bytes) const;
+};
+
+// Fits LinkEstimate to the edge's own transfers (payload bytes, and the cloud round trip minus
+// the time the cloud reports it spent). A window of recent transfers; least squares on it where
+// the payload sizes differ enough to separate rtt from rate, else the rate from the bytes and
+// time beyond the last rtt. `change_samples` transfers in a row that the estimate mispredicts by
+// more than `change_factor` (and `change_slack_us`) mean the link changed: the older transfers
+// are dropped, so the estimate follows a new link within a few requests.
+class LinkEstimator {
+ public:
+  struct Options {
+    int window = 16;
+    int change_samples = 3;
+    double change_factor = 2.0;
+    int64_t change_slack_us = 1000;
+  };
+  LinkEstimator() : LinkEstimator(Options{}) {}
+  explicit LinkEstimator(const Options& options) : options_(options) {}
+
+  void Add(uint64_t bytes, int64_t transfer_us);
+  LinkEstimate Get() const;
+  int64_t changes() const;  // link changes detected so far
+
+ private:
+  void Refit();  // under mu_
+  const Options options_;
+  mutable std::mutex mu_;
+  std::deque<std::pair<uint64_t, int64_t>> samples_;
+  int surprises_ = 0, surprise_sign_ = 0;
+  int64_t changes_ = 0;
+  LinkEstimate estimate_;
+};
+
+// Accuracy of a model per split and Q, as tools/evaluate.py --calibration-out measures it
+// (calibration.json in the model's version directory): the fraction of images on which the split
+// model at that Q agrees with the unsplit model's top-1.
+struct Calibration {
+  struct Entry {
+    std::string split;
+    int q = 0;
+    double agreement = 0;
+  };
+  std::string metric;           // what "agreement" measures, as the tool wrote it
+  double accuracy_floor = 0.99; // the model's default floor
+  std::vector<Entry> entries;
+};
+// NOT_FOUND when the directory has no calibration.json; INVALID_ARGUMENT when it is malformed.
+absl::StatusOr<Calibration> ParseCalibration(const std::string& json_text, const ModelManifest& manifest);
+absl::StatusOr<Calibration> LoadCalibration(const ModelManifest& manifest);
+
+// One configuration the policy may pick.
+struct PolicyChoice {
+  Placement placement = Placement::kSplit;
+  std::string split;  // kSplit
+  int q = 4;
+  codec::Mode mode = codec::Mode::kDense;
+  std::string Name() const;  // "stage2/q2/dense" or "offload"
+};
+
+struct LatencyPolicyOptions {
+  double accuracy_floor = -1;  // < 0: the calibration's
+  std::vector<codec::Mode> modes = {codec::Mode::kDense, codec::Mode::kAuto};
+  bool offload = true;   // full offload is a candidate (where the model has an unsplit model)
+  int explore_every = 16;  // every n-th request re-measures another plausible candidate (0: never)
+  int fallback_q = 4;    // Q of every split when the model has no calibration
+};
+
+// Per model version: the candidates (offload, and per split the smallest Q whose calibrated
+// agreement meets the floor, in each layout) with online averages of what each costs (preprocess
+// + head, encode, the cloud's queue + decode + tail, payload bytes); the predicted latency of a
+// candidate is those plus the link's transfer time of its bytes. Choose() returns the fastest,
+// after trying each candidate once, and now and then another plausible one so that estimates
+// stay fresh.
+class LatencyPolicy {
+ public:
+  // calibration: null when the model has none (every split at fallback_q, no floor).
+  // FAILED_PRECONDITION when no split meets the floor and offload is not a candidate.
+  static absl::StatusOr<std::unique_ptr<LatencyPolicy>> Create(const ModelManifest& manifest,
+                                                              const Calibration* calibration,
+                                                              const LatencyPolicyOptions& options,
+                                                              LinkEstimator* link);
+
+  struct Decision {
+    int index = -1;
+    PolicyChoice choice;
+    double predicted_us = 0;  // 0 while the candidate is not measured yet
+    bool exploring = false;   // not the predicted best (a first or a refreshing measurement)
+    bool changed = false;     // a different best than the previous decision's
+  };
+  Decision Choose();
+
+  struct Observation {
+    int index = -1;
+    int64_t compute_us = 0;  // preprocess + head on the edge
+    int64_t encode_us = 0;
+    int64_t cloud_us = 0;    // the cloud's queue + decode + tail
+    uint64_t bytes = 0;      // payload sent
+    int64_t transfer_us = 0; // round trip minus cloud_us
+  };
+  // A chosen request succeeded (feeds the link estimate too) or failed (Abandon).
+  void Record(const Observation& o);
+  void Abandon(int index);
+
+  const std::vector<PolicyChoice>& choices() const { return choices_; }
+  double floor() const { return floor_; }
+  // "offload, stage1/q4/dense (agreement 0.995), ..." for the start-up log.
+  std::string Describe() const;
+
+ private:
+  struct Ewma {
+    double value = 0;
+    bool set = false;
+    void Add(double x, double alpha);
+  };
+  struct Stats {
+    Ewma compute, encode, cloud, bytes;
+    int pending = 0;
+    int64_t samples = 0;
+    uint64_t last_seq = 0;
+    double agreement = -1;  // -1: unknown (no calibration, or offload)
+  };
+  LatencyPolicy(std::vector<PolicyChoice> choices, std::vector<double> agreement, double floor,
+                const LatencyPolicyOptions& options, LinkEstimator* link);
+  double PredictUs(const Stats& s, const LinkEstimate& link) const;
+
+  const std::vector<PolicyChoice> choices_;
+  const double floor_;
+  const LatencyPolicyOptions options_;
+  LinkEstimator* const link_;
+  std::mutex mu_;
+  std::vector<Stats> stats_;
+  uint64_t seq_ = 0;
+  int last_best_ = -1;
+};
+
+}  // namespace splitrans::edge

@@ -1,0 +1,269 @@
+#include "edge/link_policy.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace splitrans::edge {
+namespace {
+
+// A link that takes rtt + 8 * bytes / rate, with +-5% noise.
+struct SimLink {
+  double rtt_us = 0, bits_per_us = 100;
+  std::mt19937 rng{7};
+  int64_t Transfer(uint64_t bytes) {
+    std::uniform_real_distribution<double> noise(0.95, 1.05);
+    return static_cast<int64_t>((rtt_us + 8.0 * static_cast<double>(bytes) / bits_per_us) * noise(rng));
+  }
+};
+
+TEST(LinkEstimator, FitsRttAndRateFromTransfersOfDifferentSizes) {
+  LinkEstimator est;
+  SimLink link{20000, 10};  // 20 ms, 10 Mbit/s
+  const uint64_t sizes[] = {500, 20000, 3000, 60000, 1200, 9000};
+  for (int i = 0; i < 16; ++i) est.Add(sizes[i % 6], link.Transfer(sizes[i % 6]));
+  const LinkEstimate e = est.Get();
+  EXPECT_EQ(e.samples, 16);
+  EXPECT_NEAR(e.rtt_us, 20000, 3000);
+  EXPECT_NEAR(e.bits_per_us, 10, 1.0);
+  EXPECT_NEAR(e.PredictUs(100000), 20000 + 80000, 8000);
+}
+
+TEST(LinkEstimator, OneSizeOnlyPredictsThatSize) {
+  LinkEstimator est;
+  SimLink link{0, 1};  // 1 Mbit/s
+  for (int i = 0; i < 8; ++i) est.Add(2000, link.Transfer(2000));
+  const LinkEstimate e = est.Get();
+  EXPECT_NEAR(e.PredictUs(2000), 16000, 1200);
+  EXPECT_EQ(LinkEstimate{}.PredictUs(1000), 0);  // nothing known: no transfer cost
+}
+
+TEST(LinkEstimator, FollowsALinkThatDropsWithinAFewTransfers) {
+  LinkEstimator est;
+  SimLink link{200, 100};  // 100 Mbit/s
+  const uint64_t sizes[] = {1500, 6000, 800, 3000};
+  for (int i = 0; i < 16; ++i) est.Add(sizes[i % 4], link.Transfer(sizes[i % 4]));
+  EXPECT_NEAR(est.Get().bits_per_us, 100, 15);
+  EXPECT_EQ(est.changes(), 0);
+  link.bits_per_us = 1;  // 1 Mbit/s
+  int within = -1;
+  for (int i = 0; i < 10 && within < 0; ++i) {
+    est.Add(sizes[i % 4], link.Transfer(sizes[i % 4]));
+    const double p = est.Get().PredictUs(3000);
+    if (std::abs(p - (200 + 24000)) < 0.2 * 24200) within = i + 1;
+  }
+  EXPECT_GE(within, 1);
+  EXPECT_LE(within, 4) << "the estimate should follow the new link within change_samples (3) transfers";
+  EXPECT_EQ(est.changes(), 1);
+}
+
+TEST(LinkEstimator, NoiseIsNotAChange) {
+  LinkEstimator est;
+  SimLink link{5000, 10};
+  for (int i = 0; i < 200; ++i) est.Add(1000 + 97 * (i % 50), link.Transfer(1000 + 97 * (i % 50)));
+  EXPECT_EQ(est.changes(), 0);
+}
+
+ModelManifest TwoSplitManifest(bool with_full) {
+  ModelManifest m;
+  m.name = "m";
+  m.version = 1;
+  m.dir = "/nowhere";
+  m.full_path = with_full ? "full.pt" : "";
+  m.splits["a"] = SplitSpec{"a", "ha.pt", "ta.pt", {16, 28, 28}};
+  m.splits["b"] = SplitSpec{"b", "hb.pt", "tb.pt", {64, 7, 7}};
+  m.default_split = "a";
+  return m;
+}
+
+constexpr char kCalibration[] = R"({
+  "metric": "top1_agreement_with_unsplit", "accuracy_floor": 0.99,
+  "entries": [
+    {"split": "a", "q": 2, "agreement": 0.95}, {"split": "a", "q": 3, "agreement": 0.992},
+    {"split": "a", "q": 4, "agreement": 0.999}, {"split": "b", "q": 2, "agreement": 0.991},
+    {"split": "b", "q": 4, "agreement": 0.998}]})";
+
+TEST(Calibration, ParsesAndRejectsWhatIsWrong) {
+  const ModelManifest m = TwoSplitManifest(true);
+  auto c = ParseCalibration(kCalibration, m);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->entries.size(), 5u);
+  EXPECT_DOUBLE_EQ(c->accuracy_floor, 0.99);
+  EXPECT_EQ(c->metric, "top1_agreement_with_unsplit");
+  const char* bad[] = {
+      "[]",
+      "{}",
+      R"({"entries": []})",
+      R"({"entries": [{"split": "zz", "q": 2, "agreement": 0.9}]})",
+      R"({"entries": [{"split": "a", "q": 9, "agreement": 0.9}]})",
+      R"({"entries": [{"split": "a", "q": 2, "agreement": 1.5}]})",
+      R"({"entries": [{"split": "a", "q": 2, "agreement": 0.9}, {"split": "a", "q": 2, "agreement": 0.9}]})",
+      R"({"accuracy_floor": 2, "entries": [{"split": "a", "q": 2, "agreement": 0.9}]})",
+      R"({"entries": [{"split": "a", "q": "two", "agreement": 0.9}]})",
+      "not json",
+  };
+  for (const char* text : bad) {
+    auto r = ParseCalibration(text, m);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << text;
+  }
+  EXPECT_EQ(LoadCalibration(m).status().code(), absl::StatusCode::kNotFound);
+}
+
+std::vector<std::string> Names(const LatencyPolicy& p) {
+  std::vector<std::string> v;
+  for (const PolicyChoice& c : p.choices()) v.push_back(c.Name());
+  return v;
+}
+
+TEST(LatencyPolicy, CandidatesAreTheSmallestQThatMeetsTheFloor) {
+  const ModelManifest m = TwoSplitManifest(true);
+  auto c = ParseCalibration(kCalibration, m);
+  ASSERT_TRUE(c.ok());
+  LinkEstimator link;
+  auto p = LatencyPolicy::Create(m, &*c, {}, &link);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(Names(**p), (std::vector<std::string>{"offload", "a/q3/dense", "a/q3/auto", "b/q2/dense", "b/q2/auto"}));
+
+  LatencyPolicyOptions strict;
+  strict.accuracy_floor = 0.995;
+  strict.offload = false;
+  p = LatencyPolicy::Create(m, &*c, strict, &link);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(Names(**p), (std::vector<std::string>{"a/q4/dense", "a/q4/auto", "b/q4/dense", "b/q4/auto"}));
+
+  strict.accuracy_floor = 0.9995;  // nothing is that accurate, and offload is off
+  EXPECT_EQ(LatencyPolicy::Create(m, &*c, strict, &link).status().code(), absl::StatusCode::kFailedPrecondition);
+  strict.offload = true;  // offload is exact
+  p = LatencyPolicy::Create(m, &*c, strict, &link);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(Names(**p), (std::vector<std::string>{"offload"}));
+  // Without an unsplit model there is no offload candidate.
+  const ModelManifest no_full = TwoSplitManifest(false);
+  EXPECT_FALSE(LatencyPolicy::Create(no_full, &*c, strict, &link).ok());
+
+  // No calibration: every split at the fallback Q.
+  LatencyPolicyOptions fallback;
+  fallback.fallback_q = 5;
+  fallback.modes = {codec::Mode::kAuto};
+  p = LatencyPolicy::Create(m, nullptr, fallback, &link);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(Names(**p), (std::vector<std::string>{"offload", "a/q5/auto", "b/q5/auto"}));
+}
+
+// What each candidate really costs (us, bytes) in the simulation below.
+struct Cost {
+  double compute, encode, cloud;
+  uint64_t bytes;
+};
+
+// Drives the policy as the edge does, one request at a time; returns the choices made.
+std::vector<std::string> Drive(LatencyPolicy* p, SimLink* link, const std::map<std::string, Cost>& costs, int n) {
+  std::vector<std::string> chosen;
+  for (int i = 0; i < n; ++i) {
+    const LatencyPolicy::Decision d = p->Choose();
+    EXPECT_GE(d.index, 0);
+    const Cost& c = costs.at(d.choice.Name());
+    LatencyPolicy::Observation o;
+    o.index = d.index;
+    o.compute_us = static_cast<int64_t>(c.compute);
+    o.encode_us = static_cast<int64_t>(c.encode);
+    o.cloud_us = static_cast<int64_t>(c.cloud);
+    o.bytes = c.bytes;
+    o.transfer_us = link->Transfer(c.bytes);
+    p->Record(o);
+    chosen.push_back(d.choice.Name());
+  }
+  return chosen;
+}
+
+TEST(LatencyPolicy, PicksTheFastestAndSwitchesWhenTheLinkDrops) {
+  const ModelManifest m = TwoSplitManifest(true);
+  auto cal = ParseCalibration(kCalibration, m);
+  ASSERT_TRUE(cal.ok());
+  LinkEstimator link_est;
+  LatencyPolicyOptions o;
+  o.explore_every = 16;
+  auto p = LatencyPolicy::Create(m, &*cal, o, &link_est);
+  ASSERT_TRUE(p.ok());
+  // Offload sends a big input and the cloud does everything; split a is cheap to compute but its
+  // feature is large; dense codes fast, auto codes smaller but slower.
+  const std::map<std::string, Cost> costs = {
+      {"offload", {100, 0, 3000, 150000}},
+      {"a/q3/dense", {400, 300, 2000, 9000}},
+      {"a/q3/auto", {400, 1500, 2000, 6000}},
+      {"b/q2/dense", {2500, 100, 300, 1500}},
+      {"b/q2/auto", {2500, 800, 300, 900}},
+  };
+  SimLink link{300, 1000};  // 1 Gbit/s: a/q3/dense is fastest; at 1 Mbit/s b/q2/auto
+  auto predicted = [&](const std::string& name, double bits_per_us) {
+    const Cost& c = costs.at(name);
+    return c.compute + c.encode + c.cloud + 300 + 8.0 * c.bytes / bits_per_us;
+  };
+  auto best_at = [&](double bits_per_us) {
+    std::string best;
+    for (const auto& [name, c] : costs) {
+      if (best.empty() || predicted(name, bits_per_us) < predicted(best, bits_per_us)) best = name;
+    }
+    return best;
+  };
+  const std::string fast_best = best_at(1000), slow_best = best_at(1);
+  ASSERT_NE(fast_best, slow_best) << "the simulation should make the best configuration depend on the link";
+
+  std::vector<std::string> phase1 = Drive(p->get(), &link, costs, 100);
+  // After the first of each, the predicted best at least 80% of the time in the last 80.
+  const int64_t fast_hits = std::count(phase1.begin() + 20, phase1.end(), fast_best);
+  EXPECT_GE(fast_hits, 64) << "best " << fast_best;
+
+  link.bits_per_us = 1;  // 1 Mbit/s
+  std::vector<std::string> phase2 = Drive(p->get(), &link, costs, 100);
+  int first = -1;
+  for (int i = 0; i < static_cast<int>(phase2.size()); ++i) {
+    if (phase2[i] == slow_best) {
+      first = i;
+      break;
+    }
+  }
+  EXPECT_GE(first, 0);
+  EXPECT_LT(first, 20) << "the policy should switch to " << slow_best << " within 20 requests";
+  const int64_t slow_hits = std::count(phase2.begin() + 20, phase2.end(), slow_best);
+  EXPECT_GE(slow_hits, 64) << "best " << slow_best;
+}
+
+TEST(LatencyPolicy, MeasuresEachCandidateOnceWhileRequestsOverlap) {
+  const ModelManifest m = TwoSplitManifest(true);
+  LinkEstimator link;
+  auto p = LatencyPolicy::Create(m, nullptr, {}, &link);
+  ASSERT_TRUE(p.ok());
+  const size_t n = (*p)->choices().size();
+  std::vector<int> first;
+  for (size_t i = 0; i < n; ++i) first.push_back((*p)->Choose().index);
+  std::sort(first.begin(), first.end());
+  for (size_t i = 0; i < n; ++i) EXPECT_EQ(first[i], static_cast<int>(i)) << "each candidate once first";
+  // All in flight: the next one goes to the least loaded; abandoning frees a candidate again.
+  const LatencyPolicy::Decision d = (*p)->Choose();
+  EXPECT_TRUE(d.exploring);
+  (*p)->Abandon(2);
+  EXPECT_EQ((*p)->Choose().index, 2);
+  // Out-of-range indices are ignored.
+  (*p)->Abandon(-1);
+  (*p)->Abandon(1000);
+  (*p)->Record({});
+}
+
+TEST(Policy, Names) {
+  PolicyKind k;
+  EXPECT_TRUE(ParsePolicy("latency", &k));
+  EXPECT_EQ(k, PolicyKind::kLatency);
+  EXPECT_TRUE(ParsePolicy("fixed", &k));
+  EXPECT_EQ(k, PolicyKind::kFixed);
+  EXPECT_FALSE(ParsePolicy("fastest", &k));
+  EXPECT_STREQ(PolicyName(PolicyKind::kLatency), "latency");
+}
+
+}  // namespace
+}  // namespace splitrans::edge
