@@ -18,8 +18,15 @@ as the edge and cloud services run them). full.pt is traced as a whole: its chil
 stage1..3, fc) are there, but the pooling before fc is inside its traced forward, so it is not cut
 by name here; the script checks tail(head(x)) == full(x) instead (the "float32" row).
 
+With --calibration-out FILE it also writes the calibration table that the edge's adaptive policy
+reads (calibration.json in the model's version directory, README "Adaptive policy"): the agreement
+with the unsplit model per split and Q (the layout does not change it: every mode codes the same
+AIQ symbols losslessly) and the model's default accuracy floor.
+
 Usage:
     /usr/bin/python3 tools/evaluate.py                      # stage2, Q 2..8, 10k test images
+    /usr/bin/python3 tools/evaluate.py --split all --q 1,2,3,4,5,6,7,8 --skip 5000 \
+        --calibration-out models/fmnist_resnet/1/calibration.json
     /usr/bin/python3 tools/evaluate.py --split all --limit 1000 --mode paper --csv
 
 Needs the splitrans package importable (pip install ./python, or PYTHONPATH=build/python),
@@ -137,6 +144,12 @@ def main(argv=None):
     ap.add_argument("--q", type=parse_qs, default=list(range(2, 9)), help="comma-separated Q values [2,...,8]")
     ap.add_argument("--mode", default="auto", choices=list(splitrans.MODES), help="codec mode [%(default)s]")
     ap.add_argument("--limit", type=int, default=0, help="first N test images only (0: all 10000)")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="leave out the first N test images (the link benchmark measures accuracy on the first "
+                         "ones: calibrate on others) [%(default)s]")
+    ap.add_argument("--calibration-out", help="write the calibration table (JSON) for the edge's adaptive policy")
+    ap.add_argument("--accuracy-floor", type=float, default=0.99,
+                    help="the default floor written into --calibration-out [%(default)s]")
     ap.add_argument("--batch", type=int, default=500, help="images per head/tail batch [%(default)s]")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="threads coding features in parallel (the codec releases the GIL) [%(default)s]")
@@ -150,6 +163,8 @@ def main(argv=None):
     full = torch.jit.load(os.path.join(args.models, manifest["full"])).eval()
 
     images, labels = load_fmnist(args.data, "test")
+    if args.skip > 0:
+        images, labels = images[args.skip:], labels[args.skip:]
     if args.limit > 0:
         images, labels = images[:args.limit], labels[:args.limit]
     x = normalize(images, manifest["input"]["mean"][0], manifest["input"]["std"][0])
@@ -168,7 +183,27 @@ def main(argv=None):
         manifest["name"], manifest["version"], len(y), top1_full, splitrans.__version__, args.mode,
         time.time() - t0), file=out)
     (print_csv if args.csv else print_markdown)(rows)
+    if args.calibration_out:
+        write_calibration(args, manifest, rows, len(y))
     return 0
+
+
+def write_calibration(args, manifest, rows, images):
+    table = {
+        "model": manifest["name"], "version": manifest["version"],
+        "metric": "top1_agreement_with_unsplit",
+        "accuracy_floor": args.accuracy_floor,
+        "images": images,
+        "data": "Fashion-MNIST test images %d..%d" % (args.skip, args.skip + images - 1),
+        "tool": "tools/evaluate.py (splitrans %s)" % splitrans.__version__,
+        "entries": [{"split": r["split"], "q": r["q"], "agreement": round(r["agreement"], 6),
+                     "bytes_per_sample": round(r["bytes_per_sample"], 1)}
+                    for r in rows if r["q"] != "float32"],
+    }
+    with open(args.calibration_out, "w") as f:
+        json.dump(table, f, indent=1)
+        f.write("\n")
+    print("# wrote %s (%d entries)" % (args.calibration_out, len(table["entries"])), file=sys.stderr)
 
 
 if __name__ == "__main__":
