@@ -21,7 +21,10 @@ Methods (through the same edge, link and cloud; README "Services" names the para
   raw               split, feature_codec=raw (float32)
   zstd-qQ           split, feature_codec=zstd (zstd -3 of the AIQ symbols at Q bits)
   dense-qQ, auto-qQ split, the codec in that mode at Q bits
-  (the split is the model's default unless --split says otherwise)
+  policy            policy=latency: the edge picks placement, split, Q and layout per request (README
+                    "Adaptive policy"), measured after --policy-warmup requests on the link
+  METHOD@SPLIT      a split method at that split point, e.g. dense-q4@stage3
+  (the split is the model's default unless --split or @SPLIT says otherwise)
 
 Workloads (--workload):
   fmnist            the bundled Fashion-MNIST ResNet (models/), UINT8 pixels from the IDX test set
@@ -97,7 +100,14 @@ def parse_links(s):
 
 
 def method_params(name):
-    """(client flags, label) for a method name."""
+    """Client flags for a method name ("METHOD@SPLIT": at that split instead of --split)."""
+    name, at, split = name.partition("@")
+    if at:
+        if not split or name in ("offload", "local", "policy"):
+            raise SystemExit(f"link_bench: '{name}@{split}': only split methods take a split")
+        return method_params(name) + ["--split", split]
+    if name == "policy":
+        return ["--policy", "latency"]
     if name == "offload":
         return ["--placement", "offload"]
     if name == "local":
@@ -343,6 +353,8 @@ def main():
     ap.add_argument("--accuracy-images", type=int, default=0,
                     help="also measure each method's accuracy and agreement on this many test images, on the "
                          "first link (0: only on each run's own images)")
+    ap.add_argument("--policy-warmup", type=int, default=30,
+                    help="method policy: requests sent on each link before it is measured [%(default)s]")
     ap.add_argument("--edge-workers", type=int, default=1)
     ap.add_argument("--cloud-workers", type=int, default=1)
     ap.add_argument("--userspace-shaping", action="store_true",
@@ -412,6 +424,9 @@ def main():
                                "bytes": s["mean_feature_bytes"], "failed": s["failed_requests"]}
                         out.write(json.dumps(rec) + "\n")
                         out.flush()
+                    if m == "policy" and args.policy_warmup:
+                        # A deployed edge has measured its link already: let this fresh one learn it.
+                        stack.eval(m, 1, args.policy_warmup, unsplit=False)
                     for c in concurrencies:
                         n = requests_for(args, bw, rtt, est_bytes.get(m), c)
                         t = time.monotonic()
@@ -425,7 +440,8 @@ def main():
                                "accuracy": s["accuracy"], "agreement": s.get("agreement"),
                                "stages_p50_ms": {k: v["p50"] for k, v in s["latency_ms"].items()},
                                "outage_transfer_ms": s["mean_feature_bytes"] * 8 / outage_bps * 1e3,
-                               "split": s.get("split"), "wall_s": round(time.monotonic() - t, 2)}
+                               "split": s.get("split"), "configs": s.get("configs"),
+                               "wall_s": round(time.monotonic() - t, 2)}
                         out.write(json.dumps(rec) + "\n")
                         out.flush()
                         print(f"  {m:>9} c{c}: {rec['requests']} req, {rec['bytes']:.0f} B, p50 {rec['p50_ms']:.2f} "

@@ -27,6 +27,33 @@ def bw_name(bw):
     return "unlimited" if bw is None else f"{bw:g} Mbit/s"
 
 
+def policy_table(links, concs, methods, by, tolerance=0.15):
+    """The adaptive policy against the best fixed method of the run (local excluded: it is not a
+    use of the link) and against full offload, per link and concurrency."""
+    fixed = [m for m in methods if m not in ("policy", "local")]
+    out = ["", f"Adaptive policy (p50) against the best fixed method of this run and full offload "
+               f"(pass: within {tolerance:.0%}):\n",
+           "| link | c | policy (ms) | best fixed | its p50 (ms) | policy / best | offload (ms) | policy / offload "
+           "| pass | policy's configurations |",
+           "|---|---:|---:|---|---:|---:|---:|---:|---|---|"]
+    for bw, rtt in links:
+        for c in concs:
+            pol = by.get((bw, rtt, "policy", c))
+            cands = [by[(bw, rtt, m, c)] for m in fixed if (bw, rtt, m, c) in by]
+            if not pol or not cands:
+                continue
+            best = min(cands, key=lambda r: r["p50_ms"])
+            off = by.get((bw, rtt, "offload", c))
+            r_best = pol["p50_ms"] / best["p50_ms"]
+            r_off = pol["p50_ms"] / off["p50_ms"] if off else None
+            ok = r_best <= 1 + tolerance and (r_off is None or r_off <= 1 + tolerance)
+            cfg = ", ".join(f"{k} {v}" for k, v in sorted((pol.get("configs") or {}).items(), key=lambda kv: -kv[1])[:3])
+            out.append(f"| {bw_name(bw)}, RTT {rtt:g} ms | {c} | {pol['p50_ms']:.2f} | {best['method']} | "
+                       f"{best['p50_ms']:.2f} | {r_best:.2f} | {off['p50_ms'] if off else float('nan'):.2f} | "
+                       f"{'-' if r_off is None else f'{r_off:.2f}'} | {'yes' if ok else 'NO'} | {cfg} |")
+    return out
+
+
 def is_codec(method):
     return method.split("-q")[0] in ("dense", "auto", "context", "sparse", "paper")
 
@@ -108,6 +135,8 @@ def main():
         if p50("local") < math.inf:
             parts.append(f"local {p50('local'):.2f} ms")
         out.append(f"- {bw_name(bw)}, RTT {rtt:g} ms: " + "; ".join(parts))
+    if "policy" in methods:
+        out += policy_table(links, concs, methods, by)
     print("\n".join(out))
 
     if args.png:

@@ -1,6 +1,7 @@
 """Slow checks (ctest python_tools): the pip-installed package, and tools/evaluate.py."""
 import csv
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -63,3 +64,21 @@ def test_evaluate_smoke():
     assert float(by_q["2"]["bytes_per_sample"]) < float(by_q["8"]["bytes_per_sample"]) < 64 * 7 * 7
     assert float(by_q["8"]["agreement"]) >= 0.98
     assert abs(float(by_q["8"]["delta_top1"])) <= 0.02
+
+
+def test_evaluate_writes_the_policy_calibration(tmp_path):
+    out = tmp_path / "calibration.json"
+    subprocess.run([PYTHON, os.path.join(ROOT, "tools", "evaluate.py"), "--limit", "100", "--skip", "9000",
+                    "--split", "all", "--q", "2,8", "--jobs", "2", "--accuracy-floor", "0.97",
+                    "--calibration-out", str(out)], check=True, capture_output=True, text=True, cwd=ROOT)
+    table = json.loads(out.read_text())
+    assert table["metric"] == "top1_agreement_with_unsplit"
+    assert table["accuracy_floor"] == 0.97
+    assert table["images"] == 100 and "9000..9099" in table["data"]
+    assert sorted((e["split"], e["q"]) for e in table["entries"]) == [
+        (s, q) for s in ("stage1", "stage2", "stage3") for q in (2, 8)]
+    for e in table["entries"]:
+        assert 0 <= e["agreement"] <= 1 and e["bytes_per_sample"] > 0
+    # The calibration committed with the bundled model is what the edge reads: same shape.
+    committed = json.loads(open(os.path.join(ROOT, "models", "fmnist_resnet", "1", "calibration.json")).read())
+    assert committed["metric"] == table["metric"] and len(committed["entries"]) >= 3 * 8
