@@ -19,6 +19,7 @@ namespace {
 
 constexpr double kMaxBitsPerUs = 1e6;  // 1 Tbit/s: "no measurable serialization time"
 constexpr double kAlpha = 0.25;         // weight of a new measurement in a candidate's averages
+constexpr double kSwitchMargin = 0.05;  // a new best must be predicted this much faster
 
 }  // namespace
 
@@ -267,6 +268,13 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
       if (stats_[i].pending < stats_[least].pending) least = static_cast<int>(i);
     }
     return take(least, true);
+  }
+  // Hysteresis: the previous best stays unless another is predicted clearly (kSwitchMargin) faster,
+  // so near-equal candidates do not alternate (and the log says only what matters).
+  if (last_best_ >= 0 && last_best_ != best && stats_[last_best_].samples > 0 &&
+      PredictUs(stats_[last_best_], link) * (1 - kSwitchMargin) <= best_us) {
+    best = last_best_;
+    best_us = PredictUs(stats_[best], link);
   }
   d.changed = best != last_best_;
   last_best_ = best;

@@ -104,7 +104,7 @@ struct LatencyPolicyOptions {
 // + head, encode, the cloud's queue + decode + tail, payload bytes); the predicted latency of a
 // candidate is those plus the link's transfer time of its bytes. Choose() returns the fastest,
 // after trying each candidate once, and now and then another plausible one so that estimates
-// stay fresh.
+// stay fresh. The best changes only to a candidate predicted at least 5% faster.
 class LatencyPolicy {
  public:
   // calibration: null when the model has none (every split at fallback_q, no floor).

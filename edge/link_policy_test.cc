@@ -234,6 +234,32 @@ TEST(LatencyPolicy, PicksTheFastestAndSwitchesWhenTheLinkDrops) {
   EXPECT_GE(slow_hits, 64) << "best " << slow_best;
 }
 
+TEST(LatencyPolicy, NearEqualCandidatesDoNotAlternate) {
+  const ModelManifest m = TwoSplitManifest(false);
+  LinkEstimator link_est;
+  LatencyPolicyOptions o;
+  o.explore_every = 0;
+  auto p = LatencyPolicy::Create(m, nullptr, o, &link_est);
+  ASSERT_TRUE(p.ok());
+  SimLink link{200, 1000};
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> jitter(0.97, 1.03);
+  int changes = 0;
+  for (int i = 0; i < 300; ++i) {
+    const LatencyPolicy::Decision d = (*p)->Choose();
+    changes += d.changed;
+    LatencyPolicy::Observation ob;
+    ob.index = d.index;
+    ob.compute_us = static_cast<int64_t>(1000 * jitter(rng));  // all four within ~1% of each other
+    ob.encode_us = static_cast<int64_t>((d.choice.mode == codec::Mode::kAuto ? 110 : 100) * jitter(rng));
+    ob.cloud_us = 500;
+    ob.bytes = 1000;
+    ob.transfer_us = link.Transfer(ob.bytes);
+    (*p)->Record(ob);
+  }
+  EXPECT_LE(changes, 3) << "the best should not flip between candidates predicted within noise of each other";
+}
+
 TEST(LatencyPolicy, MeasuresEachCandidateOnceWhileRequestsOverlap) {
   const ModelManifest m = TwoSplitManifest(true);
   LinkEstimator link;
