@@ -20,6 +20,11 @@ namespace {
 constexpr double kMaxBitsPerUs = 1e6;  // 1 Tbit/s: "no measurable serialization time"
 constexpr double kAlpha = 0.25;         // weight of a new measurement in a candidate's averages
 constexpr double kSwitchMargin = 0.05;  // a new best must be predicted this much faster
+// Each candidate is measured this often before its averages count; the first measurement is then
+// dropped (a model's first runs, TorchScript's profiling ones, are much slower than the rest).
+constexpr int64_t kWarmupSamples = 2;
+// A candidate not measured for this many explorations is re-measured whatever its prediction.
+constexpr uint64_t kStaleExplorations = 8;
 
 }  // namespace
 
@@ -248,9 +253,9 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
     ++stats_[i].pending;
     return d;
   };
-  // First, measure every candidate once (one request at a time per candidate).
+  // First, measure every candidate kWarmupSamples times (one request at a time per candidate).
   for (size_t i = 0; i < stats_.size(); ++i) {
-    if (stats_[i].samples == 0 && stats_[i].pending == 0) return take(static_cast<int>(i), true);
+    if (stats_[i].samples < kWarmupSamples && stats_[i].pending == 0) return take(static_cast<int>(i), true);
   }
   int best = -1;
   double best_us = 0;
@@ -279,11 +284,14 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
   d.changed = best != last_best_;
   last_best_ = best;
   if (options_.explore_every > 0 && seq_ % static_cast<uint64_t>(options_.explore_every) == 0) {
-    // Refresh the least recently measured candidate that could plausibly be the best.
+    // Refresh the least recently measured candidate that could plausibly be the best, or one not
+    // measured for long whatever it is predicted (its last measurement may have been unlucky).
+    const uint64_t stale = kStaleExplorations * static_cast<uint64_t>(options_.explore_every);
     int pick = -1;
     for (size_t i = 0; i < stats_.size(); ++i) {
       if (static_cast<int>(i) == best || stats_[i].pending > 0) continue;
-      if (PredictUs(stats_[i], link) > 2 * best_us) continue;
+      const bool is_stale = seq_ - stats_[i].last_seq > stale;
+      if (!is_stale && PredictUs(stats_[i], link) > 2 * best_us) continue;
       if (pick < 0 || stats_[i].last_seq < stats_[pick].last_seq) pick = static_cast<int>(i);
     }
     if (pick >= 0) return take(pick, true);
@@ -297,10 +305,11 @@ void LatencyPolicy::Record(const Observation& o) {
     std::lock_guard<std::mutex> lock(mu_);
     Stats& s = stats_[o.index];
     if (s.pending > 0) --s.pending;
-    s.compute.Add(static_cast<double>(std::max<int64_t>(o.compute_us, 0)), kAlpha);
-    s.encode.Add(static_cast<double>(std::max<int64_t>(o.encode_us, 0)), kAlpha);
-    s.cloud.Add(static_cast<double>(std::max<int64_t>(o.cloud_us, 0)), kAlpha);
-    s.bytes.Add(static_cast<double>(o.bytes), kAlpha);
+    const double alpha = s.samples < kWarmupSamples ? 1.0 : kAlpha;  // warm-up: the latest replaces
+    s.compute.Add(static_cast<double>(std::max<int64_t>(o.compute_us, 0)), alpha);
+    s.encode.Add(static_cast<double>(std::max<int64_t>(o.encode_us, 0)), alpha);
+    s.cloud.Add(static_cast<double>(std::max<int64_t>(o.cloud_us, 0)), alpha);
+    s.bytes.Add(static_cast<double>(o.bytes), alpha);
     ++s.samples;
     s.last_seq = seq_;
   }

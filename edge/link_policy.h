@@ -103,8 +103,9 @@ struct LatencyPolicyOptions {
 // agreement meets the floor, in each layout) with online averages of what each costs (preprocess
 // + head, encode, the cloud's queue + decode + tail, payload bytes); the predicted latency of a
 // candidate is those plus the link's transfer time of its bytes. Choose() returns the fastest,
-// after trying each candidate once, and now and then another plausible one so that estimates
-// stay fresh. The best changes only to a candidate predicted at least 5% faster.
+// after trying each candidate twice (the first measurement, a model's slow first run, is
+// dropped), and now and then another plausible one (or one not measured for long) so that
+// estimates stay fresh. The best changes only to a candidate predicted at least 5% faster.
 class LatencyPolicy {
  public:
   // calibration: null when the model has none (every split at fallback_q, no floor).

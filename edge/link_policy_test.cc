@@ -260,6 +260,30 @@ TEST(LatencyPolicy, NearEqualCandidatesDoNotAlternate) {
   EXPECT_LE(changes, 3) << "the best should not flip between candidates predicted within noise of each other";
 }
 
+TEST(LatencyPolicy, ASlowFirstRunDoesNotBanACandidate) {
+  const ModelManifest m = TwoSplitManifest(true);
+  LinkEstimator link_est;
+  auto p = LatencyPolicy::Create(m, nullptr, {}, &link_est);
+  ASSERT_TRUE(p.ok());
+  SimLink link{100, 1000};
+  int offload_runs = 0;
+  std::vector<std::string> chosen;
+  for (int i = 0; i < 200; ++i) {
+    const LatencyPolicy::Decision d = (*p)->Choose();
+    LatencyPolicy::Observation ob;
+    ob.index = d.index;
+    const bool offload = d.choice.placement == Placement::kOffload;
+    // Offload is the fastest, but its first run (the cloud's first run of the unsplit model) is 50x slower.
+    ob.cloud_us = offload ? (offload_runs++ == 0 ? 50000 : 800) : 600;
+    ob.compute_us = offload ? 50 : 700;
+    ob.bytes = offload ? 800 : 600;
+    ob.transfer_us = link.Transfer(ob.bytes);
+    (*p)->Record(ob);
+    chosen.push_back(d.choice.Name());
+  }
+  EXPECT_GE(std::count(chosen.begin() + 50, chosen.end(), std::string("offload")), 130);
+}
+
 TEST(LatencyPolicy, MeasuresEachCandidateOnceWhileRequestsOverlap) {
   const ModelManifest m = TwoSplitManifest(true);
   LinkEstimator link;
