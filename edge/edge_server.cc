@@ -196,12 +196,12 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
                                "(policy latency)", {}, [this] {
                                  return std::vector<metrics::Registry::Sample>{{{}, link_.Get().rtt_us * 1e-6}};
                                });
-    registry->AddCallbackGauge("splitrans_edge_link_throughput_bits_per_second",
+    registry->AddCallbackGauge("splitrans_edge_link_throughput_bytes_per_second",
                                "Throughput of the cloud link as the edge estimates it from its transfers (policy "
                                "latency; 0 before the first)", {}, [this] {
                                  const LinkEstimate e = link_.Get();
                                  return std::vector<metrics::Registry::Sample>{
-                                     {{}, e.samples > 0 ? e.bits_per_us * 1e6 : 0.0}};
+                                     {{}, e.samples > 0 ? e.bits_per_us * 1e6 / 8 : 0.0}};
                                });
     registry->AddGauge("splitrans_codec_device_info", "Where the codec runs (dense layout; other layouts on the CPU)",
                        {"device"})
