@@ -9,16 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="$(cd "${1:?usage: link_bench_test.sh BUILD_DIR}" && pwd)"
 PY=/usr/bin/python3
 
-if [[ $(id -u) -ne 0 ]]; then
-  echo "SKIP: needs root for ip netns and tc (run the harness by hand: tools/link_bench.py --help)"
-  exit 77
-fi
-probe="splitrans-probe-$$"
-if ! ip netns add "$probe" 2>/dev/null; then
-  echo "SKIP: network namespaces are not available here (ip netns add failed)"
-  exit 77
-fi
-ip netns del "$probe"
+source "$ROOT/tests/netns_preflight.sh" link_bench.py
 
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
