@@ -9,6 +9,10 @@ namespace splitrans::edge {
 namespace v1 = ::splitrans::v1;
 
 namespace {
+// Bytes a packet grows by after Send measures it (request_id and timeout_us, varints of <= 10 B
+// each with their tags).
+constexpr size_t kPacketFieldsMargin = 32;
+
 int64_t MicrosUntil(CloudClient::Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t - CloudClient::Clock::now()).count();
 }
@@ -414,6 +418,18 @@ void CloudClient::OnStreamEstablished(StreamCall* call) {
 
 uint64_t CloudClient::Send(v1::FeaturePacket packet, Clock::time_point deadline, Callback done) {
   deadline = std::min(deadline, Clock::now() + std::chrono::milliseconds(options_.deadline_ms));
+  // gRPC would fail the write, and in stream mode the whole stream with it (every request on it):
+  // refuse the one packet instead. The margin covers the request id and timeout set below.
+  if (const size_t bytes = packet.ByteSizeLong();
+      bytes + kPacketFieldsMargin > static_cast<size_t>(options_.max_message_bytes)) {
+    done(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      absl::StrCat("edge: the feature packet for the cloud is ", bytes,
+                                   " bytes, over the gRPC message limit of ", options_.max_message_bytes,
+                                   " bytes (--max-message-bytes); use a smaller batch, a lower q or a compressing "
+                                   "feature_codec")),
+         {});
+    return 0;
+  }
   if (!options_.use_stream) return SendUnary(std::move(packet), deadline, std::move(done));
   std::shared_ptr<StreamCall> stream;
   uint64_t id = 0;

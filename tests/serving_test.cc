@@ -376,6 +376,30 @@ TEST_F(ServingTest, BadParametersAreRejected) {
   EXPECT_EQ(Infer(addr, PixelRequest()).code, grpc::StatusCode::OK);
 }
 
+// A feature packet over the gRPC message limit fails only its own request (RESOURCE_EXHAUSTED,
+// naming the limit); the stream to the cloud, and the next request on it, carry on.
+TEST_F(ServingTest, OversizedFeaturePacketFailsOnlyItsRequest) {
+  for (const bool stream : {true, false}) {
+    SCOPED_TRACE(stream ? "stream" : "unary");
+    auto cloud = StartCloud();
+    ASSERT_NE(cloud, nullptr);
+    auto edge = StartEdge(cloud->port(), [&](edge::EdgeServerOptions* o) {
+      o->cloud.use_stream = stream;
+      o->cloud.max_message_bytes = 20000;  // stage2's raw float32 feature is 25,088 B
+    });
+    ASSERT_NE(edge, nullptr);
+    ASSERT_TRUE(WaitConnected(*edge, 10000));
+    const std::string addr = Addr(edge->port());
+    auto raw = PixelRequest();
+    (*raw.mutable_parameters())["feature_codec"].set_string_param("raw");
+    const Outcome big = Infer(addr, raw);
+    EXPECT_EQ(big.code, grpc::StatusCode::RESOURCE_EXHAUSTED) << big.message;
+    EXPECT_NE(big.message.find("--max-message-bytes"), std::string::npos) << big.message;
+    const Outcome next = Infer(addr, PixelRequest(), 2000);
+    EXPECT_EQ(next.code, grpc::StatusCode::OK) << next.message;
+  }
+}
+
 // The edge's health follows the cloud: NOT_SERVING while it cannot reach the cloud, SERVING once
 // it can; grpc.health.v1 Watch streams the changes.
 TEST_F(ServingTest, EdgeHealthFollowsTheCloudAndWatchStreamsChanges) {
