@@ -508,9 +508,14 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
       metrics_.coded_bytes.WithLabels({l.model, l.version, l.split}).Inc(static_cast<double>(enc->payload_bytes));
     }
     const int64_t send_us = NowMicros();
+    const uint64_t payload_bytes = info->feature_bytes;
+    const uint64_t ahead_bytes = link_.Begin(payload_bytes);  // what this transfer queues behind
     const uint64_t id = cloud_.Send(std::move(pkt), st->deadline,
-                                    [this, st, info, batch, classes, top_k, send_us](const grpc::Status& s, v1::Result r) {
-                                      OnCloudResult(st, *info, batch, classes, top_k, send_us, s, std::move(r));
+                                    [this, st, info, batch, classes, top_k, send_us, payload_bytes,
+                                     ahead_bytes](const grpc::Status& s, v1::Result r) {
+                                      link_.End(payload_bytes);
+                                      OnCloudResult(st, *info, batch, classes, top_k, send_us, ahead_bytes, s,
+                                                    std::move(r));
                                     });
     bool cancel = false;
     {
@@ -547,7 +552,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
   }
 
   void OnCloudResult(const std::shared_ptr<InferState>& st, const ResponseInfo& info, int64_t batch, int classes,
-                     int top_k, int64_t send_us, const grpc::Status& s, v1::Result r) {
+                     int top_k, int64_t send_us, uint64_t ahead_bytes, const grpc::Status& s, v1::Result r) {
     if (!s.ok()) {
       Finish(st, s);
       return;
@@ -586,14 +591,15 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
       for (const auto& [stage, us] : stages) {
         metrics_.stages.WithLabels({l.model, l.version, l.split, stage}).Observe(std::max<int64_t>(0, us) * 1e-6);
       }
-      RecordPolicy(st, info, full.cloud_round_trip_us, cloud_us);
+      RecordPolicy(st, info, full.cloud_round_trip_us, cloud_us, ct.decode_us() + ct.tail_us(), ahead_bytes);
     }
     Finish(st, grpc::Status::OK, [&] { BuildInferResponse(r, st->parsed, full, st->resp); });
   }
 
   // What the chosen configuration cost, for the policy (on a worker or the cloud client's thread).
+  // cloud_us: all the cloud reports (queue + decode + tail); cloud_work_us: decode + tail.
   static void RecordPolicy(const std::shared_ptr<InferState>& st, const ResponseInfo& info, int64_t round_trip_us,
-                           int64_t cloud_us) {
+                           int64_t cloud_us, int64_t cloud_work_us, uint64_t ahead_bytes) {
     LatencyPolicy* policy = nullptr;
     {
       std::lock_guard<std::mutex> lock(st->mu);
@@ -605,8 +611,9 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     o.index = st->decision.index;
     o.compute_us = info.preprocess_us + info.head_us;
     o.encode_us = info.encode_us;
-    o.cloud_us = cloud_us;
+    o.cloud_us = cloud_work_us;
     o.bytes = info.feature_bytes;
+    o.ahead_bytes = ahead_bytes;
     o.transfer_us = round_trip_us - cloud_us;
     policy->Record(o);
   }

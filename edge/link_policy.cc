@@ -20,6 +20,8 @@ namespace {
 constexpr double kMaxBitsPerUs = 1e6;  // 1 Tbit/s: "no measurable serialization time"
 constexpr double kAlpha = 0.25;         // weight of a new measurement in a candidate's averages
 constexpr double kSwitchMargin = 0.05;  // a new best must be predicted this much faster
+constexpr double kOffloadMargin = 0.10; // a split must be predicted this much faster than offload
+constexpr double kAutoMargin = 0.05;    // auto this much faster than dense (same split and Q)
 // Each candidate is measured this often before its averages count; the first measurement is then
 // dropped (a model's first runs, TorchScript's profiling ones, are much slower than the rest).
 constexpr int64_t kWarmupSamples = 2;
@@ -111,9 +113,25 @@ void LinkEstimator::Refit() {
   estimate_.samples = static_cast<int>(samples_.size());
 }
 
+uint64_t LinkEstimator::Begin(uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t ahead = in_flight_bytes_;
+  in_flight_bytes_ += bytes;
+  ++in_flight_;
+  return ahead;
+}
+
+void LinkEstimator::End(uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  in_flight_bytes_ -= std::min(bytes, in_flight_bytes_);
+  if (in_flight_ > 0) --in_flight_;
+}
+
 LinkEstimate LinkEstimator::Get() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return estimate_;
+  LinkEstimate e = estimate_;
+  e.in_flight = in_flight_;
+  return e;
 }
 
 int64_t LinkEstimator::changes() const {
@@ -232,12 +250,42 @@ absl::StatusOr<std::unique_ptr<LatencyPolicy>> LatencyPolicy::Create(const Model
 
 LatencyPolicy::LatencyPolicy(std::vector<PolicyChoice> choices, std::vector<double> agreement, double floor,
                              const LatencyPolicyOptions& options, LinkEstimator* link)
-    : choices_(std::move(choices)), floor_(floor), options_(options), link_(link), stats_(choices_.size()) {
+    : choices_(std::move(choices)),
+      has_offload_(std::any_of(choices_.begin(), choices_.end(),
+                               [](const PolicyChoice& c) { return c.placement == Placement::kOffload; })),
+      floor_(floor), options_(options), link_(link), stats_(choices_.size()) {
   for (size_t i = 0; i < stats_.size(); ++i) stats_[i].agreement = agreement[i];
 }
 
 double LatencyPolicy::PredictUs(const Stats& s, const LinkEstimate& link) const {
-  return s.compute.value + s.encode.value + link.PredictUs(static_cast<uint64_t>(s.bytes.value)) + s.cloud.value;
+  // With k transfers on the link, a steady choice of this payload has k of them queued on it.
+  const double shared_bytes = s.bytes.value * (1 + std::max(link.in_flight, 0));
+  return s.compute.value + s.encode.value + link.PredictUs(static_cast<uint64_t>(shared_bytes)) + s.cloud.value;
+}
+
+double LatencyPolicy::RankUs(int i, const LinkEstimate& link) const {
+  double factor = 1;
+  if (choices_[i].placement == Placement::kSplit) {
+    if (has_offload_) factor *= 1 + kOffloadMargin;
+    if (choices_[i].mode == codec::Mode::kAuto) factor *= 1 + kAutoMargin;
+  }
+  // The margins are on what differs between candidates: the link's RTT (and the waiting behind
+  // other requests that its fit absorbs under load) is paid by every one of them.
+  return std::max(PredictUs(stats_[i], link) - link.rtt_us, 0.0) * factor;
+}
+
+int LatencyPolicy::Best(const LinkEstimate& link) const {
+  int best = -1;
+  double best_rank = 0;
+  for (int i = 0; i < static_cast<int>(stats_.size()); ++i) {
+    if (stats_[i].samples == 0) continue;
+    const double r = RankUs(i, link);
+    if (best < 0 || r < best_rank) {
+      best = i;
+      best_rank = r;
+    }
+  }
+  return best;
 }
 
 LatencyPolicy::Decision LatencyPolicy::Choose() {
@@ -257,16 +305,7 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
   for (size_t i = 0; i < stats_.size(); ++i) {
     if (stats_[i].samples < kWarmupSamples && stats_[i].pending == 0) return take(static_cast<int>(i), true);
   }
-  int best = -1;
-  double best_us = 0;
-  for (size_t i = 0; i < stats_.size(); ++i) {
-    if (stats_[i].samples == 0) continue;
-    const double us = PredictUs(stats_[i], link);
-    if (best < 0 || us < best_us) {
-      best = static_cast<int>(i);
-      best_us = us;
-    }
-  }
+  int best = Best(link);
   if (best < 0) {  // every candidate's first request is still in flight
     int least = 0;
     for (size_t i = 1; i < stats_.size(); ++i) {
@@ -274,13 +313,13 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
     }
     return take(least, true);
   }
-  // Hysteresis: the previous best stays unless another is predicted clearly (kSwitchMargin) faster,
-  // so near-equal candidates do not alternate (and the log says only what matters).
+  // Hysteresis: the previous best stays unless another ranks clearly (kSwitchMargin) faster, so
+  // near-equal candidates do not alternate (and the log says only what matters).
   if (last_best_ >= 0 && last_best_ != best && stats_[last_best_].samples > 0 &&
-      PredictUs(stats_[last_best_], link) * (1 - kSwitchMargin) <= best_us) {
+      RankUs(last_best_, link) * (1 - kSwitchMargin) <= RankUs(best, link)) {
     best = last_best_;
-    best_us = PredictUs(stats_[best], link);
   }
+  const double best_us = PredictUs(stats_[best], link);
   d.changed = best != last_best_;
   last_best_ = best;
   if (options_.explore_every > 0 && seq_ % static_cast<uint64_t>(options_.explore_every) == 0) {
@@ -313,7 +352,7 @@ void LatencyPolicy::Record(const Observation& o) {
     ++s.samples;
     s.last_seq = seq_;
   }
-  link_->Add(o.bytes, o.transfer_us);
+  link_->Add(o.bytes + o.ahead_bytes, o.transfer_us);
 }
 
 void LatencyPolicy::Abandon(int index) {

@@ -31,11 +31,14 @@ struct LinkEstimate {
   double rtt_us = 0;
   double bits_per_us = 0;  // = Mbit/s
   int samples = 0;         // transfers the estimate rests on (0: nothing known yet)
+  int in_flight = 0;       // transfers sent and not answered yet, when the estimate was read
   double PredictUs(uint64_t bytes) const;
 };
 
 // Fits LinkEstimate to the edge's own transfers (payload bytes, and the cloud round trip minus
-// the time the cloud reports it spent). A window of recent transfers; least squares on it where
+// the time the cloud reports it spent). Concurrent transfers share the link: each sample's bytes
+// are its own plus those still in flight when it was sent (Begin() says how many), so that time
+// spent behind other requests' bytes is not read as a slow rate for its own. A window of recent transfers; least squares on it where
 // the payload sizes differ enough to separate rtt from rate, else the rate from the bytes and
 // time beyond the last rtt. `change_samples` transfers in a row that the estimate mispredicts by
 // more than `change_factor` (and `change_slack_us`) mean the link changed: the older transfers
@@ -51,6 +54,11 @@ class LinkEstimator {
   LinkEstimator() : LinkEstimator(Options{}) {}
   explicit LinkEstimator(const Options& options) : options_(options) {}
 
+  // A transfer of `bytes` starts: returns the bytes of the transfers already in flight (the ones
+  // it queues behind). Every Begin() is matched by one End() with the same bytes.
+  uint64_t Begin(uint64_t bytes);
+  void End(uint64_t bytes);
+  // A finished transfer: `bytes` crossed the link (its own and those ahead of it) in transfer_us.
   void Add(uint64_t bytes, int64_t transfer_us);
   LinkEstimate Get() const;
   int64_t changes() const;  // link changes detected so far
@@ -62,6 +70,8 @@ class LinkEstimator {
   std::deque<std::pair<uint64_t, int64_t>> samples_;
   int surprises_ = 0, surprise_sign_ = 0;
   int64_t changes_ = 0;
+  uint64_t in_flight_bytes_ = 0;
+  int in_flight_ = 0;
   LinkEstimate estimate_;
 };
 
@@ -101,11 +111,18 @@ struct LatencyPolicyOptions {
 
 // Per model version: the candidates (offload, and per split the smallest Q whose calibrated
 // agreement meets the floor, in each layout) with online averages of what each costs (preprocess
-// + head, encode, the cloud's queue + decode + tail, payload bytes); the predicted latency of a
-// candidate is those plus the link's transfer time of its bytes. Choose() returns the fastest,
-// after trying each candidate twice (the first measurement, a model's slow first run, is
-// dropped), and now and then another plausible one (or one not measured for long) so that
-// estimates stay fresh. The best changes only to a candidate predicted at least 5% faster.
+// + head, encode, the cloud's decode + tail, payload bytes). Queue waits are left out: every
+// request waits behind the same queue whatever its configuration, and a candidate measured once
+// at a quiet moment would otherwise look better than the one measured all the time. The
+// predicted latency of a
+// candidate is those plus the link's transfer time of its bytes, times the transfers in flight
+// (with k requests on the link, each one's bytes wait behind the others': choosing a larger
+// payload for all of them costs k times its bytes). Choose() returns the fastest, after trying
+// each candidate twice (the first measurement, a model's slow first run, is dropped), and now
+// and then another plausible one (or one not measured for long) so that estimates stay fresh.
+// What the prediction cannot see decides near-ties (the margins are on the prediction less the
+// link's RTT, which every candidate pays): a split must be predicted 10% faster than full offload (it also spends the edge's CPU, which under load delays the requests behind it),
+// and `auto` a further 5% (its coding time varies with the tensor and with load). The best changes only to a candidate predicted at least 5% faster.
 class LatencyPolicy {
  public:
   // calibration: null when the model has none (every split at fallback_q, no floor).
@@ -128,8 +145,9 @@ class LatencyPolicy {
     int index = -1;
     int64_t compute_us = 0;  // preprocess + head on the edge
     int64_t encode_us = 0;
-    int64_t cloud_us = 0;    // the cloud's queue + decode + tail
+    int64_t cloud_us = 0;    // the cloud's decode + tail (not its queue: see LatencyPolicy)
     uint64_t bytes = 0;      // payload sent
+    uint64_t ahead_bytes = 0;  // payloads in flight when it was sent (LinkEstimator::Begin)
     int64_t transfer_us = 0; // round trip minus cloud_us
   };
   // A chosen request succeeded (feeds the link estimate too) or failed (Abandon).
@@ -157,8 +175,13 @@ class LatencyPolicy {
   LatencyPolicy(std::vector<PolicyChoice> choices, std::vector<double> agreement, double floor,
                 const LatencyPolicyOptions& options, LinkEstimator* link);
   double PredictUs(const Stats& s, const LinkEstimate& link) const;
+  // PredictUs less the link's RTT (what every candidate pays), with the near-tie preferences: a
+  // split's weighs 1 + kOffloadMargin (where offload is a candidate), auto's a further 1 + kAutoMargin.
+  double RankUs(int i, const LinkEstimate& link) const;
+  int Best(const LinkEstimate& link) const;  // the best ranked measured candidate; -1: none
 
   const std::vector<PolicyChoice> choices_;
+  const bool has_offload_;
   const double floor_;
   const LatencyPolicyOptions options_;
   LinkEstimator* const link_;

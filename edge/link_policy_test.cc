@@ -12,12 +12,12 @@
 namespace splitrans::edge {
 namespace {
 
-// A link that takes rtt + 8 * bytes / rate, with +-5% noise.
+// A link that takes rtt + 8 * bytes / rate, with +-5% noise (or `noise`).
 struct SimLink {
-  double rtt_us = 0, bits_per_us = 100;
+  double rtt_us = 0, bits_per_us = 100, noise_fraction = 0.05;
   std::mt19937 rng{7};
   int64_t Transfer(uint64_t bytes) {
-    std::uniform_real_distribution<double> noise(0.95, 1.05);
+    std::uniform_real_distribution<double> noise(1 - noise_fraction, 1 + noise_fraction);
     return static_cast<int64_t>((rtt_us + 8.0 * static_cast<double>(bytes) / bits_per_us) * noise(rng));
   }
 };
@@ -67,6 +67,39 @@ TEST(LinkEstimator, NoiseIsNotAChange) {
   SimLink link{5000, 10};
   for (int i = 0; i < 200; ++i) est.Add(1000 + 97 * (i % 50), link.Transfer(1000 + 97 * (i % 50)));
   EXPECT_EQ(est.changes(), 0);
+}
+
+TEST(LinkEstimator, CountsTheTransfersInFlight) {
+  LinkEstimator est;
+  EXPECT_EQ(est.Begin(1000), 0u);
+  EXPECT_EQ(est.Begin(500), 1000u);
+  EXPECT_EQ(est.Get().in_flight, 2);
+  est.End(1000);
+  EXPECT_EQ(est.Begin(200), 500u);
+  est.End(500);
+  est.End(200);
+  EXPECT_EQ(est.Get().in_flight, 0);
+  est.End(300);  // unmatched: no underflow
+  EXPECT_EQ(est.Get().in_flight, 0);
+  EXPECT_EQ(est.Begin(10), 0u);
+}
+
+// Four requests share a FIFO link: each waits for the bytes ahead of it. Read with those bytes,
+// the transfers give the link's own rate; read without them, a rate several times too slow.
+TEST(LinkEstimator, ASharedLinkIsNotReadAsASlowOne) {
+  const double rtt = 1000, rate = 10;  // 1 ms, 10 Mbit/s
+  const uint64_t own[] = {1000, 5000, 2000, 800};
+  const uint64_t ahead[] = {0, 6000, 12000, 3000, 9000};
+  LinkEstimator with_ahead, without;
+  for (int i = 0; i < 16; ++i) {
+    const uint64_t b = own[i % 4], a = ahead[i % 5];
+    const auto t = static_cast<int64_t>(rtt + 8.0 * static_cast<double>(a + b) / rate);
+    with_ahead.Add(b + a, t);
+    without.Add(b, t);
+  }
+  EXPECT_NEAR(with_ahead.Get().bits_per_us, rate, 0.5);
+  EXPECT_NEAR(with_ahead.Get().rtt_us, rtt, 100);
+  EXPECT_LT(without.Get().bits_per_us, rate / 2) << "the test should tell the two readings apart";
 }
 
 ModelManifest TwoSplitManifest(bool with_full) {
@@ -282,6 +315,76 @@ TEST(LatencyPolicy, ASlowFirstRunDoesNotBanACandidate) {
     chosen.push_back(d.choice.Name());
   }
   EXPECT_GE(std::count(chosen.begin() + 50, chosen.end(), std::string("offload")), 130);
+}
+
+// With k transfers in flight a large payload costs k times its bytes: the policy that picks the
+// small-compute, large-payload split alone picks the small payload when requests overlap.
+TEST(LatencyPolicy, OverlappingTransfersMakeLargePayloadsDear) {
+  const ModelManifest m = TwoSplitManifest(false);
+  LinkEstimator link_est;
+  LatencyPolicyOptions o;
+  o.modes = {codec::Mode::kDense};
+  o.explore_every = 0;
+  auto p = LatencyPolicy::Create(m, nullptr, o, &link_est);
+  ASSERT_TRUE(p.ok());
+  SimLink link{200, 100};  // 100 Mbit/s
+  // a: 300 us + 4000 B (820 us alone); b: 1500 us + 1000 B (1780 us alone).
+  const std::map<std::string, Cost> costs = {{"a/q4/dense", {300, 0, 0, 4000}}, {"b/q4/dense", {1500, 0, 0, 1000}}};
+  const std::vector<std::string> alone = Drive(p->get(), &link, costs, 30);
+  EXPECT_EQ(alone.back(), "a/q4/dense");
+  for (int i = 0; i < 7; ++i) link_est.Begin(4000);  // seven more requests on the link
+  const LatencyPolicy::Decision shared = (*p)->Choose();
+  EXPECT_EQ(shared.choice.Name(), "b/q4/dense");
+  (*p)->Abandon(shared.index);
+  for (int i = 0; i < 7; ++i) link_est.End(4000);
+  const LatencyPolicy::Decision again = (*p)->Choose();
+  EXPECT_EQ(again.choice.Name(), "a/q4/dense");
+}
+
+// Near ties go to full offload (a split spends the edge's CPU too), then to dense over auto;
+// a clearly faster candidate still wins.
+TEST(LatencyPolicy, NearTiesGoToOffloadThenDense) {
+  const ModelManifest m = TwoSplitManifest(true);
+  auto run = [&](const std::map<std::string, Cost>& costs, double rtt_us = 0) {
+    LinkEstimator link_est;
+    auto p = LatencyPolicy::Create(m, nullptr, {}, &link_est);
+    EXPECT_TRUE(p.ok());
+    SimLink link{rtt_us, 1e5, 0.001};
+    const std::vector<std::string> chosen = Drive(p->get(), &link, costs, 100);
+    std::map<std::string, int> counts;
+    for (size_t i = 20; i < chosen.size(); ++i) ++counts[chosen[i]];
+    return counts;
+  };
+  // a/q4/dense is 5% faster than offload and a/q4/auto 1% faster still: offload stays.
+  auto counts = run({{"offload", {0, 0, 1000, 100}},
+                     {"a/q4/dense", {500, 50, 400, 100}},
+                     {"a/q4/auto", {500, 40, 400, 100}},
+                     {"b/q4/dense", {900, 50, 400, 100}},
+                     {"b/q4/auto", {900, 50, 400, 100}}});
+  EXPECT_GE(counts["offload"], 70);
+  // a/q4/dense is 25% faster than offload, a/q4/auto 4% faster than that: dense wins.
+  counts = run({{"offload", {0, 0, 1000, 100}},
+                {"a/q4/dense", {400, 50, 300, 100}},
+                {"a/q4/auto", {400, 20, 300, 100}},
+                {"b/q4/dense", {900, 50, 400, 100}},
+                {"b/q4/auto", {900, 50, 400, 100}}});
+  EXPECT_GE(counts["a/q4/dense"], 70);
+  // a/q4/auto is 20% faster than a/q4/dense: auto wins.
+  counts = run({{"offload", {0, 0, 1000, 100}},
+                {"a/q4/dense", {400, 50, 300, 100}},
+                {"a/q4/auto", {400, 20, 180, 100}},
+                {"b/q4/dense", {900, 50, 400, 100}},
+                {"b/q4/auto", {900, 50, 400, 100}}});
+  EXPECT_GE(counts["a/q4/auto"], 70);
+  // Behind a 40 ms RTT a/q4/dense's 25% is 0.6% of the total: the margins are on what differs.
+  // (Payload sizes differ, so that the link's fit can tell its RTT from its rate.)
+  counts = run({{"offload", {0, 0, 1000, 800}},
+                {"a/q4/dense", {400, 50, 300, 1500}},
+                {"a/q4/auto", {400, 20, 300, 1400}},
+                {"b/q4/dense", {900, 50, 400, 3000}},
+                {"b/q4/auto", {900, 50, 400, 2800}}},
+               40000);
+  EXPECT_GE(counts["a/q4/dense"], 70);
 }
 
 TEST(LatencyPolicy, MeasuresEachCandidateOnceWhileRequestsOverlap) {

@@ -22,7 +22,9 @@ Methods (through the same edge, link and cloud; README "Services" names the para
   zstd-qQ           split, feature_codec=zstd (zstd -3 of the AIQ symbols at Q bits)
   dense-qQ, auto-qQ split, the codec in that mode at Q bits
   policy            policy=latency: the edge picks placement, split, Q and layout per request (README
-                    "Adaptive policy"), measured after --policy-warmup requests on the link
+                    "Adaptive policy"), measured after --policy-warmup requests on the link; it
+                    runs after the other methods of each link, so that its servers are as warm as
+                    theirs were
   METHOD@SPLIT      a split method at that split point, e.g. dense-q4@stage3
   (the split is the model's default unless --split or @SPLIT says otherwise)
 
@@ -355,6 +357,9 @@ def main():
                          "first link (0: only on each run's own images)")
     ap.add_argument("--policy-warmup", type=int, default=30,
                     help="method policy: requests sent on each link before it is measured [%(default)s]")
+    ap.add_argument("--warmup", type=int, default=5,
+                    help="every other method: requests sent on each link before it is measured (the "
+                         "models' first runs are slow) [%(default)s]")
     ap.add_argument("--edge-workers", type=int, default=1)
     ap.add_argument("--cloud-workers", type=int, default=1)
     ap.add_argument("--userspace-shaping", action="store_true",
@@ -398,6 +403,8 @@ def main():
         atexit.register(shutil.rmtree, cache_dir, True)
     links = parse_links(args.links)
     methods = args.methods.split(",")
+    # The policy last: on each link the others warm the servers (every model's first runs) for it.
+    methods = [m for m in methods if m != "policy"] + [m for m in methods if m == "policy"]
     for m in methods:
         method_params(m)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
@@ -427,6 +434,8 @@ def main():
                     if m == "policy" and args.policy_warmup:
                         # A deployed edge has measured its link already: let this fresh one learn it.
                         stack.eval(m, 1, args.policy_warmup, unsplit=False)
+                    elif m != "policy" and args.warmup:
+                        stack.eval(m, 1, args.warmup, unsplit=False)
                     for c in concurrencies:
                         n = requests_for(args, bw, rtt, est_bytes.get(m), c)
                         t = time.monotonic()
