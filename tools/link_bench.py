@@ -413,6 +413,9 @@ def main():
           f"{args.outage_bandwidth_hz / 1e6:g} MHz, sigma_h^2 {args.outage_sigma2}, gamma {args.outage_snr_db} dB)",
           file=sys.stderr)
     est_bytes = {}
+    # Warm-up runs skip the unsplit reference, except on label-free images (the cached reference
+    # is their labels).
+    warmup_unsplit = bool(args.image_dir)
     with open(args.out, "w") as out:
         for li, (bw, rtt) in enumerate(links):
             stack = Stack(args, bw, rtt, li)
@@ -433,9 +436,9 @@ def main():
                         out.flush()
                     if m == "policy" and args.policy_warmup:
                         # A deployed edge has measured its link already: let this fresh one learn it.
-                        stack.eval(m, 1, args.policy_warmup, unsplit=False)
+                        stack.eval(m, 1, args.policy_warmup, unsplit=warmup_unsplit)
                     elif m != "policy" and args.warmup:
-                        stack.eval(m, 1, args.warmup, unsplit=False)
+                        stack.eval(m, 1, args.warmup, unsplit=warmup_unsplit)
                     for c in concurrencies:
                         n = requests_for(args, bw, rtt, est_bytes.get(m), c)
                         t = time.monotonic()
