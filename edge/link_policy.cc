@@ -21,7 +21,7 @@ constexpr double kMaxBitsPerUs = 1e6;  // 1 Tbit/s: "no measurable serialization
 constexpr double kAlpha = 0.25;         // weight of a new measurement in a candidate's averages
 constexpr double kSwitchMargin = 0.05;  // a new best must be predicted this much faster
 constexpr double kOffloadMargin = 0.10; // a split must be predicted this much faster than offload
-constexpr double kAutoMargin = 0.05;    // auto this much faster than dense (same split and Q)
+constexpr double kAutoMargin = 0.05;    // auto a further this much (its coding time varies)
 // Each candidate is measured this often before its averages count; the first measurement is then
 // dropped (a model's first runs, TorchScript's profiling ones, are much slower than the rest).
 constexpr int64_t kWarmupSamples = 2;
