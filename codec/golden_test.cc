@@ -1,24 +1,35 @@
 // Golden byte tests: pin the v1 wire format (codec/FORMAT.md) byte for byte.
 //
-// A fixed 2 x 3 x 4 tensor is encoded in every layout at Q = 4 and compared with the committed
-// bytes below, and the committed bytes must decode to the expected values. If one of these
-// tests fails, either the encoder/decoder broke compatibility (fix the code), or the format was
-// changed on purpose: then bump kFormatVersion (codec/format.h), update FORMAT.md and regenerate
-// the arrays from the failure messages, which print the new bytes as a ready-to-paste array.
+// The committed bitstreams and their decoded values are files in tests/data/golden (one source
+// of truth, also decoded by the independent reference decoder tests/srns_ref.py in the
+// format_reference test): <name>.srns is the encoder's output, <name>.npy the values it must
+// decode to. A fixed 2 x 3 x 4 tensor (<name>.npy: every value on the Q = 4 grid, so it is both
+// the encoder's input and the exact decoded result) is encoded in every layout at Q = 4 and
+// compared with <name>.srns; context_semistatic pins the semi-static context model on a larger
+// generated tensor. If one of these tests fails, either the encoder/decoder broke compatibility
+// (fix the code), or the format was changed on purpose: then bump kFormatVersion
+// (codec/format.h), update FORMAT.md and regenerate the files (tests/data/golden/README.md; a
+// failing encoder test writes the new bytes next to the test's temporary directory and says
+// where).
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
-
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
 #include "codec/codec.h"
 #include "codec/crc32c.h"
 #include "codec/format.h"
+#include "codec/npy.h"
+
+#ifndef SPLITRANS_GOLDEN_DIR
+#error "SPLITRANS_GOLDEN_DIR must name tests/data/golden (set in codec/CMakeLists.txt)"
+#endif
 
 namespace splitrans::codec {
 namespace {
@@ -37,95 +48,65 @@ static_assert(offsetof(FixedHeader, zero_point) == 16, "zero_point offset");
 static_assert(offsetof(FixedHeader, body_size) == 20, "body_size offset");
 static_assert(sizeof(FixedHeader) == 24, "header size");
 
-// The fixed tensor: ReLU-like, every value on the Q = 4 grid of s = 0.25 (so decoding is exact).
-const std::vector<float> kRelu = {0.f,  0.f, 0.5f, 1.25f, 0.f, 2.f, 0.f, 0.f, 3.75f, 0.25f, 0.f, 0.f,
-                                  1.f,  0.f, 0.f,  0.75f, 0.f, 2.5f, 0.f, 0.f, 0.f,  1.5f,  3.f, 0.f};
 const std::vector<int64_t> kShape = {2, 3, 4};
 
-std::vector<float> Shifted(float delta) {
-  std::vector<float> x = kRelu;
-  for (auto& v : x) v += delta;
-  return x;
+std::string GoldenPath(const std::string& name, const char* ext) {
+  return std::string(SPLITRANS_GOLDEN_DIR) + "/" + name + ext;
 }
 
-std::string Hex(const std::vector<uint8_t>& b) {
-  std::string s = "{";
-  char buf[8];
-  for (size_t i = 0; i < b.size(); ++i) {
-    if (i % 16 == 0) s += "\n    ";
-    std::snprintf(buf, sizeof(buf), "0x%02x,", b[i]);
-    s += buf;
-    if (i % 16 != 15 && i + 1 != b.size()) s += ' ';
+// The committed bitstream tests/data/golden/<name>.srns (empty, with a test failure, if unreadable).
+std::vector<uint8_t> GoldenBytes(const std::string& name) {
+  const std::string path = GoldenPath(name, ".srns");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    ADD_FAILURE() << "cannot read " << path;
+    return {};
   }
-  return s + "\n}";
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
-// --- Committed bytes (generated once from the v1 encoder) ---------------------------------------
+// The committed decoded values tests/data/golden/<name>.npy (float32; empty on failure).
+std::vector<float> GoldenValues(const std::string& name, const std::vector<int64_t>& shape) {
+  const std::string path = GoldenPath(name, ".npy");
+  auto npy = ReadNpy(path);
+  if (!npy.ok()) {
+    ADD_FAILURE() << path << ": " << npy.status().ToString();
+    return {};
+  }
+  EXPECT_EQ(npy->dtype, DType::kFloat32) << path;
+  EXPECT_EQ(npy->shape, shape) << path;
+  std::vector<float> v(npy->bytes.size() / sizeof(float));
+  if (!v.empty()) std::memcpy(v.data(), npy->bytes.data(), v.size() * sizeof(float));
+  return v;
+}
 
-const std::vector<uint8_t> kGoldenDense = {
-    0x53, 0x52, 0x4e, 0x53, 0x01, 0x00, 0x01, 0x03, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3e,
-    0x00, 0x00, 0x00, 0x00, 0x2e, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
-    0x04, 0x00, 0x00, 0x00, 0x02, 0x18, 0x08, 0x00, 0x10, 0x10, 0x95, 0x01, 0x0b, 0x0b, 0x0b, 0x0b,
-    0x0b, 0x0b, 0x00, 0x0b, 0x00, 0x0a, 0x00, 0x0a, 0x00, 0x00, 0x0a, 0x03, 0x5e, 0x1f, 0xae, 0x01,
-    0x69, 0xdb, 0x7b, 0x87, 0x85, 0x80, 0x93, 0xe9, 0x3a, 0x44,
-};
-const std::vector<uint8_t> kGoldenSparse = {
-    0x53, 0x52, 0x4e, 0x53, 0x01, 0x00, 0x01, 0x03, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3e,
-    0x00, 0x00, 0x00, 0x00, 0x46, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
-    0x04, 0x00, 0x00, 0x00, 0x18, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x0a, 0x08, 0x00,
-    0x10, 0x10, 0x00, 0x1a, 0x1a, 0x1a, 0x1a, 0x1a, 0x1a, 0x00, 0x19, 0x00, 0x19, 0x00, 0x19, 0x00,
-    0x00, 0x19, 0x02, 0x27, 0x55, 0x02, 0x00, 0x81, 0xa3, 0x44, 0x56, 0x01, 0x0a, 0x00, 0x02, 0x18,
-    0x08, 0x00, 0x10, 0x02, 0x95, 0x01, 0x6b, 0x01, 0x29, 0xed, 0xb6, 0x00, 0xab, 0xf3, 0x0a, 0xaf,
-    0x31, 0x10,
-};
-const std::vector<uint8_t> kGoldenPaper = {
-    0x53, 0x52, 0x4e, 0x53, 0x01, 0x00, 0x01, 0x03, 0x04, 0x03, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3e,
-    0x00, 0x00, 0x00, 0x00, 0x37, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
-    0x04, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x02, 0x1a, 0x08, 0x00,
-    0x10, 0x10, 0x13, 0x45, 0x45, 0x1d, 0x0a, 0x0a, 0x0a, 0x00, 0x0a, 0x00, 0x0a, 0x00, 0x0a, 0x00,
-    0x00, 0x0a, 0x04, 0x69, 0xe5, 0xe1, 0x11, 0x22, 0xd6, 0xd0, 0x65, 0x24, 0xe6, 0x4d, 0x05, 0x80,
-    0x6a, 0x7d, 0x3c,
-};
-// Context layout bytes: tensors this small use the adaptive model (FORMAT.md "Model 1"); the
-// semi-static model is pinned by SemiStaticContextIsPinned below.
-const std::vector<uint8_t> kGoldenContext = {
-    0x53, 0x52, 0x4e, 0x53, 0x01, 0x00, 0x01, 0x03, 0x04, 0x04, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3e,
-    0x00, 0x00, 0x00, 0x00, 0x28, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
-    0x04, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0x95, 0x1b, 0x05, 0x00, 0x56, 0x78, 0x16, 0x00, 0xb2,
-    0x60, 0x04, 0x00, 0xb9, 0x40, 0x04, 0x00, 0x04, 0x00, 0x54, 0x00, 0x77, 0x80, 0x12, 0x85, 0xc4,
-    0x81, 0x80, 0x92, 0x0e,
-};
-const std::vector<uint8_t> kGoldenContextSigned = {
-    0x53, 0x52, 0x4e, 0x53, 0x01, 0x00, 0x01, 0x03, 0x04, 0x04, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3e,
-    0x04, 0x00, 0x00, 0x00, 0x28, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
-    0x04, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02, 0xba, 0x92, 0x02, 0x02, 0xcd, 0x50, 0x49, 0x16, 0x6f,
-    0xe1, 0x4b, 0x08, 0xc2, 0xe4, 0x74, 0x00, 0x04, 0x76, 0xd8, 0xd2, 0x73, 0xce, 0xeb, 0xaa, 0x34,
-    0x6c, 0xea, 0x23, 0x11,
-};
-const std::vector<uint8_t> kGoldenConstant = {
-    0x53, 0x52, 0x4e, 0x53, 0x01, 0x00, 0x01, 0x03, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
-    0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x3f, 0x62, 0x33, 0xd8, 0x3c,
-};
+// Writes bytes the encoder produced where a maintainer can copy them into tests/data/golden.
+std::string WriteNewBytes(const std::string& name, const std::vector<uint8_t>& b) {
+  const std::string path = ::testing::TempDir() + "golden_new_" + name + ".srns";
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  return f ? path : std::string("(could not write ") + path + ")";
+}
 
 struct GoldenCase {
-  const char* name;
-  std::vector<float> values;
+  const char* name;  // tests/data/golden/<name>.{srns,npy}
   Mode mode;
   Layout layout;
-  const std::vector<uint8_t>* golden;
   float scale;
   int32_t zero_point;
 };
 
+// dense/sparse/paper/context: a ReLU-like tensor with s = 0.25; context_signed: the same minus 1
+// (zero point 4); constant: 24 x 1.5. Context layout bytes: tensors this small use the adaptive
+// model (FORMAT.md "Model 1"); the semi-static model is pinned by SemiStaticContextIsPinned below.
 std::vector<GoldenCase> Cases() {
   return {
-      {"dense", kRelu, Mode::kDense, Layout::kDense, &kGoldenDense, 0.25f, 0},
-      {"sparse", kRelu, Mode::kSparse, Layout::kSparse, &kGoldenSparse, 0.25f, 0},
-      {"paper", kRelu, Mode::kPaper, Layout::kPaper, &kGoldenPaper, 0.25f, 0},
-      {"context", kRelu, Mode::kContext, Layout::kContext, &kGoldenContext, 0.25f, 0},
-      {"context_signed", Shifted(-1.f), Mode::kContext, Layout::kContext, &kGoldenContextSigned, 0.25f, 4},
-      {"constant", std::vector<float>(24, 1.5f), Mode::kAuto, Layout::kConstant, &kGoldenConstant, 0.f, 0},
+      {"dense", Mode::kDense, Layout::kDense, 0.25f, 0},
+      {"sparse", Mode::kSparse, Layout::kSparse, 0.25f, 0},
+      {"paper", Mode::kPaper, Layout::kPaper, 0.25f, 0},
+      {"context", Mode::kContext, Layout::kContext, 0.25f, 0},
+      {"context_signed", Mode::kContext, Layout::kContext, 0.25f, 4},
+      {"constant", Mode::kAuto, Layout::kConstant, 0.f, 0},
   };
 }
 
@@ -135,19 +116,23 @@ uint32_t U32At(const std::vector<uint8_t>& b, size_t off) {
 
 TEST(Golden, EncoderProducesCommittedBytes) {
   for (const auto& c : Cases()) {
+    const std::vector<float> values = GoldenValues(c.name, kShape);
+    ASSERT_EQ(values.size(), 24u) << c.name;
     EncodeOptions opt;
     opt.q = 4;
     opt.mode = c.mode;
-    auto enc = Encode(TensorView{c.values.data(), DType::kFloat32, kShape}, opt);
+    auto enc = Encode(TensorView{values.data(), DType::kFloat32, kShape}, opt);
     ASSERT_TRUE(enc.ok()) << c.name << ": " << enc.status().ToString();
-    EXPECT_EQ(enc.value(), *c.golden) << c.name << ": the encoder's bytes changed. New bytes:\n"
-                                      << Hex(enc.value());
+    if (enc.value() != GoldenBytes(c.name)) {
+      ADD_FAILURE() << c.name << ": the encoder's bytes changed; new bytes written to "
+                    << WriteNewBytes(c.name, enc.value());
+    }
   }
 }
 
 TEST(Golden, HeaderBytes) {
   for (const auto& c : Cases()) {
-    const std::vector<uint8_t>& b = *c.golden;
+    const std::vector<uint8_t> b = GoldenBytes(c.name);
     ASSERT_GE(b.size(), 24u + 12u + 4u) << c.name;
     // magic "SRNS", version 1, flags 0, dtype 1 (float32), rank 3, q 4, layout, reserved 0.
     EXPECT_EQ(b[0], 'S') << c.name;
@@ -177,23 +162,26 @@ TEST(Golden, HeaderBytes) {
     EXPECT_EQ(U32At(b, b.size() - 4), Crc32c(b.data(), b.size() - 4)) << c.name;
   }
   // 0.25f is 0x3E800000: bytes 00 00 80 3E.
-  EXPECT_EQ(kGoldenDense[12], 0x00);
-  EXPECT_EQ(kGoldenDense[13], 0x00);
-  EXPECT_EQ(kGoldenDense[14], 0x80);
-  EXPECT_EQ(kGoldenDense[15], 0x3E);
+  const std::vector<uint8_t> dense = GoldenBytes("dense");
+  ASSERT_GE(dense.size(), 16u);
+  EXPECT_EQ(dense[12], 0x00);
+  EXPECT_EQ(dense[13], 0x00);
+  EXPECT_EQ(dense[14], 0x80);
+  EXPECT_EQ(dense[15], 0x3E);
   // Constant layout body: shape, then the value 1.5f (0x3FC00000).
-  ASSERT_EQ(kGoldenConstant.size(), 24u + 12u + 4u + 4u);
-  EXPECT_EQ(U32At(kGoldenConstant, 36), 0x3FC00000u);
+  const std::vector<uint8_t> constant = GoldenBytes("constant");
+  ASSERT_EQ(constant.size(), 24u + 12u + 4u + 4u);
+  EXPECT_EQ(U32At(constant, 36), 0x3FC00000u);
 }
 
 TEST(Golden, CommittedBytesDecodeExactly) {
   for (const auto& c : Cases()) {
-    const std::vector<uint8_t>& b = *c.golden;
+    const std::vector<uint8_t> b = GoldenBytes(c.name);
     auto dec = Decode(b.data(), b.size());
     ASSERT_TRUE(dec.ok()) << c.name << ": " << dec.status().ToString();
     EXPECT_EQ(dec->shape, kShape) << c.name;
     EXPECT_EQ(dec->dtype, DType::kFloat32) << c.name;
-    EXPECT_EQ(dec->values, c.values) << c.name;  // every value is on the grid
+    EXPECT_EQ(dec->values, GoldenValues(c.name, kShape)) << c.name;  // every value is on the grid
     auto info = Inspect(b.data(), b.size());
     ASSERT_TRUE(info.ok()) << c.name;
     EXPECT_EQ(info->layout, c.layout) << c.name;
@@ -212,9 +200,12 @@ constexpr size_t kSemiStaticSize = 7107;
 constexpr uint32_t kSemiStaticCrc = 0xca4508c5;
 
 // A deterministic 8x96x96 post-ReLU-like tensor: above the adaptive model's 65536-element limit,
-// so the context layout uses the semi-static model (FORMAT.md "Model 0"). Pins its size and
-// CRC32C (the bitstream's last four bytes); regenerate both only with a format version bump.
+// so the context layout uses the semi-static model (FORMAT.md "Model 0"). Pins its bytes
+// (tests/data/golden/context_semistatic.srns, whose size and CRC32C, the bitstream's last four
+// bytes, are also pinned here) and its decoded values (context_semistatic.npy); regenerate them
+// only with a format version bump.
 TEST(Golden, SemiStaticContextIsPinned) {
+  const std::vector<int64_t> shape = {8, 96, 96};
   std::vector<float> x(8 * 96 * 96);
   for (size_t i = 0; i < x.size(); ++i) {
     const double c = static_cast<double>(i / (96 * 96)), y = static_cast<double>((i / 96) % 96),
@@ -225,7 +216,7 @@ TEST(Golden, SemiStaticContextIsPinned) {
   EncodeOptions opt;
   opt.q = 4;
   opt.mode = Mode::kContext;
-  auto enc = Encode(TensorView{x.data(), DType::kFloat32, {8, 96, 96}}, opt);
+  auto enc = Encode(TensorView{x.data(), DType::kFloat32, shape}, opt);
   ASSERT_TRUE(enc.ok()) << enc.status().ToString();
   const std::vector<uint8_t>& b = *enc;
   ASSERT_GT(b.size(), 40u);
@@ -235,8 +226,17 @@ TEST(Golden, SemiStaticContextIsPinned) {
   std::memcpy(&crc, b.data() + b.size() - 4, 4);
   EXPECT_EQ(b.size(), kSemiStaticSize);
   EXPECT_EQ(crc, kSemiStaticCrc) << std::hex << crc;
+  const std::vector<uint8_t> golden = GoldenBytes("context_semistatic");
+  if (b != golden) {
+    ADD_FAILURE() << "context_semistatic: the encoder's bytes changed; new bytes written to "
+                  << WriteNewBytes("context_semistatic", b);
+  }
   auto dec = Decode(b.data(), b.size());
   ASSERT_TRUE(dec.ok()) << dec.status().ToString();
+  EXPECT_EQ(dec->shape, shape);
+  auto dec_golden = Decode(golden.data(), golden.size());
+  ASSERT_TRUE(dec_golden.ok()) << dec_golden.status().ToString();
+  EXPECT_EQ(dec_golden->values, GoldenValues("context_semistatic", shape));
 }
 
 }  // namespace
