@@ -174,6 +174,12 @@ def _slot_table(freq):
 
 def _read_stream(r, max_n, max_symbol, what, info):
     """A stream (FORMAT.md "Streams"): returns its symbols as a list of ints."""
+    symbols = _read_stream_symbols(r, max_n, max_symbol, what, info)
+    info.setdefault("stream_lengths", []).append(len(symbols))
+    return symbols
+
+
+def _read_stream_symbols(r, max_n, max_symbol, what, info):
     kind = r.u8(f"{what} kind")
     if kind == 0:
         info.setdefault("stream_kinds", []).append("empty")
@@ -471,12 +477,12 @@ def _context_semi_static(r, q_out, maps, H, W, M, base, predictor, C, info):
 _RATE = [1, 2, 2, 3, 3, 3, 3] + [4] * 9 + [5] * 16
 
 
-def _context_adaptive(r, q_out, maps, H, W, M, base, predictor, info):
+def _context_adaptive(r, q_out, maps, H, W, M, q_bits, base, predictor, info):
     T = maps * H * W
     if T > 65536:
         raise _corrupt(f"context: adaptive model for {T} > 65536 elements")
     states = r.u32_array(4, "context states")
-    nwords = r.varint("context word count", 0xFFFFFFFF)
+    nwords = r.varint("context word count", (2 + 2 * q_bits) * T)
     lanes = _Lanes(states, r.u16_array(nwords, "context words"), "context")
     x = lanes.x
     words = lanes.words
@@ -609,7 +615,7 @@ def _layout_context(r, shape, T, M, z, q_bits, info):
     if model == 0:
         _context_semi_static(r, q, maps, H, W, M, base, predictor, C, info)
     else:
-        _context_adaptive(r, q, maps, H, W, M, base, predictor, info)
+        _context_adaptive(r, q, maps, H, W, M, q_bits, base, predictor, info)
     return np.array(q, dtype=np.int64)
 
 
