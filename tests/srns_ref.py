@@ -611,6 +611,8 @@ def _layout_context(r, shape, T, M, z, q_bits, info):
     maps = T // (H * W) if H * W else 0
     base = min(max(z, 0), M)
     C = max(q_bits + 4, NUM_CONTEXTS_MIN)  # FORMAT.md: C = max(Q + 4, 42)
+    if model == 1 and T > 65536:
+        raise _corrupt(f"context: adaptive model for {T} > 65536 elements")
     q = [0] * T
     if model == 0:
         _context_semi_static(r, q, maps, H, W, M, base, predictor, C, info)

@@ -402,6 +402,8 @@ def _corrupt_cases():
         ("context predictor 2", _patched(ctx, 37, b"\x02"), "CORRUPT_PAYLOAD"),
         ("context lanes_log2 3", _patched(ctx, 38, b"\x03"), "CORRUPT_PAYLOAD"),
         ("context state below L", _patched(ctx, 39, struct.pack("<I", 0xFFFF)), "CORRUPT_PAYLOAD"),
+        # word count 255 (varint ff 01) > (2 + 2Q) x T = 240 for the adaptive model
+        ("context word count over bound", _patched(ctx, 55, b"\xff\x01"), "CORRUPT_PAYLOAD"),
         ("constant value NaN", _patched(const, 36, struct.pack("<I", 0x7FC00000)), "CORRUPT_PAYLOAD"),
     ]
 
@@ -440,7 +442,9 @@ def test_limits(codec):
 
 def test_random_mutations_agree(codec):
     """Random body bytes replaced (checksum recomputed): both decoders accept with the same
-    values, or both refuse (FORMAT.md step 10: CORRUPT_PAYLOAD or TRUNCATED)."""
+    values, or both refuse (FORMAT.md step 10: CORRUPT_PAYLOAD or TRUNCATED; LIMIT_EXCEEDED
+    for a shape over the limit, kept at 2^20 elements so that a mutated shape stays cheap)."""
+    limit = 1 << 20
     rnd = random.Random(11)
     bases = [_golden(n) for n in GOLDEN_NAMES if n != "context_semistatic"]
     for name, mode, q in [("fmnist_stage3_img0", "dense", 4), ("fmnist_stage3_img0", "sparse", 2),
@@ -448,11 +452,12 @@ def test_random_mutations_agree(codec):
                           ("syn_rank4", "context", 1)]:
         bases.append(_encoder_case(name, mode, q)[0])
     outcomes = {"both accept": 0, "both refuse": 0}
-    for _ in range(300):
+    for _ in range(600):
         base = rnd.choice(bases)
         pos = rnd.randrange(24, len(base) - 4)
         data = _patched(base, pos, bytes([rnd.randrange(256)]))
-        ref, cpp = _ref_decode(data), _cpp_decode(data)
+        ref = _ref_decode(data, max_elements=limit)
+        cpp = _cpp_decode(data, ["--max-elements", str(limit)])
         assert ref[0] == cpp[0], f"offset {pos}: reference {ref}, C++ {cpp}"
         if ref[0] == "OK":
             assert _same_bits(ref[1], cpp[1]), f"offset {pos}"
