@@ -578,7 +578,7 @@ def _context_adaptive(r, q_out, maps, H, W, M, q_bits, base, predictor, info):
                     if ex:
                         m = (m << 1) | bit(ctx_mant_first[k][ex])
                         mant_ex = ctx_mant[ex]
-                        for i in range(1, ex):
+                        for i in range(ex - 2, -1, -1):  # bit i of m, in mant[ex][i]
                             m = (m << 1) | bit(mant_ex[i])
                     if m > mmax:
                         raise _corrupt(f"context: magnitude {m} > {mmax}")
