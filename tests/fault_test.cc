@@ -45,18 +45,38 @@ int64_t MsBetween(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
 }
 
-// A free TCP port on 127.0.0.1 (bound and released; the child binds it right after).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+// A free TCP port on 127.0.0.1 for a child to listen on. Taken below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), so no outgoing connection of this or another test can be given
+// it between the check here and the child's bind (a bind(0) port comes from that range: the
+// edge once failed in CI with "Address already in use" on such a port). Each port is handed out
+// once per process; the start is spread by pid so tests running side by side pick apart.
+bool PortBindable(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return 0;
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   close(fd);
-  return ntohs(a.sin_port);
+  return ok;
+}
+
+int FreePort() {
+  static std::mutex mu;
+  static int next = -1;
+  std::lock_guard<std::mutex> lock(mu);
+  int ephemeral_lo = 32768;
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> ephemeral_lo;
+  const int lo = 10000, hi = std::max(lo + 1000, std::min(ephemeral_lo, 65536));
+  if (next < 0) next = lo + static_cast<int>(getpid() * 97 % (hi - lo));
+  for (int tries = 0; tries < hi - lo; ++tries) {
+    const int port = next;
+    next = next + 1 < hi ? next + 1 : lo;
+    if (PortBindable(port)) return port;
+  }
+  ADD_FAILURE() << "no bindable port in [" << lo << ", " << hi << ")";
+  return 0;
 }
 
 std::string Addr(int port) { return "127.0.0.1:" + std::to_string(port); }
