@@ -154,7 +154,7 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
     l.model = (*m)->name;
     l.version = std::to_string((*m)->version);
     if (p.payload() == v1::PAYLOAD_INPUT_IMAGES || p.payload() == v1::PAYLOAD_INPUT_F32 ||
-        p.payload() == v1::PAYLOAD_INPUT_U8) {
+        p.payload() == v1::PAYLOAD_INPUT_U8 || p.payload() == v1::PAYLOAD_INPUT_TOKENS) {
       l.split = "full";  // full offload: the unsplit model's input
       l.feature_elements = (*m)->InputElements();
       return l;
@@ -261,6 +261,7 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
         reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(out->status_code()), out->status_message()));
       }
     });
+    OnAdmission(posted);
     if (!posted) {
       metrics_.Answered(labels, static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED), received);
       reactor->Finish(QueueFull());
@@ -280,6 +281,9 @@ class CloudServer::Service final : public v1::SplitInference::CallbackService {
   }
   void OnPacket() {
     if (options_.test_on_packet) options_.test_on_packet();
+  }
+  void OnAdmission(bool queued) {
+    if (options_.test_on_admission) options_.test_on_admission(queued);
   }
 
   // Tells every open stream (and every stream opened from now on) to drain.
@@ -368,7 +372,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<v1::FeaturePacket, v1
       work->received_us = received;
       work->deadline_us = DeadlineUs(pkt, received, rpc_deadline_);
       work->packet = std::move(pkt);
-      if (!service_->pool().TryPost([this, work, keep = self_] { RunWork(*work); })) {
+      const bool posted = service_->pool().TryPost([this, work, keep = self_] { RunWork(*work); });
+      service_->OnAdmission(posted);
+      if (!posted) {
         service_->metrics().Answered(labels, static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED), received);
         queue_.push_back(ErrorResult(id, grpc::StatusCode::RESOURCE_EXHAUSTED, service_->QueueFull().error_message()));
         return;

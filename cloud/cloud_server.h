@@ -27,9 +27,11 @@ struct CloudServerOptions {
   int max_inflight_per_stream = 256;  // reading a stream pauses above this
   // Tests only: runs on the worker before each request is decoded (may block or throw), and on
   // the gRPC thread for every feature packet received (must not block), and on the gRPC thread
-  // once a stream's cancel packet has been applied (must not block).
+  // once a stream's cancel packet has been applied (must not block). test_on_admission runs once
+  // the worker queue has taken (true) or refused (false) a request (must not block).
   std::function<void()> test_before_decode;
   std::function<void()> test_on_packet;
+  std::function<void(bool queued)> test_on_admission;
   std::function<void()> test_on_cancel;
 };
 

@@ -91,7 +91,8 @@ TEST_F(ServingTest, CloudQueueIsBounded) {
     o->workers = 1;
     o->max_queue = 2;
     o->test_before_decode = [&] { gate.Wait(); };
-    o->test_on_packet = [&] { packets.Add(); };
+    // Counted once the queue has taken or refused the request: the packet hook runs before that.
+    o->test_on_admission = [&](bool) { packets.Add(); };
   });
   ASSERT_NE(cloud, nullptr);
   auto edge = StartEdge(cloud->port(), [](edge::EdgeServerOptions* o) { o->max_queue = 64; });
@@ -100,7 +101,7 @@ TEST_F(ServingTest, CloudQueueIsBounded) {
   std::vector<Outcome> out;
   std::thread t([&] { out = Fire(Addr(edge->port()), std::vector<inf::ModelInferRequest>(10, PixelRequest()), 5000); });
   ASSERT_TRUE(gate.AwaitArrivals(1, 10000));
-  ASSERT_TRUE(packets.AwaitAtLeast(10, 10000)) << packets.value() << " of 10 reached the cloud";
+  ASSERT_TRUE(packets.AwaitAtLeast(10, 10000)) << packets.value() << " of 10 were admitted or refused by the cloud";
   gate.Open();
   t.join();
   const auto codes = CountCodes(out);
@@ -359,6 +360,7 @@ TEST_F(ServingTest, BadParametersAreRejected) {
       {"q", [](inf::InferParameter* p) { p->set_int64_param(0); }, grpc::StatusCode::INVALID_ARGUMENT},
       {"q", [](inf::InferParameter* p) { p->set_int64_param(99); }, grpc::StatusCode::INVALID_ARGUMENT},
       {"codec_mode", [](inf::InferParameter* p) { p->set_string_param("bogus"); }, grpc::StatusCode::INVALID_ARGUMENT},
+      {"quantizer", [](inf::InferParameter* p) { p->set_string_param("minmax"); }, grpc::StatusCode::INVALID_ARGUMENT},
       {"split", [](inf::InferParameter* p) { p->set_string_param("bogus"); }, grpc::StatusCode::NOT_FOUND},
       {"top_k", [](inf::InferParameter* p) { p->set_int64_param(0); }, grpc::StatusCode::INVALID_ARGUMENT},
       {"colour", [](inf::InferParameter* p) { p->set_string_param("red"); }, grpc::StatusCode::INVALID_ARGUMENT},
@@ -374,6 +376,16 @@ TEST_F(ServingTest, BadParametersAreRejected) {
   req.add_outputs()->set_name("no_such_output");
   EXPECT_EQ(Infer(addr, req).code, grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Infer(addr, PixelRequest()).code, grpc::StatusCode::OK);
+  // The clipped quantizer is served (the cloud decodes it as any bitstream) and reported.
+  for (const char* wire : {"srns", "zstd"}) {
+    auto clip = PixelRequest();
+    (*clip.mutable_parameters())["quantizer"].set_string_param("clip");
+    (*clip.mutable_parameters())["q"].set_int64_param(2);
+    (*clip.mutable_parameters())["feature_codec"].set_string_param(wire);
+    const Outcome o = Infer(addr, clip);
+    ASSERT_EQ(o.code, grpc::StatusCode::OK) << wire << ": " << o.message;
+    EXPECT_EQ(o.resp.parameters().at("quantizer").string_param(), "clip") << wire;
+  }
 }
 
 // A feature packet over the gRPC message limit fails only its own request (RESOURCE_EXHAUSTED,
