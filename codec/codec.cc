@@ -7,11 +7,11 @@
 #include <cstring>
 
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
 #include "codec/context_model.h"
+#include "codec/cpu_features.h"
 #include "codec/crc32c.h"
 #include "codec/header.h"
 #include "codec/csr.h"
@@ -87,6 +87,24 @@ std::vector<std::string> ModeNames() {
   return names;
 }
 
+const char* QuantizerName(Quantizer quantizer) {
+  switch (quantizer) {
+    case Quantizer::kMinMax: return "aiq";
+    case Quantizer::kClip: return "clip";
+  }
+  return "unknown";
+}
+
+bool ParseQuantizer(const std::string& s, Quantizer* quantizer) {
+  for (Quantizer x : {Quantizer::kMinMax, Quantizer::kClip}) {
+    if (s == QuantizerName(x)) {
+      *quantizer = x;
+      return true;
+    }
+  }
+  return false;
+}
+
 float HalfToFloat(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
   uint32_t exp = (h >> 10) & 0x1f;
@@ -136,7 +154,7 @@ uint16_t FloatToHalf(float f) {
   return sign | static_cast<uint16_t>(r);
 }
 
-// float16 -> float32 for a whole tensor: F16C when the CPU has it (the conversion is exact, as
+// float16 -> float32 for a whole tensor: F16C when ActiveSimdLevel() allows (the conversion is exact, as
 // HalfToFloat's; NaN payloads may differ, but the encoder rejects NaN either way).
 #if defined(__x86_64__)
 __attribute__((target("avx,f16c"))) static void HalvesToFloatsF16c(const uint16_t* h, uint64_t n, float* out) {
@@ -151,11 +169,7 @@ __attribute__((target("avx,f16c"))) static void HalvesToFloatsF16c(const uint16_
 
 void HalvesToFloats(const uint16_t* h, uint64_t n, float* out) {
 #if defined(__x86_64__)
-  static const bool have_f16c = [] {
-    unsigned a, b, c, d;  // AVX2 (which also implies the OS saves YMM state) and the F16C bit
-    return __builtin_cpu_supports("avx2") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
-  }();
-  if (have_f16c) return HalvesToFloatsF16c(h, n, out);
+  if (ActiveSimdLevel() >= SimdLevel::kAvx2) return HalvesToFloatsF16c(h, n, out);  // the level includes F16C
 #endif
   for (uint64_t i = 0; i < n; ++i) out[i] = HalfToFloat(h[i]);
 }
@@ -185,6 +199,7 @@ uint64_t ElementCount(const std::vector<int64_t>& shape) {
 }
 
 Status ValidateTensor(const TensorView& tensor, uint64_t* t) {
+  SPLITRANS_RETURN_IF_ERROR(SimdEnvironmentStatus());  // a bad SPLITRANS_SIMD is refused, not ignored
   if (tensor.shape.empty() || tensor.shape.size() > static_cast<size_t>(kMaxRank)) {
     return InvalidArgument("tensor rank must be 1.." + std::to_string(kMaxRank) + ", got " +
                            std::to_string(tensor.shape.size()));
@@ -318,6 +333,13 @@ Status Encoder::Encode(const TensorView& tensor, const EncodeOptions& opt, std::
                            std::to_string(opt.q));
   }
   if (static_cast<uint8_t>(opt.mode) > static_cast<uint8_t>(Mode::kContext)) return InvalidArgument("unknown mode");
+  if (opt.quantizer != Quantizer::kMinMax && opt.quantizer != Quantizer::kClip) {
+    return InvalidArgument("unknown quantizer");
+  }
+  if (opt.quantizer == Quantizer::kClip && opt.mode == Mode::kPaper) {
+    return InvalidArgument("paper mode quantizes as the paper does (AIQ over [min, max]): quantizer clip needs "
+                           "another mode");
+  }
   const float* x = static_cast<const float*>(tensor.data);
   if (tensor.dtype == DType::kFloat16) {
     m.floats.resize(t);
@@ -326,7 +348,11 @@ Status Encoder::Encode(const TensorView& tensor, const EncodeOptions& opt, std::
     x = m.floats.data();
   }
   QuantParams qp;
-  SPLITRANS_RETURN_IF_ERROR(ComputeQuantParams(x, t, opt.q, &qp));
+  if (opt.quantizer == Quantizer::kClip) {
+    SPLITRANS_RETURN_IF_ERROR(ComputeClippedQuantParams(x, t, opt.q, &qp));
+  } else {
+    SPLITRANS_RETURN_IF_ERROR(ComputeQuantParams(x, t, opt.q, &qp));
+  }
   if (qp.constant) {
     WriteHeader(tensor, opt.q, Layout::kConstant, qp, out);
     ByteWriter(out).F32(qp.constant_value);
@@ -456,6 +482,7 @@ struct Parsed {
 
 // Validation in the fixed order of FORMAT.md "Decoding", up to the shape limits (codec/header.h).
 Status ParseHeader(const uint8_t* data, size_t size, const DecodeLimits& limits, Parsed* p) {
+  SPLITRANS_RETURN_IF_ERROR(SimdEnvironmentStatus());  // a bad SPLITRANS_SIMD is refused, not ignored
   CheckedHeader c;
   SPLITRANS_RETURN_IF_ERROR(CheckHeader(data, size, limits, nullptr, &c));
   p->h = c.h;

@@ -45,10 +45,18 @@ constexpr int kMaxRank = 8;
 constexpr int kMinQ = 1;
 constexpr int kMaxQ = 8;
 
+// How the encoder picks the quantization range (the bitstream and the decoder are the same).
+enum class Quantizer : uint8_t {
+  kMinMax = 0,  // "aiq": the paper's AIQ over [min, max], the default (and paper mode's only one)
+  kClip = 1,    // "clip": AIQ over a clipped range chosen by squared reconstruction error; values
+                // beyond it are clamped (outliers lose, the bulk gets a finer grid)
+};
+
 struct EncodeOptions {
   int q = 4;  // bits per quantized value, kMinQ..kMaxQ
   Mode mode = Mode::kAuto;
   NSearch search = NSearch::kAlgorithm1;
+  Quantizer quantizer = Quantizer::kMinMax;  // kClip with kPaper is INVALID_ARGUMENT
 };
 
 // A host tensor to encode. data: host memory holding product(shape) elements of dtype,
@@ -174,6 +182,8 @@ const char* ModeName(Mode mode);
 bool ParseMode(const std::string& s, Mode* mode);
 // The names ParseMode accepts, in Mode order: auto, paper, dense, sparse, context.
 std::vector<std::string> ModeNames();
+const char* QuantizerName(Quantizer quantizer);  // "aiq", "clip"
+bool ParseQuantizer(const std::string& s, Quantizer* quantizer);
 
 // IEEE half <-> float (round to nearest even), for float16 tensors.
 float HalfToFloat(uint16_t h);

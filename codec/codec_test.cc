@@ -224,6 +224,58 @@ TEST(Names, ModesAndLayouts) {
   EXPECT_STREQ(LayoutName(Layout::kContext), "context");
 }
 
+TEST(Names, Quantizers) {
+  Quantizer x = Quantizer::kMinMax;
+  ASSERT_TRUE(ParseQuantizer("clip", &x));
+  EXPECT_EQ(x, Quantizer::kClip);
+  ASSERT_TRUE(ParseQuantizer("aiq", &x));
+  EXPECT_EQ(x, Quantizer::kMinMax);
+  EXPECT_FALSE(ParseQuantizer("minmax", &x));
+  EXPECT_STREQ(QuantizerName(Quantizer::kClip), "clip");
+  EXPECT_STREQ(QuantizerName(Quantizer::kMinMax), "aiq");
+}
+
+// The clipped quantizer through the public API: every layout but paper's; a plain decoder reads
+// it; on a heavy-tailed signed tensor it cuts the reconstruction error at low Q; paper mode
+// refuses it.
+TEST(ClipQuantizer, EncodesEveryLayoutAndCutsTheErrorOfOutliers) {
+  std::mt19937 rng(21);
+  std::exponential_distribution<float> mag(2.f);  // Laplace, b = 0.5
+  const std::vector<int64_t> shape = {8, 16, 16};
+  std::vector<float> x(8 * 16 * 16);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = (i % 3 ? -1.f : 1.f) * mag(rng);
+  for (int i = 0; i < 6; ++i) x[static_cast<size_t>(i) * 331] = i % 2 ? -9.f : 8.f;
+  const TensorView view{x.data(), DType::kFloat32, shape};
+  auto mse = [&](const DecodedTensor& d) {
+    double e = 0;
+    for (size_t i = 0; i < x.size(); ++i) e += (d.values[i] - x[i]) * (d.values[i] - x[i]);
+    return e / static_cast<double>(x.size());
+  };
+  for (Mode mode : {Mode::kAuto, Mode::kDense, Mode::kSparse, Mode::kContext}) {
+    for (int q : {2, 4}) {
+      EncodeOptions aiq, clip;
+      aiq.q = clip.q = q;
+      aiq.mode = clip.mode = mode;
+      clip.quantizer = Quantizer::kClip;
+      auto a = Encode(view, aiq), c = Encode(view, clip);
+      ASSERT_TRUE(a.ok() && c.ok()) << ModeName(mode);
+      auto da = Decode(a->data(), a->size()), dc = Decode(c->data(), c->size());
+      ASSERT_TRUE(da.ok() && dc.ok()) << ModeName(mode);
+      EXPECT_LT(mse(*dc), (q == 2 ? 0.5 : 0.9) * mse(*da)) << ModeName(mode) << " q " << q;
+    }
+  }
+  EncodeOptions paper;
+  paper.mode = Mode::kPaper;
+  paper.quantizer = Quantizer::kClip;
+  auto r = Encode(view, paper);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("paper"), std::string::npos) << r.status().message();
+  EncodeOptions bogus;
+  bogus.quantizer = static_cast<Quantizer>(7);
+  EXPECT_EQ(Encode(view, bogus).status().code(), ErrorCode::kInvalidArgument);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Round trips
 
@@ -1007,6 +1059,28 @@ TEST(Auto, LowerBoundsNeverExceedTheLayoutSizes) {
 
 // Larger tensors, where auto's pruning actually skips layouts: its output is still exactly the
 // smallest of the forced layouts (ties: dense before context before sparse).
+// The sparse lower bound counts the value stream's table (up to 2^Q bytes). Where that table
+// decides (dense signed tensors, where sparse is close to dense; sparse ones with many distinct
+// values), auto must still pick exactly the smallest layout.
+TEST(Auto, SparseBoundWithValueTableKeepsTheExactChoice) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::uniform_real_distribution<float> unit(0.f, 1.f);
+  for (int iter = 0; iter < 24; ++iter) {
+    const std::vector<int64_t> shape = {1 + iter % 4, 24 + static_cast<int64_t>(rng() % 200)};
+    const float zeros = std::vector<float>{0.f, 0.02f, 0.5f, 0.9f, 0.97f, 0.995f}[iter % 6];
+    std::vector<float> x(Product(shape));
+    for (float& v : x) v = unit(rng) < zeros ? 0.f : (iter % 2 ? normal(rng) : std::fabs(normal(rng)) * 40.f);
+    for (int q = 1; q <= 8; ++q) {
+      const size_t a = MustEncode(x, shape, q, Mode::kAuto).size();
+      const size_t d = MustEncode(x, shape, q, Mode::kDense).size();
+      const size_t s = MustEncode(x, shape, q, Mode::kSparse).size();
+      const size_t c = MustEncode(x, shape, q, Mode::kContext).size();
+      EXPECT_EQ(a, std::min({d, s, c})) << iter << " q=" << q;
+    }
+  }
+}
+
 TEST(Auto, PrunedChoiceEqualsExhaustiveOnLargerTensors) {
   std::mt19937 rng(99);
   for (int iter = 0; iter < 8; ++iter) {

@@ -24,6 +24,7 @@
 #include <string>
 #include <type_traits>
 
+#include "codec/cpu_features.h"
 #include "codec/rans_stream.h"
 
 namespace splitrans::codec {
@@ -499,17 +500,13 @@ __attribute__((target("avx2"))) void MedCtxAvx2(const uint16_t* r, int64_t n, in
                                                 uint16_t* sym) {
   MedCtxBody(r, n, stride, ctx, sym);
 }
-bool HaveAvx2() {
-  static const bool have = __builtin_cpu_supports("avx2");
-  return have;
-}
 #endif
 
 using CtxFn = void (*)(const uint16_t*, int64_t, int64_t, int, uint16_t*, uint16_t*);
 
 CtxFn PickCtxFn(int predictor) {
 #if defined(__x86_64__)
-  if (HaveAvx2()) return predictor == 0 ? LevelCtxAvx2 : MedCtxAvx2;
+  if (ActiveSimdLevel() >= SimdLevel::kAvx2) return predictor == 0 ? LevelCtxAvx2 : MedCtxAvx2;
 #endif
   return predictor == 0 ? LevelCtxDefault : MedCtxDefault;
 }
@@ -778,9 +775,11 @@ bool CodeMapAdaptive(Coder& c, BinModel& m, uint16_t* qp, int16_t* ep, const Par
   return ok;
 }
 
-// Returns the ideal code length of the decisions in bits.
+// Returns the ideal code length of the decisions in bits when want_bits (else 0: the log2 per
+// decision would cost about a third of the encode time).
 template <typename M>
-double EncodeAdaptive(const uint8_t* q, const Params& p, ContextScratch* s, std::vector<uint8_t>* out) {
+double EncodeAdaptive(const uint8_t* q, const Params& p, ContextScratch* s, std::vector<uint8_t>* out,
+                      bool want_bits) {
   const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
   const uint64_t t = map_elems * p.g.maps;
   const size_t need = static_cast<size_t>(t * (2 + 2 * (BitLen(p.qmask))));
@@ -795,7 +794,9 @@ double EncodeAdaptive(const uint8_t* q, const Params& p, ContextScratch* s, std:
   }
   EncodeInterleaved(s->events.data(), sink.n, kLanesLog2, kBinProbBits, &s->words, out);
   double bits = 0;
-  for (size_t i = 0; i < sink.n; ++i) bits += kBinProbBits - std::log2(static_cast<double>(s->events[i].freq));
+  if (want_bits) {
+    for (size_t i = 0; i < sink.n; ++i) bits += kBinProbBits - std::log2(static_cast<double>(s->events[i].freq));
+  }
   return bits;
 }
 
@@ -1071,7 +1072,9 @@ void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int 
       aw.U8(kAdaptive);
       aw.U8(pred);
       aw.U8(static_cast<uint8_t>(kLanesLog2));
-      const double bits = pred == 0 ? EncodeAdaptive<LevelModel>(q, p, s, &alt) : EncodeAdaptive<MedModel>(q, p, s, &alt);
+      const bool want_bits = stats != nullptr;
+      const double bits = pred == 0 ? EncodeAdaptive<LevelModel>(q, p, s, &alt, want_bits)
+                                    : EncodeAdaptive<MedModel>(q, p, s, &alt, want_bits);
       if (alt.size() < out->size() - begin) {
         out->resize(begin);
         out->insert(out->end(), alt.begin(), alt.end());

@@ -1,8 +1,10 @@
-// CRC32C with a slicing-by-8 table and an SSE4.2 path chosen at run time.
+// CRC32C with a slicing-by-8 table and an SSE4.2 path, chosen per call by ActiveSimdLevel().
 #include "codec/crc32c.h"
 
 #include <array>
 #include <cstring>
+
+#include "codec/cpu_features.h"
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -124,8 +126,7 @@ __attribute__((target("sse4.2"))) uint32_t Crc32cSse42(const uint8_t* p, size_t 
 
 uint32_t Crc32c(const uint8_t* data, size_t n) {
 #if defined(__x86_64__)
-  static const bool have_sse42 = __builtin_cpu_supports("sse4.2");
-  if (have_sse42) return Crc32cSse42(data, n);
+  if (ActiveSimdLevel() >= SimdLevel::kSse42) return Crc32cSse42(data, n);
 #endif
   return Crc32cPortable(data, n);
 }

@@ -1,5 +1,5 @@
 // CRC32C (Castagnoli, reflected polynomial 0x82F63B78, init and final xor 0xFFFFFFFF), the
-// bitstream checksum. Uses SSE4.2 when the CPU has it (chosen at run time), else a table.
+// bitstream checksum. Uses SSE4.2 when ActiveSimdLevel() allows it (codec/cpu_features.h), else a table.
 #pragma once
 
 #include <cstddef>

@@ -230,7 +230,21 @@ AutoBounds LayoutLowerBounds(const uint8_t* q, uint64_t t, int qbits, size_t ran
   const uint64_t nnz = t - counts[0];
   counts[0] = 0;
   const double v_bits = EntropyBits(counts, alphabet);
-  const size_t sparse_fixed = fixed + 8 + 3;
+  // v is one stream whatever N is. With two or more distinct values it is a rANS stream, which
+  // spends besides its payload at least its count, 3 parameter bytes, its alphabet size and one
+  // byte per frequency up to its largest symbol (FORMAT.md "rANS stream"): part of the bound too.
+  // On dense, signed tensors at high Q that table is what keeps sparse from being tried in vain.
+  uint32_t v_distinct = 0, v_last = 0;
+  for (uint32_t s = 1; s < alphabet; ++s) {
+    if (counts[s]) ++v_distinct, v_last = s;
+  }
+  auto varint_bytes = [](uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) v >>= 7, ++n;
+    return n;
+  };
+  const size_t v_header = v_distinct >= 2 ? varint_bytes(nnz) + 3 + varint_bytes(v_last + 1) + (v_last + 1) : 0;
+  const size_t sparse_fixed = fixed + 8 + 3 + v_header;
   b.sparse = sparse_fixed + static_cast<size_t>(kBoundSlack * v_bits / 8);
   if (b.sparse >= best || nnz == 0) return b;
   // Refined per N: c's column histogram and r's histogram of nonzeros per row. Column counts

@@ -26,6 +26,7 @@
 #include "codec/crc32c.h"
 #include "codec/format.h"
 #include "codec/npy.h"
+#include "codec/simd_test_util.h"
 
 #ifndef SPLITRANS_GOLDEN_DIR
 #error "SPLITRANS_GOLDEN_DIR must name tests/data/golden (set in codec/CMakeLists.txt)"
@@ -110,6 +111,14 @@ std::vector<GoldenCase> Cases() {
   };
 }
 
+// A case's values encoded as its golden bytes were made: q = 4, the case's mode.
+auto EncodeCase(const GoldenCase& c, const std::vector<float>& values) {
+  EncodeOptions opt;
+  opt.q = 4;
+  opt.mode = c.mode;
+  return Encode(TensorView{values.data(), DType::kFloat32, kShape}, opt);
+}
+
 uint32_t U32At(const std::vector<uint8_t>& b, size_t off) {
   return uint32_t{b[off]} | uint32_t{b[off + 1]} << 8 | uint32_t{b[off + 2]} << 16 | uint32_t{b[off + 3]} << 24;
 }
@@ -118,10 +127,7 @@ TEST(Golden, EncoderProducesCommittedBytes) {
   for (const auto& c : Cases()) {
     const std::vector<float> values = GoldenValues(c.name, kShape);
     ASSERT_EQ(values.size(), 24u) << c.name;
-    EncodeOptions opt;
-    opt.q = 4;
-    opt.mode = c.mode;
-    auto enc = Encode(TensorView{values.data(), DType::kFloat32, kShape}, opt);
+    auto enc = EncodeCase(c, values);
     ASSERT_TRUE(enc.ok()) << c.name << ": " << enc.status().ToString();
     if (enc.value() != GoldenBytes(c.name)) {
       ADD_FAILURE() << c.name << ": the encoder's bytes changed; new bytes written to "
@@ -204,8 +210,9 @@ constexpr uint32_t kSemiStaticCrc = 0xca4508c5;
 // (tests/data/golden/context_semistatic.srns, whose size and CRC32C, the bitstream's last four
 // bytes, are also pinned here) and its decoded values (context_semistatic.npy); regenerate them
 // only with a format version bump.
-TEST(Golden, SemiStaticContextIsPinned) {
-  const std::vector<int64_t> shape = {8, 96, 96};
+const std::vector<int64_t> kSemiStaticShape = {8, 96, 96};
+
+std::vector<float> SemiStaticInput() {
   std::vector<float> x(8 * 96 * 96);
   for (size_t i = 0; i < x.size(); ++i) {
     const double c = static_cast<double>(i / (96 * 96)), y = static_cast<double>((i / 96) % 96),
@@ -213,6 +220,12 @@ TEST(Golden, SemiStaticContextIsPinned) {
     const double v = std::sin(0.11 * xx + 0.7 * c) * std::cos(0.07 * y - 0.3 * c) + 0.002 * ((i * 7919) % 101) - 0.2;
     x[i] = static_cast<float>(v > 0 ? v : 0);
   }
+  return x;
+}
+
+TEST(Golden, SemiStaticContextIsPinned) {
+  const std::vector<int64_t>& shape = kSemiStaticShape;
+  const std::vector<float> x = SemiStaticInput();
   EncodeOptions opt;
   opt.q = 4;
   opt.mode = Mode::kContext;
@@ -237,6 +250,36 @@ TEST(Golden, SemiStaticContextIsPinned) {
   auto dec_golden = Decode(golden.data(), golden.size());
   ASSERT_TRUE(dec_golden.ok()) << dec_golden.status().ToString();
   EXPECT_EQ(dec_golden->values, GoldenValues("context_semistatic", shape));
+}
+
+// Every committed bitstream, encoded and decoded with the SIMD cap forced to each level the host
+// has (codec/simd_test_util.h): the same bytes and values as on the native path.
+class GoldenSimd : public SimdLevelTest {};
+INSTANTIATE_TEST_SUITE_P(Levels, GoldenSimd, ::testing::ValuesIn(AllSimdLevels()), SimdLevelParamName);
+
+TEST_P(GoldenSimd, EncodeAndDecodeAtEveryLevel) {
+  for (const auto& c : Cases()) {
+    const std::vector<float> values = GoldenValues(c.name, kShape);
+    ASSERT_EQ(values.size(), 24u) << c.name;
+    auto enc = EncodeCase(c, values);
+    ASSERT_TRUE(enc.ok()) << c.name << ": " << enc.status().ToString();
+    const std::vector<uint8_t> golden = GoldenBytes(c.name);
+    EXPECT_EQ(enc.value(), golden) << c.name;
+    auto dec = Decode(golden.data(), golden.size());
+    ASSERT_TRUE(dec.ok()) << c.name << ": " << dec.status().ToString();
+    EXPECT_EQ(dec->values, values) << c.name;
+  }
+  const std::vector<float> x = SemiStaticInput();
+  EncodeOptions opt;
+  opt.q = 4;
+  opt.mode = Mode::kContext;
+  auto enc = Encode(TensorView{x.data(), DType::kFloat32, kSemiStaticShape}, opt);
+  ASSERT_TRUE(enc.ok()) << enc.status().ToString();
+  const std::vector<uint8_t> golden = GoldenBytes("context_semistatic");
+  EXPECT_EQ(enc.value(), golden) << "context_semistatic";
+  auto dec = Decode(golden.data(), golden.size());
+  ASSERT_TRUE(dec.ok()) << dec.status().ToString();
+  EXPECT_EQ(dec->values, GoldenValues("context_semistatic", kSemiStaticShape));
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// AIQ quantization kernels: scalar reference plus AVX2 / AVX-512 versions selected at run time.
+// AIQ quantization kernels: scalar reference plus AVX2 / AVX-512 versions, chosen per call by
+// ActiveSimdLevel() (codec/cpu_features.h).
 // All variants perform the same IEEE float operations (divide, add, round-to-nearest-even,
 // clamp), so their outputs are identical.
 #include "codec/quantize.h"
@@ -7,7 +8,10 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
+
+#include "codec/cpu_features.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -139,21 +143,18 @@ __attribute__((target("avx512f,avx512bw,popcnt"))) size_t Histogram16Avx512(cons
   return i;
 }
 
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
-const bool kHaveAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+bool UseAvx2() { return ActiveSimdLevel() >= SimdLevel::kAvx2; }
+bool UseAvx512() { return ActiveSimdLevel() >= SimdLevel::kAvx512; }
 #endif
 
 }  // namespace
 
-Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* p) {
-  *p = QuantParams();
-  if (q < 1 || q > 8) return InvalidArgument("q must be in 1..8, got " + std::to_string(q));
-  if (n == 0) {
-    p->constant = true;
-    return Status::Ok();
-  }
+namespace {
+
+// The tensor's range; INVALID_ARGUMENT naming the first non-finite element.
+Status ScanRange(const float* x, size_t n, Range* out) {
 #if defined(__x86_64__)
-  Range r = kHaveAvx2 ? RangeAvx2(x, n) : RangeScalar(x, n);
+  Range r = UseAvx2() ? RangeAvx2(x, n) : RangeScalar(x, n);
 #else
   Range r = RangeScalar(x, n);
 #endif
@@ -165,23 +166,151 @@ Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* p) {
       }
     }
   }
-  const double range = static_cast<double>(r.hi) - static_cast<double>(r.lo);
+  *out = r;
+  return Status::Ok();
+}
+
+// AIQ's grid over [lo, hi] (lo <= hi, finite).
+Status ParamsForRange(float lo, float hi, int q, QuantParams* p) {
+  const double range = static_cast<double>(hi) - static_cast<double>(lo);
   const double s = range / static_cast<double>((1 << q) - 1);
   if (s > FLT_MAX) return InvalidArgument("value range " + std::to_string(range) + " too large for a float32 scale");
   const float sf = static_cast<float>(s);
-  if (r.hi == r.lo || !(sf > 0.f)) {
+  if (hi == lo || !(sf > 0.f)) {
     p->constant = true;
-    p->constant_value = r.lo == 0.f ? 0.f : r.lo;  // a zero is written as +0 (FORMAT.md, constant layout)
+    p->constant_value = lo == 0.f ? 0.f : lo;  // a zero is written as +0 (FORMAT.md, constant layout)
     return Status::Ok();
   }
   p->scale = sf;
-  const double z = std::nearbyint(-static_cast<double>(r.lo) / static_cast<double>(sf));
+  const double z = std::nearbyint(-static_cast<double>(lo) / static_cast<double>(sf));
   if (std::fabs(z) > kMaxZeroPoint) {
     return InvalidArgument("the tensor's offset is too large for its range (zero point " + std::to_string(z) +
-                           " beyond +-2^24, values in [" + std::to_string(r.lo) + ", " + std::to_string(r.hi) +
+                           " beyond +-2^24, values in [" + std::to_string(lo) + ", " + std::to_string(hi) +
                            "]): float32 cannot represent the quantization grid; subtract the mean or lower Q");
   }
   p->zero_point = static_cast<int32_t>(z);
+  return Status::Ok();
+}
+
+// The clipped range search (ComputeClippedQuantParams): a histogram of the tensor (a strided
+// sample of at most kClipSample elements) in kClipBins bins, each represented by its count and
+// mean; exact zeros apart, since every candidate range keeps 0 inside it and AIQ reconstructs 0
+// exactly there.
+constexpr int kClipBins = 1024;
+constexpr size_t kClipSample = 1 << 16;
+constexpr int kClipSteps = 40;        // candidate ends: the full extent times 0.93^k, k < kClipSteps
+constexpr double kClipRatio = 0.93;
+constexpr int kClipRounds = 2;        // then coordinate descent: hi, lo, hi, lo
+
+struct ClipHistogram {
+  double count[kClipBins];
+  double mean[kClipBins];
+  int used[kClipBins];  // indices of the non-empty bins
+  int n_used = 0;
+};
+
+// Squared error of the histogram's points under AIQ over [lo, hi], with the decoder's own
+// arithmetic (QuantizeOne, DequantizeOne); +inf where the range has no valid grid.
+double ClipError(const ClipHistogram& h, float lo, float hi, int q) {
+  QuantParams p;
+  if (!ParamsForRange(lo, hi, q, &p).ok() || p.constant) return INFINITY;
+  const float zf = static_cast<float>(p.zero_point);
+  const float maxq = static_cast<float>((1 << q) - 1);
+  double err = 0;
+  for (int i = 0; i < h.n_used; ++i) {
+    const int b = h.used[i];
+    const float m = static_cast<float>(h.mean[b]);
+    const double d = static_cast<double>(m) - DequantizeOne(QuantizeOne(m, p.scale, zf, maxq), p.zero_point, p.scale);
+    err += h.count[b] * d * d;
+  }
+  return err;
+}
+
+}  // namespace
+
+Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* p) {
+  *p = QuantParams();
+  if (q < 1 || q > 8) return InvalidArgument("q must be in 1..8, got " + std::to_string(q));
+  if (n == 0) {
+    p->constant = true;
+    return Status::Ok();
+  }
+  Range r;
+  SPLITRANS_RETURN_IF_ERROR(ScanRange(x, n, &r));
+  return ParamsForRange(r.lo, r.hi, q, p);
+}
+
+Status ComputeClippedQuantParams(const float* x, size_t n, int q, QuantParams* p, float* lo_out, float* hi_out) {
+  *p = QuantParams();
+  if (q < 1 || q > 8) return InvalidArgument("q must be in 1..8, got " + std::to_string(q));
+  if (n == 0) {
+    p->constant = true;
+    return Status::Ok();
+  }
+  Range r;
+  SPLITRANS_RETURN_IF_ERROR(ScanRange(x, n, &r));
+  SPLITRANS_RETURN_IF_ERROR(ParamsForRange(r.lo, r.hi, q, p));  // the full range must be valid too
+  float best_lo = r.lo, best_hi = r.hi;
+  if (!p->constant) {
+    auto h = std::make_unique<ClipHistogram>();
+    std::fill(h->count, h->count + kClipBins, 0.0);
+    std::fill(h->mean, h->mean + kClipBins, 0.0);
+    const size_t step = std::max<size_t>(1, n / kClipSample);
+    const double lo = r.lo, width = (static_cast<double>(r.hi) - lo) / kClipBins;
+    for (size_t i = 0; i < n; i += step) {
+      const float v = x[i];
+      if (v == 0.f) continue;
+      const int b = std::min(kClipBins - 1, static_cast<int>((static_cast<double>(v) - lo) / width));
+      h->count[b] += 1;
+      h->mean[b] += v;  // a sum until below
+    }
+    for (int b = 0; b < kClipBins; ++b) {
+      if (h->count[b] == 0) continue;
+      h->mean[b] /= h->count[b];
+      h->used[h->n_used++] = b;
+    }
+    // Candidate ends move toward 0 when the range spans it (0 stays exact), else toward the
+    // other end; an end that is already 0 stays.
+    const bool spans = r.lo <= 0.f && r.hi >= 0.f;
+    // The end `end` moved k steps toward the anchor (0, or the other end `other`).
+    auto toward = [&](float end, int k, float other) {
+      const double anchor = spans ? 0.0 : other;
+      return static_cast<float>(anchor + (static_cast<double>(end) - anchor) * std::pow(kClipRatio, k));
+    };
+    auto candidate_hi = [&](int k, float other) { return toward(r.hi, k, other); };
+    auto candidate_lo = [&](int k, float other) { return toward(r.lo, k, other); };
+    double best = ClipError(*h, best_lo, best_hi, q);
+    // Both ends together first (outliers on both sides: moving one end alone rarely pays), then
+    // each end alone from there.
+    for (int k = 1; k < kClipSteps; ++k) {
+      const float lo_k = candidate_lo(k, r.hi), hi_k = candidate_hi(k, r.lo);
+      const float c_lo = (r.lo < 0.f || !spans) ? lo_k : r.lo, c_hi = (r.hi > 0.f || !spans) ? hi_k : r.hi;
+      if (!(c_lo < c_hi)) break;
+      const double e = ClipError(*h, c_lo, c_hi, q);
+      if (e < best) best = e, best_lo = c_lo, best_hi = c_hi;
+    }
+    for (int round = 0; round < kClipRounds; ++round) {
+      if (r.hi > 0.f || !spans) {
+        for (int k = 1; k < kClipSteps; ++k) {
+          const float c = candidate_hi(k, best_lo);
+          if (!(c > best_lo)) break;
+          const double e = ClipError(*h, best_lo, c, q);
+          if (e < best) best = e, best_hi = c;
+        }
+      }
+      if (r.lo < 0.f || !spans) {
+        for (int k = 1; k < kClipSteps; ++k) {
+          const float c = candidate_lo(k, best_hi);
+          if (!(c < best_hi)) break;
+          const double e = ClipError(*h, c, best_hi, q);
+          if (e < best) best = e, best_lo = c;
+        }
+      }
+    }
+    SPLITRANS_RETURN_IF_ERROR(ParamsForRange(best_lo, best_hi, q, p));
+  }
+  if (lo_out) *lo_out = best_lo;
+  if (hi_out) *hi_out = best_hi;
   return Status::Ok();
 }
 
@@ -189,8 +318,9 @@ void Quantize(const float* x, size_t n, const QuantParams& p, int q, uint8_t* ou
   const float zf = static_cast<float>(p.zero_point);
   const float maxq = static_cast<float>((1 << q) - 1);
 #if defined(__x86_64__)
-  if (kHaveAvx512) return QuantizeAvx512(x, n, p.scale, zf, maxq, out);
-  if (kHaveAvx2) return QuantizeAvx2(x, n, p.scale, zf, maxq, out);
+  const SimdLevel level = ActiveSimdLevel();
+  if (level >= SimdLevel::kAvx512) return QuantizeAvx512(x, n, p.scale, zf, maxq, out);
+  if (level >= SimdLevel::kAvx2) return QuantizeAvx2(x, n, p.scale, zf, maxq, out);
 #endif
   QuantizeScalar(x, n, p.scale, zf, maxq, out);
 }
@@ -201,8 +331,9 @@ void FillDequantTable(const QuantParams& p, float* lut) {
 
 void DequantizeWithTable(const uint8_t* q, size_t n, const float* lut, int q_bits, float* out) {
 #if defined(__x86_64__)
-  if (kHaveAvx512 && q_bits <= 4) return DequantizeAvx512Small(q, n, lut, out);
-  if (kHaveAvx2) return DequantizeAvx2(q, n, lut, out);
+  const SimdLevel level = ActiveSimdLevel();
+  if (level >= SimdLevel::kAvx512 && q_bits <= 4) return DequantizeAvx512Small(q, n, lut, out);
+  if (level >= SimdLevel::kAvx2) return DequantizeAvx2(q, n, lut, out);
 #endif
   for (size_t i = 0; i < n; ++i) out[i] = lut[q[i]];
 }
@@ -249,7 +380,7 @@ void SymbolSink::Fill(uint64_t offset, uint32_t s, size_t n) const {
 
 void Histogram256(const uint8_t* q, size_t n, uint32_t* counts, int q_bits) {
 #if defined(__x86_64__)
-  if (q_bits <= 4 && kHaveAvx512) {
+  if (q_bits <= 4 && UseAvx512()) {
     std::memset(counts, 0, 256 * sizeof(uint32_t));
     const size_t done = Histogram16Avx512(q, n, counts);
     for (size_t i = done; i < n; ++i) counts[q[i]]++;

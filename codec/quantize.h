@@ -1,5 +1,5 @@
 // Asymmetric integer quantization (AIQ) exactly as the paper defines it, with SIMD kernels
-// chosen at run time (AVX-512, AVX2, scalar) that produce identical results.
+// (AVX-512, AVX2, scalar) chosen per call by ActiveSimdLevel() that produce identical results.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +24,15 @@ struct QuantParams {
 // Scans x[0, n) (host) for its range and derives the parameters for q bits.
 // Errors: INVALID_ARGUMENT on NaN/Inf or a range too large for float32.
 Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* params);
+
+// Outlier-aware AIQ (EncodeOptions::quantizer = kClip): AIQ's grid over a range [lo, hi]
+// inside [min, max], chosen to minimise the squared reconstruction error (of a histogram of
+// x, sampled on large tensors); values outside it are clamped to its ends by Quantize. The
+// parameters are AIQ's (the decoder cannot tell). When the range spans 0 it keeps 0 inside, so
+// exact zeros stay exact. *lo_out, *hi_out (nullable) get the range chosen. Same errors as
+// ComputeQuantParams.
+Status ComputeClippedQuantParams(const float* x, size_t n, int q, QuantParams* params, float* lo_out = nullptr,
+                                 float* hi_out = nullptr);
 
 // q[i] = clamp(round(x[i] / s + z), 0, 2^Q - 1) with round-half-even (host pointers).
 void Quantize(const float* x, size_t n, const QuantParams& params, int q, uint8_t* out);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <limits>
@@ -341,6 +342,118 @@ TEST(Histogram256, MatchesReference) {
     for (uint8_t v : q) want[v]++;
     for (int s = 0; s < 256; ++s) ASSERT_EQ(got[s], want[s]) << n << " " << s;
   }
+}
+
+
+// ---- Outlier-aware AIQ (ComputeClippedQuantParams) ----
+
+double RoundTripMse(const std::vector<float>& x, const QuantParams& p, int q) {
+  std::vector<uint8_t> sym(x.size());
+  std::vector<float> back(x.size());
+  Quantize(x.data(), x.size(), p, q, sym.data());
+  Dequantize(sym.data(), sym.size(), p, q, back.data());
+  double e = 0;
+  for (size_t i = 0; i < x.size(); ++i) e += (static_cast<double>(x[i]) - back[i]) * (static_cast<double>(x[i]) - back[i]);
+  return e / static_cast<double>(x.size());
+}
+
+// A signed, heavy-tailed tensor (a Laplace bulk and a few outliers, as in transformers' residual
+// streams): at low Q min-max spends its levels on the tails; the clipped range cuts the error
+// (by half at least at Q <= 3), keeps 0 exact and clamps the outliers to its ends.
+TEST(ClippedQuantParams, CutsTheErrorOfHeavyTails) {
+  std::mt19937 rng(11);
+  std::exponential_distribution<float> mag(2.f);  // Laplace with b = 0.5: |x| exponential
+  std::vector<float> x(20000);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = (i % 2 ? -1.f : 1.f) * mag(rng);
+  for (int i = 0; i < 10; ++i) x[static_cast<size_t>(i) * 1999] = (i % 2 ? -1.f : 1.f) * (8.f + static_cast<float>(i) * 0.5f);
+  x[5] = 0.f;
+  for (int q : {2, 3, 4, 6}) {
+    QuantParams aiq, clip;
+    float lo = 0, hi = 0;
+    ASSERT_TRUE(ComputeQuantParams(x.data(), x.size(), q, &aiq).ok());
+    ASSERT_TRUE(ComputeClippedQuantParams(x.data(), x.size(), q, &clip, &lo, &hi).ok());
+    ASSERT_FALSE(clip.constant);
+    const double e_aiq = RoundTripMse(x, aiq, q), e_clip = RoundTripMse(x, clip, q);
+    EXPECT_LT(e_clip, (q <= 3 ? 0.5 : 0.9) * e_aiq) << "q " << q;
+    EXPECT_LT(hi, 12.f) << "q " << q;
+    EXPECT_GT(lo, -12.f) << "q " << q;
+    EXPECT_LE(lo, 0.f);
+    EXPECT_GE(hi, 0.f);
+    // The parameters are AIQ's grid over [lo, hi].
+    QuantParams same;
+    const std::vector<float> ends = {lo, hi};
+    ASSERT_TRUE(ComputeQuantParams(ends.data(), ends.size(), q, &same).ok());
+    EXPECT_EQ(same.scale, clip.scale);
+    EXPECT_EQ(same.zero_point, clip.zero_point);
+    uint8_t sym;
+    float back;
+    Quantize(&x[5], 1, clip, q, &sym);
+    Dequantize(&sym, 1, clip, q, &back);
+    EXPECT_EQ(back, 0.f) << "an exact zero stays exact";
+  }
+}
+
+// Without outliers the search keeps (about) the full range: never much worse than min-max.
+TEST(ClippedQuantParams, UniformDataKeepsItsRange) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-2.f, 5.f);
+  std::vector<float> x(5000);
+  for (float& v : x) v = u(rng);
+  for (int q : {1, 2, 4, 8}) {
+    QuantParams aiq, clip;
+    ASSERT_TRUE(ComputeQuantParams(x.data(), x.size(), q, &aiq).ok());
+    ASSERT_TRUE(ComputeClippedQuantParams(x.data(), x.size(), q, &clip).ok());
+    EXPECT_LE(RoundTripMse(x, clip, q), 1.05 * RoundTripMse(x, aiq, q)) << "q " << q;
+  }
+}
+
+// Post-ReLU (min 0): the lower end stays 0 (zeros exact), only the top is clipped.
+TEST(ClippedQuantParams, PostReluKeepsZeroAsTheLowerEnd) {
+  std::mt19937 rng(5);
+  std::exponential_distribution<float> tail(1.f);
+  std::vector<float> x(30000);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = i % 3 == 0 ? 0.f : tail(rng);
+  float lo = -1, hi = -1;
+  QuantParams aiq, clip;
+  ASSERT_TRUE(ComputeQuantParams(x.data(), x.size(), 2, &aiq).ok());
+  ASSERT_TRUE(ComputeClippedQuantParams(x.data(), x.size(), 2, &clip, &lo, &hi).ok());
+  EXPECT_EQ(lo, 0.f);
+  EXPECT_EQ(clip.zero_point, 0);
+  EXPECT_LT(hi, 0.8f * *std::max_element(x.begin(), x.end()));
+  EXPECT_LT(RoundTripMse(x, clip, 2), RoundTripMse(x, aiq, 2));
+}
+
+// All-positive and all-negative tensors (0 outside the range) and the same edge cases and
+// errors as ComputeQuantParams.
+TEST(ClippedQuantParams, OneSidedRangesAndEdgeCases) {
+  std::vector<float> pos = {10.f, 10.5f, 11.f, 10.2f, 10.7f, 10.1f, 10.9f, 50.f};
+  QuantParams p;
+  float lo = 0, hi = 0;
+  ASSERT_TRUE(ComputeClippedQuantParams(pos.data(), pos.size(), 3, &p, &lo, &hi).ok());
+  EXPECT_GE(lo, 10.f);
+  EXPECT_LE(hi, 50.f);
+  EXPECT_LT(lo, hi);
+  QuantParams aiq;
+  ASSERT_TRUE(ComputeQuantParams(pos.data(), pos.size(), 3, &aiq).ok());
+  EXPECT_LE(RoundTripMse(pos, p, 3), RoundTripMse(pos, aiq, 3));
+  std::vector<float> neg = pos;
+  for (float& v : neg) v = -v;
+  ASSERT_TRUE(ComputeClippedQuantParams(neg.data(), neg.size(), 3, &p, &lo, &hi).ok());
+  EXPECT_GE(lo, -50.f);
+  EXPECT_LE(hi, -10.f);
+  EXPECT_LT(lo, hi);
+  // Empty, constant, non-finite, bad q.
+  EXPECT_TRUE(ComputeClippedQuantParams(nullptr, 0, 4, &p).ok());
+  EXPECT_TRUE(p.constant);
+  const std::vector<float> c(100, 2.5f);
+  ASSERT_TRUE(ComputeClippedQuantParams(c.data(), c.size(), 4, &p).ok());
+  EXPECT_TRUE(p.constant);
+  EXPECT_EQ(p.constant_value, 2.5f);
+  std::vector<float> bad = {1.f, 2.f, std::numeric_limits<float>::quiet_NaN()};
+  EXPECT_EQ(ComputeClippedQuantParams(bad.data(), bad.size(), 4, &p).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ComputeClippedQuantParams(c.data(), c.size(), 9, &p).code(), ErrorCode::kInvalidArgument);
+  const std::vector<float> huge = {-FLT_MAX, FLT_MAX};
+  EXPECT_EQ(ComputeClippedQuantParams(huge.data(), huge.size(), 1, &p).code(), ErrorCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // which reproduces the scalar coder's descending / ascending lane order within a step.
 #include "codec/rans_simd.h"
 
+#include "codec/cpu_features.h"
 #include "codec/rans.h"
 
 #if defined(__x86_64__)
@@ -13,11 +14,7 @@ namespace splitrans::codec {
 
 #if defined(__x86_64__)
 
-bool HaveAvx512Rans() {
-  static const bool have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vl");
-  return have;
-}
+bool HaveAvx512Rans() { return ActiveSimdLevel() >= SimdLevel::kAvx512; }
 
 namespace {
 

@@ -1,5 +1,6 @@
 // AVX-512 kernels for full 32-lane rANS blocks of byte symbols (prob_bits <= 12), producing and
-// consuming exactly the bytes of the scalar coder in rans_stream.cc. Chosen at run time.
+// consuming exactly the bytes of the scalar coder in rans_stream.cc. Chosen per stream by
+// HaveAvx512Rans().
 #pragma once
 
 #include <cstddef>
@@ -7,7 +8,7 @@
 
 namespace splitrans::codec {
 
-// True when the CPU runs the kernels below (AVX-512 F + BW + VL).
+// True when the kernels below may run now: ActiveSimdLevel() >= kAvx512 (codec/cpu_features.h).
 bool HaveAvx512Rans();
 
 // Encodes symbols [0, m) of one block with 32 interleaved lanes, backwards, continuing from

@@ -73,6 +73,8 @@ int ChooseProbBits(uint32_t n, const uint32_t* counts, uint32_t alphabet, std::v
 
 }  // namespace
 
+constexpr uint32_t kSmallAlphabet = 64;
+
 void NormalizeFrequencies(const uint32_t* counts, uint32_t alphabet, int prob_bits, uint32_t* freqs) {
   const uint64_t target = uint64_t{1} << prob_bits;
   uint64_t total = 0;
@@ -87,25 +89,43 @@ void NormalizeFrequencies(const uint32_t* counts, uint32_t alphabet, int prob_bi
     freqs[s] = static_cast<uint32_t>(std::max<uint64_t>(f, 1));
     sum += freqs[s];
   }
+  if (sum == target || total == 0) return;
+  // The symbols present, ordered by key (descending, ties: lower symbol first). The context
+  // model normalizes hundreds of small tables per tensor: those sort on the stack.
+  uint32_t small[kSmallAlphabet];
+  std::vector<uint32_t> large;
+  uint32_t* order = small;
+  if (alphabet > kSmallAlphabet) {
+    large.resize(alphabet);
+    order = large.data();
+  }
+  size_t present = 0;
+  for (uint32_t s = 0; s < alphabet; ++s)
+    if (counts[s]) order[present++] = s;
+  auto sort_by = [&](auto key) {
+    if (present <= kSmallAlphabet) {
+      for (size_t i = 1; i < present; ++i) {  // insertion sort: stable, no allocation
+        const uint32_t v = order[i];
+        const uint64_t kv = key(v);
+        size_t j = i;
+        for (; j > 0 && key(order[j - 1]) < kv; --j) order[j] = order[j - 1];
+        order[j] = v;
+      }
+    } else {
+      std::stable_sort(order, order + present, [&](uint32_t a, uint32_t b) { return key(a) > key(b); });
+    }
+  };
   if (sum < target) {
     // Hand out the missing units by largest remainder (ties: lower symbol first).
-    std::vector<uint32_t> order;
-    for (uint32_t s = 0; s < alphabet; ++s)
-      if (counts[s]) order.push_back(s);
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      return (counts[a] * target % total) > (counts[b] * target % total);
-    });
+    sort_by([&](uint32_t s) { return counts[s] * target % total; });
     uint64_t missing = target - sum;
-    for (size_t i = 0; missing > 0; i = (i + 1) % order.size(), --missing) freqs[order[i]]++;
-  } else if (sum > target) {
+    for (size_t i = 0; missing > 0; i = (i + 1) % present, --missing) freqs[order[i]]++;
+  } else {
     // Take the excess from the largest frequencies (ties: lower symbol first), never below 1.
-    std::vector<uint32_t> order;
-    for (uint32_t s = 0; s < alphabet; ++s)
-      if (counts[s]) order.push_back(s);
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return freqs[a] > freqs[b]; });
+    sort_by([&](uint32_t s) { return uint64_t{freqs[s]}; });
     uint64_t excess = sum - target;
     while (excess > 0) {
-      for (size_t i = 0; i < order.size() && excess > 0; ++i) {
+      for (size_t i = 0; i < present && excess > 0; ++i) {
         if (freqs[order[i]] > 1) {
           freqs[order[i]]--;
           excess--;

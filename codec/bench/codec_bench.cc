@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "codec/codec.h"
+#include "codec/cpu_features.h"
 #include "codec/rans_stream.h"  // EntropyBits
 #include "codec/npy.h"
 
@@ -65,6 +66,7 @@ struct Row {
   uint32_t n_alg1 = 0, n_exh = 0;
   size_t dense = 0, sparse = 0, context = 0, automatic = 0;
   std::string auto_layout;
+  bool has_negative = false;     // some element < 0: a signed feature (else post-ReLU)
   double h0_bytes = 0;           // order-0 entropy bound of q
   double auto_entropy_bytes = 0; // ideal code length of the model coded by auto (NaN: unknown)
   size_t auto_header = 0, auto_tables = 0;
@@ -97,7 +99,9 @@ const char* kUsage =
     "  --csv         one CSV row per (feature, Q) with every column\n"
     "  --markdown    Markdown tables (for results files)\n"
     "  -h, --help    this help\n"
-    "Summary: post-ReLU features are those whose name does not contain \"preact\".\n";
+    "Summary: post-ReLU (no element < 0) and signed features are summarized apart.\n"
+    "Environment: SPLITRANS_SIMD=scalar|sse42|avx2|avx512|native caps the codec's SIMD level (the\n"
+    "\"simd:\" line of the preamble says which one ran).\n";
 
 bool ParseInt(const std::string& s, int lo, int hi, int* out) {
   char* end = nullptr;
@@ -342,6 +346,7 @@ struct Bench {
   Row Measure(const std::string& name, const NpyArray& array, const std::vector<float>& x, int q, const Options& o) {
     Row r;
     r.feature = name;
+    for (float v : x) r.has_negative = r.has_negative || v < 0.0f;
     r.q = q;
     r.elements = x.size();
     r.raw_bytes = array.bytes.size();
@@ -556,41 +561,58 @@ struct MinMax {
 };
 
 std::vector<std::string> Summary(const std::vector<Row>& rows) {
-  MinMax auto_zstd, auto_paper;
-  int relu_rows = 0, n_total = 0, n_equal = 0, bytes_equal = 0, paper_rows = 0;
-  std::map<std::string, int> auto_layouts;
+  // Post-ReLU (no element < 0) and signed features (pre-activation, transformer residual
+  // streams) are summarized apart: the targets differ (issue #11).
+  struct Group {
+    MinMax auto_zstd, auto_paper;
+    double auto_zstd_sum = 0;
+    int rows = 0;
+    std::map<std::string, int> layouts;
+  } groups[2];  // [0] post-ReLU, [1] signed
+  int n_total = 0, n_equal = 0, bytes_equal = 0, paper_rows = 0;
   for (const Row& r : rows) {
     ++n_total;
     if (r.n_alg1 == r.n_exh) ++n_equal;
     if (r.paper_alg1 == r.paper_exh) ++bytes_equal;
     if (r.n_alg1 != 0) ++paper_rows;
-    if (r.feature.find("preact") != std::string::npos || r.q < 3 || r.q > 8) continue;
-    ++relu_rows;
+    if (r.q < 3 || r.q > 8) continue;
+    Group& g = groups[r.has_negative ? 1 : 0];
+    ++g.rows;
     const std::string at = r.feature + " Q" + Int(r.q);
-    auto_zstd.Add(Ratio(r.automatic, r.zstd19), at);
-    auto_paper.Add(Ratio(r.automatic, r.paper_alg1), at);
-    auto_layouts[r.auto_layout]++;
+    g.auto_zstd.Add(Ratio(r.automatic, r.zstd19), at);
+    g.auto_zstd_sum += Ratio(r.automatic, r.zstd19);
+    g.auto_paper.Add(Ratio(r.automatic, r.paper_alg1), at);
+    g.layouts[r.auto_layout]++;
   }
-  std::string layouts;
-  for (const auto& [name, count] : auto_layouts) layouts += (layouts.empty() ? "" : ", ") + name + " " + Int(count);
   auto pct = [](int a, int b) { return Int(a) + "/" + Int(b) + (b ? Fmt(" (%.1f%%)", 100.0 * a / b) : ""); };
-  return {
-      "post-ReLU features (name without \"preact\"), Q 3..8: " + Int(relu_rows) + " (feature, Q) rows",
-      "  auto / zstd-19 bytes: " + auto_zstd.ToString(),
-      "  auto / paper(Algorithm 1) bytes: " + auto_paper.ToString(),
-      "  auto picked: " + (layouts.empty() ? std::string("n/a") : layouts),
-      "all (feature, Q): Algorithm 1 N == exhaustive N in " + pct(n_equal, n_total) + "; same bytes in " +
-          pct(bytes_equal, n_total) +
-          (n_total > paper_rows ? " (" + Int(n_total - paper_rows) + " constant-layout rows count as equal)" : ""),
-  };
+  std::vector<std::string> out;
+  const char* titles[2] = {"post-ReLU features (no element < 0), Q 3..8: ", "signed features (some element < 0), Q 3..8: "};
+  for (int k = 0; k < 2; ++k) {
+    const Group& g = groups[k];
+    std::string layouts;
+    for (const auto& [name, count] : g.layouts) layouts += (layouts.empty() ? "" : ", ") + name + " " + Int(count);
+    out.push_back(titles[k] + Int(g.rows) + " (feature, Q) rows");
+    if (g.rows == 0) continue;
+    out.push_back("  auto / zstd-19 bytes: " + g.auto_zstd.ToString() + Fmt(", mean %.3f", g.auto_zstd_sum / g.rows));
+    out.push_back("  auto / paper(Algorithm 1) bytes: " + g.auto_paper.ToString());
+    out.push_back("  auto picked: " + (layouts.empty() ? std::string("n/a") : layouts));
+  }
+  out.push_back("all (feature, Q): Algorithm 1 N == exhaustive N in " + pct(n_equal, n_total) + "; same bytes in " +
+                pct(bytes_equal, n_total) +
+                (n_total > paper_rows ? " (" + Int(n_total - paper_rows) + " constant-layout rows count as equal)" : ""));
+  return out;
 }
 
 int Main(int argc, char** argv) {
   const Options o = ParseArgs(argc, argv);
+  if (!SimdEnvironmentStatus().ok()) Die(SimdEnvironmentStatus().ToString());
   const std::vector<std::string> files = ResolveInputs(o);
+  const char* simd_env = std::getenv("SPLITRANS_SIMD");
   std::vector<std::string> preamble = {
       "date: " + UtcNow(),
       "machine: " + CpuModel() + ", " + Int(std::thread::hardware_concurrency()) + " logical cores (benchmark is single-thread)",
+      std::string("simd: ") + SimdLevelName(ActiveSimdLevel()) + " (host " + SimdLevelName(HostSimdLevel()) +
+          ", SPLITRANS_SIMD" + (simd_env && *simd_env ? std::string("=") + simd_env : std::string(" unset")) + ")",
       "compiler: " + Compiler() + ", build type " + SPLITRANS_BUILD_TYPE,
       std::string("libraries: zstd ") + ZSTD_versionString() + ", lz4 " + LZ4_versionString(),
       "timing: median of " + Int(o.runs) + " runs after " + Int(o.warmup) + " warm-up runs, steady_clock, " +

@@ -84,6 +84,10 @@ for in in "${inputs[@]}"; do
       Fail "$in $mode: decoded dtype $(HeaderField "$base.$mode.npy" descr) != $(HeaderField "$in" descr)"
   done
   Expect 0 encode "$in" "$base.ex.srns" --q 3 --mode paper --search exhaustive
+  Expect 0 encode "$in" "$base.clip.srns" --q 2 --quantizer clip && Expect 0 decode "$base.clip.srns" "$base.clip.npy" ||
+    Fail "$in: --quantizer clip did not round-trip"
+  Expect 1 encode "$in" "$base.x.srns" --q 2 --mode paper --quantizer clip && grep -q 'paper' "$WORK/err" ||
+    Fail "$in: --quantizer clip --mode paper: $(cat "$WORK/err")"
   Expect 0 inspect "$base.auto.srns" && grep -q '^shape ' "$WORK/out" || Fail "inspect: no shape line"
   Expect 0 inspect --json "$base.paper.srns" && grep -q '"layout": "paper"' "$WORK/out" ||
     Fail "inspect --json: no paper layout: $(head -c 300 "$WORK/out")"

@@ -113,6 +113,7 @@ struct EncodeArgs {
   int q = 4;
   std::string mode = "auto";
   std::string search = "alg1";
+  std::string quantizer = "aiq";
 };
 
 Status RunEncode(const EncodeArgs& a) {
@@ -122,6 +123,7 @@ Status RunEncode(const EncodeArgs& a) {
   opt.q = a.q;
   if (!ParseMode(a.mode, &opt.mode)) return InvalidArgument("unknown mode '" + a.mode + "'");
   opt.search = a.search == "exhaustive" ? NSearch::kExhaustive : NSearch::kAlgorithm1;
+  if (!ParseQuantizer(a.quantizer, &opt.quantizer)) return InvalidArgument("unknown quantizer '" + a.quantizer + "'");
   Encoder encoder;
   std::vector<uint8_t> out;
   const auto start = Clock::now();
@@ -545,6 +547,12 @@ int Main(int argc, char** argv) {
                      "How paper mode picks N (ignored by other modes): alg1 = the paper's Algorithm 1 (descending "
                      "N, stops at the first cost increase); exhaustive = minimum cost over every candidate")
       ->check(CLI::IsMember(kSearches))
+      ->capture_default_str();
+  encode->add_option("--quantizer", enc.quantizer,
+                     "Quantization range: aiq = the paper's AIQ over [min, max]; clip = AIQ over a range clipped to "
+                     "minimise the squared reconstruction error (outliers are clamped; not with --mode paper). The "
+                     "decoder is the same for both")
+      ->check(CLI::IsMember({"aiq", "clip"}))
       ->capture_default_str();
   encode->footer(
       "Prints one line: input tensor bytes (elements x 4 or 2) -> output file bytes, the ratio of the two,\n"

@@ -174,8 +174,12 @@ const char* DTypeName(codec::DType dtype) { return dtype == codec::DType::kFloat
 
 bool HasReshape(codec::Layout layout) { return layout == codec::Layout::kPaper || layout == codec::Layout::kSparse; }
 
-codec::EncodeOptions ToOptions(int q, const std::string& mode, const std::string& search) {
+codec::EncodeOptions ToOptions(int q, const std::string& mode, const std::string& search,
+                               const std::string& quantizer = "aiq") {
   codec::EncodeOptions opt;
+  if (!codec::ParseQuantizer(quantizer, &opt.quantizer)) {
+    ThrowStatus(codec::InvalidArgument("unknown quantizer '" + quantizer + "' (expected aiq or clip)"));
+  }
   opt.q = q;
   if (!codec::ParseMode(mode, &opt.mode)) {
     std::string names;
@@ -192,8 +196,9 @@ codec::EncodeOptions ToOptions(int q, const std::string& mode, const std::string
   return opt;
 }
 
-py::bytes Encode(py::object array, int q, const std::string& mode, const std::string& search) {
-  const codec::EncodeOptions opt = ToOptions(q, mode, search);
+py::bytes Encode(py::object array, int q, const std::string& mode, const std::string& search,
+                 const std::string& quantizer) {
+  const codec::EncodeOptions opt = ToOptions(q, mode, search, quantizer);
   Input in = ToInput(array, "encode");
   std::vector<uint8_t> out;
   codec::Status s;
@@ -379,6 +384,7 @@ PYBIND11_MODULE(_splitrans, m) {
   m.attr("ERROR_CODES") = codes;
 
   m.def("encode", &Encode, py::arg("array"), py::arg("q") = 4, py::arg("mode") = "auto", py::arg("search") = "alg1",
+        py::arg("quantizer") = "aiq",
         R"doc(Quantize a float tensor to q bits and entropy-code it; returns the bitstream.
 
 array: a NumPy array, a PyTorch CPU tensor (detached first), a DLPack producer or anything
@@ -392,10 +398,13 @@ mode: "auto" (smallest exact size among dense, sparse and context), "paper" (the
     merged-table CSR), or "dense", "sparse", "context" to force that layout.
 search: how paper mode picks N: "alg1" (the paper's Algorithm 1) or "exhaustive" (minimum
     cost over every candidate); other modes ignore it.
+quantizer: "aiq" (the paper's AIQ over [min, max]) or "clip" (AIQ over a clipped range chosen
+    by squared reconstruction error, outliers clamped; not with mode "paper"). Decoding is the
+    same for both.
 
-The bytes are those `splitrans-codec encode --q Q --mode M --search S` writes for the same
+The bytes are those `splitrans-codec encode --q Q --mode M --search S --quantizer X` writes for the same
 array. The GIL is released while coding (do not modify the array meanwhile).
-Raises CodecError (INVALID_ARGUMENT) for a bad q, mode, search or shape, or NaN/Inf values;
+Raises CodecError (INVALID_ARGUMENT) for a bad q, mode, search, quantizer or shape, or NaN/Inf values;
 TypeError for another dtype, a non-CPU tensor or an object that is not array-like.)doc");
 
   m.def("decode", &Decode, py::arg("data"), py::arg("dtype") = py::none(),

@@ -66,6 +66,19 @@ def test_evaluate_smoke():
     assert abs(float(by_q["8"]["delta_top1"])) <= 0.02
 
 
+def test_evaluate_clip_quantizer_lowers_the_error_at_q2():
+    rel = {}
+    for quantizer in ("aiq", "clip"):
+        run = subprocess.run([PYTHON, os.path.join(ROOT, "tools", "evaluate.py"), "--limit", "100", "--split", "stage3",
+                              "--q", "2", "--csv", "--jobs", "2", "--quantizer", quantizer],
+                             check=True, capture_output=True, text=True, cwd=ROOT)
+        rows = {r["q"]: r for r in csv.DictReader(io.StringIO(run.stdout))}
+        assert rows["2"]["quantizer"] == quantizer and "quantizer %s" % quantizer in run.stderr
+        rel[quantizer] = float(rows["2"]["rel_mse"])
+        assert 0 < rel[quantizer] < 1
+    assert rel["clip"] < rel["aiq"], rel
+
+
 def test_evaluate_writes_the_policy_calibration(tmp_path):
     out = tmp_path / "calibration.json"
     subprocess.run([PYTHON, os.path.join(ROOT, "tools", "evaluate.py"), "--limit", "100", "--skip", "9000",
