@@ -4,6 +4,7 @@
 #include <absl/strings/str_format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -113,8 +114,23 @@ void LinkEstimator::Refit() {
   estimate_.samples = static_cast<int>(samples_.size());
 }
 
-uint64_t LinkEstimator::Begin(uint64_t bytes) {
+namespace {
+constexpr int64_t kOfferedWindowUs = 1000000;  // utilization: the bytes offered in the last second
+constexpr size_t kOfferedMin = 8;              // at least this many transfers, else "unknown" (1)
+constexpr size_t kOfferedMax = 4096;
+int64_t SteadyNowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+uint64_t LinkEstimator::Begin(uint64_t bytes, int64_t now_us) {
+  if (now_us < 0) now_us = SteadyNowUs();
   std::lock_guard<std::mutex> lock(mu_);
+  offered_.emplace_back(now_us, bytes);
+  while (offered_.size() > kOfferedMax || (!offered_.empty() && offered_.front().first < now_us - kOfferedWindowUs)) {
+    offered_.pop_front();
+  }
   const uint64_t ahead = in_flight_bytes_;
   in_flight_bytes_ += bytes;
   ++in_flight_;
@@ -127,10 +143,26 @@ void LinkEstimator::End(uint64_t bytes) {
   if (in_flight_ > 0) --in_flight_;
 }
 
-LinkEstimate LinkEstimator::Get() const {
+LinkEstimate LinkEstimator::Get(int64_t now_us) const {
+  if (now_us < 0) now_us = SteadyNowUs();
   std::lock_guard<std::mutex> lock(mu_);
   LinkEstimate e = estimate_;
   e.in_flight = in_flight_;
+  // Offered load over the window (from the oldest transfer still in it, or the whole window once
+  // it is full), against the estimated rate.
+  uint64_t bytes = 0;
+  size_t n = 0;
+  int64_t oldest = now_us;
+  for (auto it = offered_.rbegin(); it != offered_.rend() && it->first >= now_us - kOfferedWindowUs; ++it) {
+    bytes += it->second;
+    oldest = it->first;
+    ++n;
+  }
+  e.utilization = 1;
+  if (e.samples > 0 && n >= kOfferedMin) {
+    const double span = static_cast<double>(std::max<int64_t>(now_us - oldest, 1));
+    e.utilization = std::clamp(8.0 * static_cast<double>(bytes) / span / e.bits_per_us, 0.0, 1.0);
+  }
   return e;
 }
 
@@ -258,8 +290,9 @@ LatencyPolicy::LatencyPolicy(std::vector<PolicyChoice> choices, std::vector<doub
 }
 
 double LatencyPolicy::PredictUs(const Stats& s, const LinkEstimate& link) const {
-  // With k transfers on the link, a steady choice of this payload has k of them queued on it.
-  const double shared_bytes = s.bytes.value * (1 + std::max(link.in_flight, 0));
+  // With k transfers in flight, a steady choice of this payload has k of them queued on the link
+  // as far as they keep it busy (its utilization: 1 on a saturated link).
+  const double shared_bytes = s.bytes.value * (1 + std::max(link.in_flight, 0) * link.utilization);
   return s.compute.value + s.encode.value + link.PredictUs(static_cast<uint64_t>(shared_bytes)) + s.cloud.value;
 }
 

@@ -32,6 +32,10 @@ struct LinkEstimate {
   double bits_per_us = 0;  // = Mbit/s
   int samples = 0;         // transfers the estimate rests on (0: nothing known yet)
   int in_flight = 0;       // transfers sent and not answered yet, when the estimate was read
+  // Bytes offered to the link over the last second (Begin), as a fraction of its rate, in [0, 1];
+  // 1 where too little is known. Transfers in flight delay a new one only as far as they keep the
+  // link busy: most of a request's time in flight may be the cloud's compute, not the link's.
+  double utilization = 1;
   double PredictUs(uint64_t bytes) const;
 };
 
@@ -56,11 +60,12 @@ class LinkEstimator {
 
   // A transfer of `bytes` starts: returns the bytes of the transfers already in flight (the ones
   // it queues behind). Every Begin() is matched by one End() with the same bytes.
-  uint64_t Begin(uint64_t bytes);
+  // now_us: a steady clock in microseconds (< 0: the steady clock's now; tests pass their own).
+  uint64_t Begin(uint64_t bytes, int64_t now_us = -1);
   void End(uint64_t bytes);
   // A finished transfer: `bytes` crossed the link (its own and those ahead of it) in transfer_us.
   void Add(uint64_t bytes, int64_t transfer_us);
-  LinkEstimate Get() const;
+  LinkEstimate Get(int64_t now_us = -1) const;
   int64_t changes() const;  // link changes detected so far
 
  private:
@@ -72,6 +77,7 @@ class LinkEstimator {
   int64_t changes_ = 0;
   uint64_t in_flight_bytes_ = 0;
   int in_flight_ = 0;
+  std::deque<std::pair<int64_t, uint64_t>> offered_;  // (Begin time, bytes), the last second's
   LinkEstimate estimate_;
 };
 

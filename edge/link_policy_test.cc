@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <random>
@@ -82,6 +83,28 @@ TEST(LinkEstimator, CountsTheTransfersInFlight) {
   est.End(300);  // unmatched: no underflow
   EXPECT_EQ(est.Get().in_flight, 0);
   EXPECT_EQ(est.Begin(10), 0u);
+}
+
+// Utilization is the bytes offered in the last second over the estimated rate; with too few
+// transfers, or nothing known about the rate, it is 1 (every transfer in flight counts in full).
+TEST(LinkEstimator, UtilizationIsTheOfferedLoadOverTheRate) {
+  LinkEstimator est;
+  EXPECT_EQ(est.Get(0).utilization, 1);
+  SimLink link{0, 10, 0};  // 10 Mbit/s
+  for (int i = 0; i < 16; ++i) est.Add(1000 + 200 * i, link.Transfer(1000 + 200 * i));
+  ASSERT_NEAR(est.Get(0).bits_per_us, 10, 0.5);
+  const int64_t t0 = 5'000'000;
+  for (int i = 0; i < 5; ++i) est.Begin(1000, t0 + 2000 * i);
+  EXPECT_EQ(est.Get(t0 + 10'000).utilization, 1) << "5 transfers are too few to tell";
+  // 1000 B every 2 ms = 4 Mbit/s offered: 0.4 of the link.
+  for (int i = 5; i < 600; ++i) est.Begin(1000, t0 + 2000 * i);
+  const int64_t now = t0 + 2000 * 600;
+  EXPECT_NEAR(est.Get(now).utilization, 0.4, 0.03);
+  // 1000 B every 0.4 ms = 20 Mbit/s offered: the link is saturated (1, not 2).
+  for (int i = 0; i < 3000; ++i) est.Begin(1000, now + 400 * i);
+  EXPECT_EQ(est.Get(now + 400 * 3000).utilization, 1);
+  // An hour later the window is empty: unknown again.
+  EXPECT_EQ(est.Get(now + 3'600'000'000).utilization, 1);
 }
 
 // Four requests share a FIFO link: each waits for the bytes ahead of it. Read with those bytes,
@@ -339,6 +362,33 @@ TEST(LatencyPolicy, OverlappingTransfersMakeLargePayloadsDear) {
   for (int i = 0; i < 7; ++i) link_est.End(4000);
   const LatencyPolicy::Decision again = (*p)->Choose();
   EXPECT_EQ(again.choice.Name(), "a/q4/dense");
+}
+
+// The same seven requests in flight on a link they keep mostly idle (their bytes over the last
+// second are ~1% of its rate: most of their time in flight is the cloud's) do not make the large
+// payload dear: the fast-compute split stays the choice.
+TEST(LatencyPolicy, TransfersInFlightOnAnIdleLinkCostLittle) {
+  const ModelManifest m = TwoSplitManifest(false);
+  LinkEstimator link_est;
+  LatencyPolicyOptions o;
+  o.modes = {codec::Mode::kDense};
+  o.explore_every = 0;
+  auto p = LatencyPolicy::Create(m, nullptr, o, &link_est);
+  ASSERT_TRUE(p.ok());
+  SimLink link{200, 100};  // 100 Mbit/s
+  const std::map<std::string, Cost> costs = {{"a/q4/dense", {300, 0, 0, 4000}}, {"b/q4/dense", {1500, 0, 0, 1000}}};
+  EXPECT_EQ(Drive(p->get(), &link, costs, 30).back(), "a/q4/dense");
+  // 30 requests of 4000 B spread over the last 0.9 s (about 1 Mbit/s), the last 7 still in flight.
+  const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  for (int i = 0; i < 30; ++i) {
+    link_est.Begin(4000, now - 900'000 + 30'000 * i);
+    if (i < 23) link_est.End(4000);
+  }
+  ASSERT_EQ(link_est.Get().in_flight, 7);
+  EXPECT_LT(link_est.Get().utilization, 0.05);
+  EXPECT_EQ((*p)->Choose().choice.Name(), "a/q4/dense");
 }
 
 // Near ties go to full offload (a split spends the edge's CPU too), then to dense over auto;
