@@ -6,9 +6,11 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <system_error>
 
 #include "common/limits.h"
@@ -105,6 +107,92 @@ absl::StatusOr<EncodedImages> ReadImageDir(const std::string& dir, int64_t limit
     out.bytes.push_back(std::move(bytes));
   }
   return out;
+}
+
+namespace {
+
+// Length of the UTF-8 sequence starting at s[i] (0: invalid).
+size_t Utf8Length(const std::string& s, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (len == 0 || i + len > s.size()) return 0;
+  for (size_t k = 1; k < len; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
+  }
+  return len;
+}
+
+uint32_t CodePoint(const std::string& c) {
+  const auto* p = reinterpret_cast<const unsigned char*>(c.data());
+  switch (c.size()) {
+    case 1: return p[0];
+    case 2: return (p[0] & 0x1fu) << 6 | (p[1] & 0x3fu);
+    case 3: return (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+    case 4: return (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+std::string ShowChar(const std::string& c) {
+  if (c == "\n") return "\\n";
+  if (c == "\t") return "\\t";
+  if (c.size() == 1 && c[0] >= 0x20 && c[0] < 0x7f) return c;
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "U+%04X", CodePoint(c));
+  return buf;
+}
+
+absl::StatusOr<std::vector<int64_t>> TextToTokens(const std::string& text, const std::vector<std::string>& labels) {
+  std::map<std::string, int64_t> ids;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const std::string& l = labels[i];
+    if (l.empty() || Utf8Length(l, 0) != l.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("label ", i, " ('", l.substr(0, 16),
+                                                     "') is not one character: not a character-level model"));
+    }
+    ids.emplace(l, static_cast<int64_t>(i));
+  }
+  std::vector<int64_t> out;
+  out.reserve(text.size());
+  int64_t line = 1;
+  for (size_t i = 0; i < text.size();) {
+    const size_t len = Utf8Length(text, i);
+    if (len == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid UTF-8 at byte ", i, " (line ", line, ")"));
+    }
+    const std::string c = text.substr(i, len);
+    auto it = ids.find(c);
+    if (it == ids.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("character '", ShowChar(c), "' at position ", out.size(),
+                                                     " (line ", line, ") is not in the model's vocabulary"));
+    }
+    out.push_back(it->second);
+    if (c == "\n") ++line;
+    i += len;
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ReadTextFile(const std::string& path, size_t max_bytes) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return absl::NotFoundError(absl::StrCat("cannot open '", path, "'"));
+  std::string s;
+  char buf[1 << 16];
+  while (f.read(buf, sizeof(buf)) || f.gcount() > 0) {
+    s.append(buf, static_cast<size_t>(f.gcount()));
+    if (s.size() > max_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("'", path, "' is over ", max_bytes, " bytes"));
+    }
+  }
+  return s;
+}
+
+int64_t CountWindows(int64_t tokens, int64_t length, int64_t stride, int64_t limit) {
+  if (length < 1 || stride < 1 || tokens <= length) return 0;
+  const int64_t n = (tokens - length - 1) / stride + 1;
+  return limit > 0 ? std::min(n, limit) : n;
 }
 
 }  // namespace splitrans::client

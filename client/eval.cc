@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -103,6 +104,7 @@ void SetParameters(const InferSettings& s, inf::ModelInferRequest* req) {
   auto* p = req->mutable_parameters();
   (*p)[ks::kParamTopK].set_int64_param(s.top_k);
   if (!s.policy.empty()) (*p)[ks::kParamPolicy].set_string_param(s.policy);
+  if (!s.quantizer.empty()) (*p)[ks::kParamQuantizer].set_string_param(s.quantizer);
   if (s.policy == "latency") return;  // the edge chooses the rest
   (*p)[ks::kParamQ].set_int64_param(s.q);
   (*p)[ks::kParamCodecMode].set_string_param(s.mode);
@@ -168,6 +170,23 @@ std::vector<std::string> GetTopkLabels(const inf::ModelInferResponse& resp) {
 int64_t GetIntParam(const inf::ModelInferResponse& resp, const std::string& name) {
   auto it = resp.parameters().find(name);
   return it == resp.parameters().end() ? 0 : it->second.int64_param();
+}
+
+inf::ModelInferRequest MakeTokenRequest(const InferSettings& s, const int64_t* ids, int64_t batch, int64_t length) {
+  inf::ModelInferRequest req;
+  SetParameters(s, &req);
+  auto* in = req.add_inputs();
+  in->set_name("input");
+  in->set_datatype("INT64");
+  in->add_shape(batch);
+  in->add_shape(length);
+  std::string raw(static_cast<size_t>(batch * length) * 8, '\0');
+  for (int64_t i = 0; i < batch * length; ++i) {
+    const uint64_t v = static_cast<uint64_t>(ids[i]);
+    for (int b = 0; b < 8; ++b) raw[i * 8 + b] = static_cast<char>((v >> (8 * b)) & 0xff);  // little-endian
+  }
+  req.add_raw_input_contents(std::move(raw));
+  return req;
 }
 
 inf::ModelInferRequest MakeEncodedRequest(const InferSettings& s, const std::vector<std::string>& images,
@@ -255,6 +274,58 @@ absl::StatusOr<std::vector<int>> UnsplitPredictions(const std::string& model_rep
 
 namespace {
 
+// -log2 softmax(row)[label].
+double BitsOf(const float* row, int64_t cols, int label) {
+  const float mx = *std::max_element(row, row + cols);
+  double sum = 0;
+  for (int64_t c = 0; c < cols; ++c) sum += std::exp(static_cast<double>(row[c]) - mx);
+  return (std::log(sum) - (static_cast<double>(row[label]) - mx)) / std::log(2.0);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<int>> UnsplitTokenPredictions(const std::string& model_repo, const std::string& model,
+                                                         const std::vector<int64_t>& ids, int64_t count,
+                                                         const std::vector<int>* labels, double* bits_per_token) {
+  auto repo = ModelRepository::Load(model_repo);
+  if (!repo.ok()) return repo.status();
+  auto m = repo->Find(model);
+  if (!m.ok()) return m.status();
+  const ModelManifest& man = **m;
+  if (!man.IsTokens()) return absl::InvalidArgumentError(absl::StrCat("model '", model, "' does not take token ids"));
+  if (man.full_path.empty()) return absl::NotFoundError("manifest has no 'full' model");
+  const int64_t len = man.input_shape[0];
+  if (static_cast<int64_t>(ids.size()) != count * len) {
+    return absl::InvalidArgumentError(absl::StrCat(ids.size(), " token ids are not ", count, " windows of ", len));
+  }
+  ConfigureTorchThreads(1);
+  auto full = TorchModule::Load(man.full_path);
+  if (!full.ok()) return full.status();
+  constexpr int64_t kChunk = 64;
+  std::vector<float> logits;
+  std::vector<int64_t> out_shape;
+  std::vector<int> preds;
+  double bits = 0;
+  for (int64_t i = 0; i < count; i += kChunk) {
+    const int64_t b = std::min(kChunk, count - i);
+    auto st = (*full)->Forward(ids.data() + i * len, {b, len}, &logits, &out_shape);
+    if (!st.ok()) return st;
+    if (out_shape.size() != 2 || out_shape[0] != b || out_shape[1] != man.NumClasses()) {
+      return absl::InternalError("unsplit model: output is not [B, vocab]");
+    }
+    const int64_t cols = out_shape[1];
+    for (int64_t j = 0; j < b; ++j) {
+      const float* row = logits.data() + j * cols;
+      preds.push_back(static_cast<int>(std::max_element(row, row + cols) - row));
+      if (labels != nullptr) bits += BitsOf(row, cols, (*labels)[i + j]);
+    }
+  }
+  if (bits_per_token != nullptr && labels != nullptr && count > 0) *bits_per_token = bits / count;
+  return preds;
+}
+
+namespace {
+
 double Percentile(std::vector<int64_t>& v, double p) {
   if (v.empty()) return 0;
   size_t idx = static_cast<size_t>(p * (v.size() - 1) + 0.5);
@@ -279,11 +350,42 @@ void DrawProgress(int64_t done, int64_t total, int64_t correct, int64_t failed, 
 absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
   // Inputs: IDX pixels with labels, or encoded files whose reference is the unsplit model.
   const bool encoded = !o.image_dir.empty();
+  const bool text = !o.text.empty();
   IdxImages images;
   EncodedImages files;
   std::vector<int> labels;
+  std::vector<int64_t> windows;  // text: n windows of len token ids
+  int64_t len = 0, stride = 0;
   int64_t n = 0;
-  if (encoded) {
+  if (text) {
+    if (encoded) return absl::InvalidArgumentError("--text and --image-dir exclude each other");
+    auto repo = ModelRepository::Load(o.model_repo);
+    if (!repo.ok()) return repo.status();
+    auto m = repo->Find(o.infer.model, o.infer.model_version);
+    if (!m.ok()) return m.status();
+    if (!(*m)->IsTokens()) {
+      return absl::InvalidArgumentError(absl::StrCat("model '", o.infer.model,
+                                                     "' takes images: --text needs a token model (manifest input.kind "
+                                                     "\"tokens\")"));
+    }
+    len = (*m)->input_shape[0];
+    stride = o.text_stride > 0 ? o.text_stride : len;
+    auto content = ReadTextFile(o.text);
+    if (!content.ok()) return content.status();
+    auto tokens = TextToTokens(*content, (*m)->labels);
+    if (!tokens.ok()) return absl::InvalidArgumentError(absl::StrCat(o.text, ": ", tokens.status().message()));
+    n = CountWindows(static_cast<int64_t>(tokens->size()), len, stride, o.limit);
+    if (n == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(o.text, ": ", tokens->size(), " characters, fewer than a window of ",
+                                                     len, " and the character after it"));
+    }
+    windows.resize(n * len);
+    labels.resize(n);
+    for (int64_t w = 0; w < n; ++w) {
+      std::copy_n(tokens->begin() + w * stride, len, windows.begin() + w * len);
+      labels[w] = static_cast<int>((*tokens)[w * stride + len]);
+    }
+  } else if (encoded) {
     if (!o.unsplit) return absl::InvalidArgumentError("--image-dir has no labels: it needs the unsplit reference run");
     auto f = ReadImageDir(o.image_dir, o.limit);
     if (!f.ok()) return f.status();
@@ -306,8 +408,16 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
   sum.images = n;
   sum.q = o.infer.q;
   sum.mode = o.infer.mode;
+  if (text) {
+    sum.label_source = "text";
+    sum.text_stride = stride;
+  }
   std::vector<int> unsplit;
-  if (o.unsplit) {
+  if (o.unsplit && text) {
+    auto p = UnsplitTokenPredictions(o.model_repo, o.infer.model, windows, n, &labels, &sum.unsplit_bits_per_char);
+    if (!p.ok()) return p.status();
+    unsplit = std::move(*p);
+  } else if (o.unsplit) {
     if (!o.unsplit_cache.empty()) unsplit = ReadPredictionCache(o.unsplit_cache, n);
     if (unsplit.empty()) {
       auto p = encoded ? UnsplitPredictions(o.model_repo, o.infer.model, files.bytes)
@@ -334,6 +444,8 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
   constexpr int kNumStages = sizeof(ks::kTimingParams) / sizeof(ks::kTimingParams[0]);
   std::vector<std::vector<int64_t>> stage_us(kNumStages + 1);
   uint64_t feature_bytes = 0, raw_bytes = 0;
+  double split_bits = 0;  // text: sum over the answered windows
+  int64_t scored = 0;
   std::mutex mu;
   std::condition_variable cv;
   int inflight = 0;
@@ -363,8 +475,9 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
     auto* call = new Call;
     call->first = first;
     call->count = count;
-    call->req = encoded ? MakeEncodedRequest(o.infer, files.bytes, first, count)
-                        : MakePixelRequest(o.infer, images.pixels.data() + first * per, count, 1, images.rows,
+    call->req = text      ? MakeTokenRequest(o.infer, windows.data() + first * len, count, len)
+                : encoded ? MakeEncodedRequest(o.infer, files.bytes, first, count)
+                          : MakePixelRequest(o.infer, images.pixels.data() + first * per, count, 1, images.rows,
                                            images.cols);
     call->req.set_id(std::to_string(first));
     call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o.deadline_ms));
@@ -388,6 +501,10 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
           int pred = static_cast<int>(std::max_element(row, row + cols) - row);
           preds[call->first + j] = pred;
           if (pred == labels[call->first + j]) ++correct;
+          if (text && labels[call->first + j] < cols) {
+            split_bits += BitsOf(row, cols, labels[call->first + j]);
+            ++scored;
+          }
         }
         for (int k = 0; k < kNumStages; ++k) stage_us[k].push_back(GetIntParam(call->resp, kStages[k]));
         stage_us[kNumStages].push_back(e2e);
@@ -442,6 +559,7 @@ absl::StatusOr<EvalSummary> RunEval(const EvalOptions& o) {
   // Successful requests per second (0 when every request failed).
   sum.requests_per_s = sum.wall_s > 0 ? (sum.requests - sum.failed_requests) / sum.wall_s : 0;
   sum.accuracy = static_cast<double>(correct) / n;
+  if (text && scored > 0) sum.bits_per_char = split_bits / scored;
   if (!unsplit.empty()) {
     int64_t ucorrect = 0, agree = 0;
     for (int64_t i = 0; i < n; ++i) {
@@ -497,6 +615,12 @@ std::string EvalSummary::ToJson() const {
     }
   }
   j["label_source"] = label_source;
+  if (label_source == "text") {
+    j["windows"] = images;
+    j["text_stride"] = text_stride;
+    if (bits_per_char >= 0) j["bits_per_char"] = bits_per_char;
+    if (unsplit_bits_per_char >= 0) j["unsplit_bits_per_char"] = unsplit_bits_per_char;
+  }
   j["accuracy"] = accuracy;
   if (unsplit_accuracy >= 0) {
     j["unsplit_accuracy"] = unsplit_accuracy;
@@ -519,7 +643,8 @@ std::string EvalSummary::ToJson() const {
 
 std::string EvalSummary::ToText() const {
   std::string s;
-  absl::StrAppendFormat(&s, "images              : %d (%d requests, %d failed)\n", images, requests,
+  const bool text = label_source == "text";
+  absl::StrAppendFormat(&s, "%-20s: %d (%d requests, %d failed)\n", text ? "windows" : "images", images, requests,
                         failed_requests);
   if (!first_error.empty()) absl::StrAppendFormat(&s, "first error         : %s\n", first_error);
   absl::StrAppendFormat(&s, "split / q / mode    : %s / %d / %s (model version %s)\n", split, q, mode,
@@ -528,7 +653,16 @@ std::string EvalSummary::ToText() const {
     absl::StrAppendFormat(&s, "labels              : none (image directory): accuracy = top-1 agreement with the "
                               "unsplit model\n");
   }
+  if (text) {
+    absl::StrAppendFormat(&s, "labels              : the character after each window (stride %d characters)\n",
+                          text_stride);
+  }
   absl::StrAppendFormat(&s, "accuracy (split)    : %.2f %%\n", 100 * accuracy);
+  if (bits_per_char >= 0) {
+    absl::StrAppendFormat(&s, "bits per character  : %.4f (split)", bits_per_char);
+    if (unsplit_bits_per_char >= 0) absl::StrAppendFormat(&s, ", %.4f (unsplit)", unsplit_bits_per_char);
+    absl::StrAppendFormat(&s, "\n");
+  }
   if (unsplit_accuracy >= 0) {
     absl::StrAppendFormat(&s, "accuracy (unsplit)  : %.2f %%  (full.pt run locally; delta %+.2f points)\n",
                           100 * unsplit_accuracy, 100 * (accuracy - unsplit_accuracy));

@@ -24,6 +24,7 @@ struct InferSettings {
   std::string model_version;  // "" = latest
   int q = 4;
   std::string mode = "auto";  // codec_mode
+  std::string quantizer;      // "" = the edge's default, else aiq | clip
   std::string split;          // "" = the model's default split
   int top_k = 3;
   std::string placement;      // "" = the edge's default (split|offload|local)
@@ -56,6 +57,10 @@ inference::ModelInferRequest MakePixelRequest(const InferSettings& s, const uint
 // (the edge decodes them). REQUIRES: first + count <= images.size().
 inference::ModelInferRequest MakeEncodedRequest(const InferSettings& s, const std::vector<std::string>& images,
                                                 int64_t first, int64_t count);
+// ModelInferRequest with one INT64 input [batch, length] of token ids in raw_input_contents
+// (little-endian). REQUIRES: ids holds batch * length ids.
+inference::ModelInferRequest MakeTokenRequest(const InferSettings& s, const int64_t* ids, int64_t batch,
+                                              int64_t length);
 void SetParameters(const InferSettings& s, inference::ModelInferRequest* req);
 
 // The "logits" output as floats (raw_output_contents or contents); rows/cols from its shape.
@@ -76,6 +81,14 @@ absl::StatusOr<std::vector<int>> UnsplitPredictions(const std::string& model_rep
                                                     const std::string& model,
                                                     const std::vector<std::string>& images);
 
+// The unsplit model's top-1 for count token windows (ids: count * T, T the manifest's input
+// length), and where labels is not null (count next-token ids) the mean bits per token,
+// -log2 softmax(logits)[label], into *bits_per_token.
+absl::StatusOr<std::vector<int>> UnsplitTokenPredictions(const std::string& model_repo, const std::string& model,
+                                                         const std::vector<int64_t>& ids, int64_t count,
+                                                         const std::vector<int>* labels = nullptr,
+                                                         double* bits_per_token = nullptr);
+
 struct EvalOptions {
   std::string edge = "127.0.0.1:8001";
   ChannelSecurity security;
@@ -89,6 +102,12 @@ struct EvalOptions {
   // Non-empty: the unsplit predictions are read from this file (one class index a line) when it
   // holds one per image, else computed and written to it (repeated runs on the same images).
   std::string unsplit_cache;
+  // Non-empty: next-character prediction over this UTF-8 text file, for a token model (manifest
+  // input.kind "tokens"; its labels are the characters): windows of T characters (T the
+  // manifest's input length) every text_stride characters (0: T), each labelled with the
+  // character after it, sent as INT64 ids. limit counts windows.
+  std::string text;
+  int64_t text_stride = 0;
   InferSettings infer;
   int64_t limit = 0;       // 0: all images
   int concurrency = 4;     // requests in flight
@@ -105,7 +124,7 @@ struct StageStats {
 };
 
 struct EvalSummary {
-  int64_t images = 0, requests = 0, failed_requests = 0;
+  int64_t images = 0, requests = 0, failed_requests = 0;  // images: inputs (text: windows)
   std::string first_error;
   std::string split, model_version;
   int q = 0;
@@ -121,7 +140,11 @@ struct EvalSummary {
     std::string config;    // as in configs
   };
   std::vector<RequestRecord> per_request;  // EvalOptions::per_request
-  std::string label_source = "idx";  // idx (the label file) | unsplit (image_dir: top-1 of full.pt)
+  // idx (the label file) | unsplit (image_dir: top-1 of full.pt) | text (the next character)
+  std::string label_source = "idx";
+  int64_t text_stride = 0;       // text: characters between windows
+  double bits_per_char = -1;     // text: mean -log2 p(next character) from the edge's logits (-1: not computed)
+  double unsplit_bits_per_char = -1;  // text: the same from full.pt run locally
   double accuracy = 0;           // over all images (failed requests count as wrong)
   double unsplit_accuracy = -1;  // -1: not computed
   double agreement = -1;         // top-1(split) == top-1(unsplit)

@@ -1,6 +1,6 @@
-// splitrans-client: KServe v2 client for splitrans-edge. Subcommands: infer (images / .npy),
-// eval (Fashion-MNIST test set, or a directory of JPEG/PNG files, with accuracy, compression and
-// latency breakdown), health.
+// splitrans-client: KServe v2 client for splitrans-edge. Subcommands: infer (images / .npy, or
+// --text for a token model), eval (Fashion-MNIST test set, a directory of JPEG/PNG files, or --text
+// next-character prediction, with accuracy, compression and latency breakdown), load, health.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -18,6 +18,7 @@
 #include "codec/codec.h"
 #include "codec/npy.h"
 #include "common/kserve_protocol.h"
+#include "common/model_repository.h"
 #include "proto/health.grpc.pb.h"
 
 namespace sc = splitrans::client;
@@ -154,6 +155,62 @@ int RunHealth(const std::string& addr, const std::shared_ptr<grpc::Channel>& cha
   return 1;
 }
 
+// infer --text: the last T characters of text as token ids (T the manifest's input length), the
+// top-k next characters printed.
+int RunInferText(const std::shared_ptr<grpc::Channel>& channel, const sc::InferSettings& s, const std::string& text,
+                 const std::string& model_repo, int deadline_ms) {
+  auto repo = splitrans::ModelRepository::Load(model_repo);
+  if (!repo.ok()) {
+    std::cerr << "infer: " << repo.status().message() << " (--model-repo: the manifest maps characters to ids)\n";
+    return 1;
+  }
+  auto m = repo->Find(s.model, s.model_version);
+  if (!m.ok()) {
+    std::cerr << "infer: " << m.status().message() << "\n";
+    return 1;
+  }
+  if (!(*m)->IsTokens()) {
+    std::cerr << "infer: model '" << s.model << "' takes images: --text needs a token model\n";
+    return 1;
+  }
+  auto ids = sc::TextToTokens(text, (*m)->labels);
+  if (!ids.ok()) {
+    std::cerr << "infer: --text: " << ids.status().message() << "\n";
+    return 1;
+  }
+  const int64_t len = (*m)->input_shape[0];
+  if (static_cast<int64_t>(ids->size()) < len) {
+    std::cerr << "infer: --text has " << ids->size() << " characters; model '" << s.model << "' needs at least " << len
+              << " (the last " << len << " are used; there is no padding)\n";
+    return 1;
+  }
+  auto stub = inference::GRPCInferenceService::NewStub(channel);
+  inference::ModelInferRequest req = sc::MakeTokenRequest(s, ids->data() + ids->size() - len, 1, len);
+  req.set_id("text");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
+  inference::ModelInferResponse resp;
+  grpc::Status st = stub->ModelInfer(&ctx, req, &resp);
+  if (!st.ok()) {
+    std::cerr << "infer: error " << st.error_code() << ": " << st.error_message() << "\n";
+    return 1;
+  }
+  std::cout << "next character after the last " << len << " (top-k, probability):";
+  for (const std::string& e : sc::GetTopkLabels(resp)) {  // score:index:label; the label may be ':'
+    const size_t a = e.find(':'), b = a == std::string::npos ? a : e.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    std::cout << "  '" << sc::ShowChar(e.substr(b + 1)) << "' " << e.substr(0, a);
+  }
+  auto str_param = [&resp](const char* k) -> std::string {
+    auto it = resp.parameters().find(k);
+    return it != resp.parameters().end() ? it->second.string_param() : "";
+  };
+  std::cout << "\n  model " << resp.model_name() << "/" << resp.model_version() << ", split " << str_param(ks::kRespSplit)
+            << " (placement " << str_param(ks::kRespPlacement) << "), " << sc::GetIntParam(resp, ks::kRespFeatureBytes)
+            << " bytes sent (" << sc::GetIntParam(resp, ks::kRespRawFeatureBytes) << " raw)\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -186,7 +243,11 @@ int main(int argc, char** argv) {
     cmd->add_option("--model-version", settings.model_version, "model version (empty: latest)");
     cmd->add_option("--q", settings.q, "bits per quantized feature value (1..8)")->check(CLI::Range(1, 8));
     cmd->add_option("--mode", settings.mode, "codec mode")->check(CLI::IsMember(splitrans::codec::ModeNames()));
-    cmd->add_option("--split", settings.split, "split point (stage1|stage2|stage3; empty: model default)");
+    cmd->add_option("--quantizer", settings.quantizer,
+                    "aiq (AIQ over [min, max]) | clip (AIQ over a range clipped by squared error); empty: the edge's "
+                    "default")
+        ->check(CLI::IsMember({"", "aiq", "clip"}));
+    cmd->add_option("--split", settings.split, "split point, one of the manifest's splits (e.g. stage2, block2; empty: model default)");
     cmd->add_option("--top-k", settings.top_k, "top-k labels")->check(CLI::Range(1, 100));
     cmd->add_option("--placement", settings.placement,
                     "split | offload (the cloud runs the unsplit model) | local (the edge does); empty: the edge's "
@@ -203,17 +264,26 @@ int main(int argc, char** argv) {
   };
 
   auto* infer = app.add_subcommand("infer", "classify PNG/JPEG images or .npy tensors ([1,28,28] / [B,1,28,28]; "
-                                            "<f4/<f2 = model input scaled as --input-scaling says, |u1 = pixels)");
+                                            "<f4/<f2 = model input scaled as --input-scaling says, |u1 = pixels), "
+                                            "or with --text the next character of a token model");
   add_common(infer);
   std::vector<std::string> files;
-  std::string input_scaling = ks::kScalingNormalized;
-  infer->add_option("files", files, "image (.png/.jpg) or .npy files")->required()->check(CLI::ExistingFile);
+  std::string input_scaling = ks::kScalingNormalized, infer_text, infer_repo = "models";
+  infer->add_option("files", files, "image (.png/.jpg) or .npy files")->check(CLI::ExistingFile);
+  infer->add_option("--text", infer_text,
+                    "token model (e.g. --model kjv_charlm): print the top-k characters after this text; it must "
+                    "have at least T characters (the manifest's input length) and the last T are sent as INT64 ids")
+      ->excludes("files");
+  infer->add_option("--model-repo", infer_repo, "model repository (with --text: the manifest's labels map characters "
+                                                "to token ids)")
+      ->envname("SPLITRANS_MODEL_REPO");
   infer->add_option("--input-scaling", input_scaling,
                     "float .npy values: normalized = (pixel/255 - mean) / std, unit = pixel/255 in [0, 1]")
       ->check(CLI::IsMember(std::vector<std::string>(std::begin(ks::kScalings), std::end(ks::kScalings))));
 
-  auto* eval = app.add_subcommand("eval", "evaluate over the Fashion-MNIST test set (or --image-dir): accuracy "
-                                          "vs the unsplit model, compression ratio, latency percentiles");
+  auto* eval = app.add_subcommand("eval", "evaluate over the Fashion-MNIST test set (or --image-dir, or --text for a "
+                                          "token model): accuracy vs the unsplit model, compression ratio, latency "
+                                          "percentiles");
   add_common(eval);
   sc::EvalOptions eo;
   bool json = false, no_progress = false, no_unsplit = false;
@@ -225,12 +295,21 @@ int main(int argc, char** argv) {
                    "evaluate on the .jpg/.jpeg/.png files of this directory (sorted; each sent as it is, BYTES) "
                    "instead of --images/--labels; no labels: accuracy = top-1 agreement with the unsplit model")
       ->check(CLI::ExistingDirectory);
+  eval->add_option("--text", eo.text,
+                   "token model (e.g. --model kjv_charlm): next-character prediction over this UTF-8 text file: "
+                   "windows of T characters (the manifest's input length, read from --model-repo) every --stride "
+                   "characters, labelled with the character after each, sent as INT64 ids; also reports bits per "
+                   "character; --limit counts windows")
+      ->check(CLI::ExistingFile)
+      ->excludes("--image-dir");
+  eval->add_option("--stride", eo.text_stride, "with --text: characters between windows (0: T, no overlap)")
+      ->check(CLI::NonNegativeNumber);
   eval->add_option("--unsplit-cache", eo.unsplit_cache,
                    "read the unsplit model's predictions from this file if it holds one per image, else write "
-                   "them there");
-  eval->add_option("--limit", eo.limit, "evaluate the first N images (0: all)")->check(CLI::NonNegativeNumber);
+                   "them there (not used with --text)");
+  eval->add_option("--limit", eo.limit, "evaluate the first N images (--text: windows; 0: all)")->check(CLI::NonNegativeNumber);
   eval->add_option("--concurrency", eo.concurrency, "requests in flight")->check(CLI::Range(1, 1024));
-  eval->add_option("--batch", eo.batch, "images per request")->check(CLI::Range(1, 256));
+  eval->add_option("--batch", eo.batch, "images (--text: windows) per request")->check(CLI::Range(1, 256));
   eval->add_flag("--json", json, "print the summary as JSON on stdout");
   eval->add_flag("--no-progress", no_progress, "no progress bar on stderr");
   eval->add_flag("--no-unsplit", no_unsplit, "skip the local unsplit reference run");
@@ -284,7 +363,14 @@ int main(int argc, char** argv) {
     std::cerr << channel.status().message() << "\n";
     return 1;
   }
-  if (*infer) return RunInfer(*channel, settings, files, deadline_ms, input_scaling);
+  if (*infer) {
+    if (!infer_text.empty()) return RunInferText(*channel, settings, infer_text, infer_repo, deadline_ms);
+    if (files.empty()) {
+      std::cerr << "infer: give image/.npy files or --text\n";
+      return 1;
+    }
+    return RunInfer(*channel, settings, files, deadline_ms, input_scaling);
+  }
   if (*health) {
     return kserve_ready ? RunReady(health_addr, *channel, wait_ms) : RunHealth(health_addr, *channel, service, wait_ms);
   }

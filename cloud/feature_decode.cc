@@ -99,6 +99,7 @@ absl::Status FromPacket(const v1::FeaturePacket& p, FeatureRequest* req) {
     case v1::PAYLOAD_INPUT_IMAGES: req->payload = PayloadKind::kInputImages; break;
     case v1::PAYLOAD_INPUT_F32: req->payload = PayloadKind::kInputF32; break;
     case v1::PAYLOAD_INPUT_U8: req->payload = PayloadKind::kInputU8; break;
+    case v1::PAYLOAD_INPUT_TOKENS: req->payload = PayloadKind::kInputTokens; break;
     default:
       return absl::InvalidArgumentError(absl::StrCat("cloud: unknown payload kind ", static_cast<int>(p.payload())));
   }
@@ -133,6 +134,10 @@ absl::Status DecodeOffloadInput(const FeatureRequest& req, const ModelManifest& 
   if (req.payload != PayloadKind::kInputF32 && req.payload != PayloadKind::kInputU8) {
     return absl::InvalidArgumentError("not a tensor model input payload");
   }
+  if (m.IsTokens()) {
+    return absl::InvalidArgumentError(absl::StrCat(m.name, "/", m.version,
+                                                   " takes token ids: full offload needs PAYLOAD_INPUT_TOKENS"));
+  }
   if (!ShapeAccepted(req.shape, m.input_shape)) {
     return absl::InvalidArgumentError(absl::StrCat("input shape [", absl::StrJoin(req.shape, ","), "] does not match ",
                                                    m.name, "/", m.version, " input shape [B,",
@@ -153,6 +158,30 @@ absl::Status DecodeOffloadInput(const FeatureRequest& req, const ModelManifest& 
     const uint64_t per = Elements(m.input_shape);
     for (uint64_t off = 0; off < n; off += per) NormalizePixels(req.codec_bytes + off, m, out->data() + off);
   }
+  *shape = req.shape;
+  if (shape->size() == m.input_shape.size()) shape->insert(shape->begin(), 1);
+  return absl::OkStatus();
+}
+
+absl::Status DecodeOffloadTokens(const FeatureRequest& req, const ModelManifest& m, uint64_t max_elements,
+                                 std::vector<int64_t>* out, std::vector<int64_t>* shape) {
+  if (req.payload != PayloadKind::kInputTokens) return absl::InvalidArgumentError("not a token input payload");
+  if (!m.IsTokens()) {
+    return absl::InvalidArgumentError(absl::StrCat(m.name, "/", m.version,
+                                                   " takes images: PAYLOAD_INPUT_TOKENS is for token models"));
+  }
+  if (!ShapeAccepted(req.shape, m.input_shape)) {
+    return absl::InvalidArgumentError(absl::StrCat("token input shape [", absl::StrJoin(req.shape, ","),
+                                                   "] does not match ", m.name, "/", m.version, " input shape [B,",
+                                                   m.input_shape[0], "] (B <= ", kMaxBatch, ")"));
+  }
+  const uint64_t n = Elements(req.shape);
+  if (n > max_elements) {
+    return absl::InvalidArgumentError(absl::StrCat("input of ", n, " token ids is over this server's limit of ",
+                                                   max_elements));
+  }
+  out->resize(n);
+  if (auto st = DecodeTokensInt32(req.codec_bytes, req.codec_size, n, m.vocab, out->data()); !st.ok()) return st;
   *shape = req.shape;
   if (shape->size() == m.input_shape.size()) shape->insert(shape->begin(), 1);
   return absl::OkStatus();

@@ -11,9 +11,12 @@
 
 #include "codec/crc32c.h"
 #include "codec/format.h"
+#include "common/limits.h"
+#include "proto/split_inference.pb.h"
 
 namespace splitrans::cloud {
 namespace {
+namespace v1 = ::splitrans::v1;
 
 class FeatureDecodeTest : public ::testing::Test {
  protected:
@@ -220,6 +223,73 @@ TEST_F(FeatureDecodeTest, OffloadInputsAreCheckedAndNormalized) {
   std::memcpy(f32.data(), &nan, 4);
   req.shape = {2, 1, 28, 28};
   EXPECT_EQ(DecodeOffloadInput(req, m, 1 << 20, &back, &shape).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// PAYLOAD_INPUT_TOKENS: [B, T] little-endian int32 ids, each in [0, vocab), for a token model only.
+TEST_F(FeatureDecodeTest, OffloadTokensAreCheckedAgainstTheVocabulary) {
+  auto lm = ParseManifest(R"({"name": "lm", "version": 1,
+      "input": {"shape": [8], "dtype": "INT64", "kind": "tokens", "vocab": 5},
+      "output": {"shape": [5]}, "labels": ["a", "b", "c", "d", "e"], "full": "full.pt",
+      "splits": {"b1": {"head": "h.pt", "tail": "t.pt", "feature_shape": [8, 4]}}})",
+                          "d");
+  ASSERT_TRUE(lm.ok()) << lm.status();
+  std::vector<int64_t> ids(16);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i % 5);
+  std::vector<uint8_t> bytes;
+  EncodeTokensInt32(ids.data(), ids.size(), &bytes);
+  v1::FeaturePacket p;
+  p.set_model_name("lm");
+  p.set_payload(v1::PAYLOAD_INPUT_TOKENS);
+  p.set_codec_bytes(bytes.data(), bytes.size());
+  p.add_shape(2);
+  p.add_shape(8);
+  FeatureRequest req;
+  ASSERT_TRUE(FromPacket(p, &req).ok());
+  EXPECT_EQ(req.payload, PayloadKind::kInputTokens);
+  EXPECT_TRUE(IsFullOffload(req.payload));
+  std::vector<int64_t> back, shape;
+  ASSERT_TRUE(DecodeOffloadTokens(req, *lm, 1 << 20, &back, &shape).ok());
+  EXPECT_EQ(back, ids);
+  EXPECT_EQ(shape, (std::vector<int64_t>{2, 8}));
+  req.shape = {8};  // [T] is one batch element
+  req.codec_size = 32;
+  ASSERT_TRUE(DecodeOffloadTokens(req, *lm, 1 << 20, &back, &shape).ok());
+  EXPECT_EQ(shape, (std::vector<int64_t>{1, 8}));
+
+  auto expect_bad = [&](FeatureRequest r, const ModelManifest& m, const std::string& why) {
+    absl::Status st = DecodeOffloadTokens(r, m, 1 << 20, &back, &shape);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << why;
+    EXPECT_NE(st.message().find(why), std::string::npos) << st;
+  };
+  req.shape = {2, 8};
+  req.codec_size = bytes.size();
+  FeatureRequest r = req;
+  r.codec_size = bytes.size() - 1;
+  expect_bad(r, *lm, "token payload has 63 bytes, the shape needs 64");
+  r = req;
+  r.shape = {2, 7};
+  expect_bad(r, *lm, "token input shape [2,7] does not match lm/1 input shape [B,8]");
+  r = req;
+  r.shape = {kMaxBatch + 1, 8};
+  expect_bad(r, *lm, "does not match");
+  std::vector<uint8_t> hostile = bytes;
+  hostile[4 * 11] = 5;  // id 11 = 5 = vocab
+  r = req;
+  r.codec_bytes = hostile.data();
+  expect_bad(r, *lm, "id 5 at position 11 is outside the vocabulary [0, 5)");
+  hostile[4 * 11 + 3] = 0x80;  // negative
+  expect_bad(r, *lm, "at position 11 is outside the vocabulary");
+  // Over the server's element limit, before anything is read.
+  absl::Status st = DecodeOffloadTokens(req, *lm, 10, &back, &shape);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  // Token ids for an image model, and image inputs for a token model.
+  expect_bad(req, **repo_->Find("fmnist_resnet", ""), "takes images: PAYLOAD_INPUT_TOKENS is for token models");
+  std::vector<float> in;
+  r = req;
+  r.payload = PayloadKind::kInputF32;
+  st = DecodeOffloadInput(r, *lm, 1 << 20, &in, &shape);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("takes token ids"), std::string::npos) << st;
 }
 
 }  // namespace

@@ -36,7 +36,8 @@ absl::StatusOr<std::unique_ptr<TailPipeline>> TailPipeline::Create(
       p->tails_[{m->name, m->version, name}] = std::move(*mod);
     }
     if (!m->full_path.empty()) {
-      auto full = TorchModule::LoadAndWarmUp(m->full_path, m->input_shape);
+      auto full = TorchModule::LoadAndWarmUp(m->full_path, m->input_shape,
+                                             m->IsTokens() ? InputDType::kInt64 : InputDType::kFloat32);
       if (!full.ok()) return full.status();
       spdlog::info("cloud: loaded unsplit model {}/{} from {} (full offload)", m->name, m->version, m->full_path);
       p->fulls_[{m->name, m->version}] = std::move(*full);
@@ -76,8 +77,14 @@ absl::StatusOr<TailResult> TailPipeline::RunFull(const FeatureRequest& req) cons
   TailResult result;
   result.model_version = std::to_string(m.version);
   thread_local std::vector<float> input;
+  thread_local std::vector<int64_t> tokens;
   std::vector<int64_t> shape;
-  if (req.payload != PayloadKind::kInputImages) {
+  if (req.payload == PayloadKind::kInputTokens) {
+    if (auto st = DecodeOffloadTokens(req, m, options_.max_feature_elements, &tokens, &shape); !st.ok()) return st;
+  } else if (m.IsTokens()) {
+    return absl::InvalidArgumentError(absl::StrCat(m.name, "/", m.version,
+                                                   " takes token ids: full offload needs PAYLOAD_INPUT_TOKENS"));
+  } else if (req.payload != PayloadKind::kInputImages) {
     if (auto st = DecodeOffloadInput(req, m, options_.max_feature_elements, &input, &shape); !st.ok()) return st;
   } else {
     const int64_t batch = static_cast<int64_t>(req.images.size());
@@ -114,7 +121,9 @@ absl::StatusOr<TailResult> TailPipeline::RunFull(const FeatureRequest& req) cons
   }
   result.decode_us = sw.Lap();
   std::vector<int64_t> out_shape;
-  absl::Status fs = full->second->Forward(input.data(), shape, &result.logits, &out_shape);
+  absl::Status fs = req.payload == PayloadKind::kInputTokens
+                        ? full->second->Forward(tokens.data(), shape, &result.logits, &out_shape)
+                        : full->second->Forward(input.data(), shape, &result.logits, &out_shape);
   if (!fs.ok()) return absl::InternalError(absl::StrCat("unsplit model: ", fs.message()));
   if (auto st = Finalize(m, "unsplit model", shape[0], out_shape, req.top_k, &result); !st.ok()) return st;
   result.tail_us = sw.Lap();

@@ -1,5 +1,5 @@
 // The cloud's core, without gRPC: codec bitstream (or a baseline payload) -> decoded feature ->
-// tail model -> logits and top-k; for full offload, the model input -> the unsplit model. Thread-safe: Run() may be called from many threads at once (one codec::Decoder per
+// tail model -> logits and top-k; for full offload, the model input (or token ids) -> the unsplit model. Thread-safe: Run() may be called from many threads at once (one codec::Decoder per
 // thread).
 #pragma once
 
@@ -48,8 +48,9 @@ class TailPipeline {
 
   // NOT_FOUND: unknown model/version/split; INVALID_ARGUMENT / DATA_LOSS: bad bitstream (see
   // common/status_util.h), a feature shape that does not match the manifest, or logits that
-  // are not finite; INTERNAL: the model failed. Full offload (request.payload kInputImages or
-  // kInputF32): INVALID_ARGUMENT for a bad input or one over the pixel budget,
+  // are not finite; INTERNAL: the model failed. Full offload (request.payload kInputImages,
+  // kInputF32, kInputU8 or kInputTokens): INVALID_ARGUMENT for a bad input (a token id outside the
+  // vocabulary, a payload of another kind than the model takes) or one over the pixel budget,
   // FAILED_PRECONDITION when the model has no unsplit model.
   absl::StatusOr<TailResult> Run(const FeatureRequest& request) const;
 

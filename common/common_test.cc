@@ -99,6 +99,68 @@ TEST(ModelRepository, RejectsInvalidManifests) {
   EXPECT_FALSE(ParseManifest(std::string(s).replace(s.find("[3, 2, 2]"), 9, "[3, -2, 2]"), "d").ok());
 }
 
+constexpr char kTokenManifest[] = R"({
+  "name": "lm", "version": 1,
+  "input": {"shape": [8], "dtype": "INT64", "kind": "tokens", "vocab": 3},
+  "output": {"shape": [3], "dtype": "FP32", "kind": "logits"}, "labels": ["\n", " ", "a"],
+  "full": "full.pt", "default_split": "b",
+  "splits": {"b": {"head": "h.pt", "tail": "t.pt", "feature_shape": [8, 4]}},
+  "architecture": {"kind": "transformer"}, "heldout_top1": 0.5
+})";
+
+TEST(ModelRepository, ParsesTokenManifests) {
+  auto m = ParseManifest(kTokenManifest, "/r/lm/1");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE(m->IsTokens());
+  EXPECT_EQ(m->vocab, 3);
+  EXPECT_EQ(m->input_shape, std::vector<int64_t>{8});
+  EXPECT_EQ(m->InputElements(), 8);
+  EXPECT_EQ(m->labels[0], "\n");
+  EXPECT_TRUE(m->mean.empty());
+  EXPECT_EQ(m->splits.at("b").feature_shape, (std::vector<int64_t>{8, 4}));
+  auto img = ParseManifest(kManifest, "d");
+  ASSERT_TRUE(img.ok());
+  EXPECT_FALSE(img->IsTokens());
+  EXPECT_EQ(img->vocab, 0);
+}
+
+TEST(ModelRepository, RejectsInconsistentTokenManifests) {
+  const std::string s = kTokenManifest;
+  auto edit = [&s](const std::string& from, const std::string& to) {
+    std::string t = s;
+    const size_t at = t.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return t.replace(at, from.size(), to);
+  };
+  struct Case {
+    std::string text, why;
+  } cases[] = {
+      {edit("\"vocab\": 3", "\"vocab\": 4"), "must equal the number of labels"},
+      {edit(", \"vocab\": 3", ""), "input.vocab"},
+      {edit("\"vocab\": 3", "\"vocab\": 0"), "input.vocab must be in"},
+      {edit("\"vocab\": 3", "\"vocab\": \"3\""), "input.vocab"},
+      {edit("\"dtype\": \"INT64\"", "\"dtype\": \"FP32\""), "needs input.dtype INT64"},
+      {edit("\"dtype\": \"INT64\"", "\"dtype\": \"INT32\""), "input.dtype must be FP32 (images) or INT64"},
+      {edit("\"kind\": \"tokens\"", "\"kind\": \"audio\""), "input.kind must be"},
+      {edit("\"shape\": [8]", "\"shape\": [1, 8]"), "must be [T]"},
+      {edit("\"vocab\": 3}", "\"vocab\": 3, \"mean\": [0.5]}"), "input.mean applies to image inputs"},
+      {edit("\"output\": {\"shape\": [3]", "\"output\": {\"shape\": [4]"), "output.shape"},
+      {edit("[\"\\n\", \" \", \"a\"]", "[\"\\n\", \" \"]"), "output.shape"},
+  };
+  for (const Case& c : cases) {
+    auto m = ParseManifest(c.text, "d");
+    ASSERT_FALSE(m.ok()) << c.why;
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << c.why;
+    EXPECT_NE(m.status().message().find(c.why), std::string::npos) << m.status();
+  }
+  // An image manifest stays an image manifest: no vocab, no INT64.
+  const std::string img = kManifest;
+  auto with_vocab = ParseManifest(std::string(img).replace(img.find("\"std\""), 5, "\"vocab\": 2, \"std\""), "d");
+  EXPECT_EQ(with_vocab.status().code(), absl::StatusCode::kInvalidArgument);
+  auto image_int64 = ParseManifest(std::string(img).replace(img.find("\"std\""), 5, "\"dtype\": \"INT64\", \"std\""), "d");
+  EXPECT_EQ(image_int64.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(Image, CorruptImagesAreInvalidArgument) {
   auto m = ParseManifest(kManifest, "d");
   ASSERT_TRUE(m.ok());
@@ -247,6 +309,34 @@ TEST(FeaturePayload, NamesParseAndRoundTrip) {
   FeatureWire w;
   EXPECT_FALSE(ParsePlacement("cloud", &p));
   EXPECT_FALSE(ParseFeatureWire("SRNS", &w));
+}
+
+TEST(FeaturePayload, TokensRoundTripAsLittleEndianInt32AndAreRangeChecked) {
+  const std::vector<int64_t> ids = {0, 1, 72, 300, 65536};
+  std::vector<uint8_t> bytes;
+  EncodeTokensInt32(ids.data(), ids.size(), &bytes);
+  ASSERT_EQ(bytes.size(), ids.size() * 4);
+  EXPECT_EQ(bytes[8], 72);  // little-endian: id 2's low byte first
+  EXPECT_EQ(bytes[12], 300 & 0xff);
+  EXPECT_EQ(bytes[13], 300 >> 8);
+  EXPECT_EQ(bytes[18], 1);  // 65536 = 0x00010000
+  std::vector<int64_t> back(ids.size(), -7);
+  ASSERT_TRUE(DecodeTokensInt32(bytes.data(), bytes.size(), ids.size(), 65537, back.data()).ok());
+  EXPECT_EQ(back, ids);
+  // An id >= vocab: the message names the position and the value.
+  absl::Status st = DecodeTokensInt32(bytes.data(), bytes.size(), ids.size(), 300, back.data());
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("id 300 at position 3"), std::string::npos) << st;
+  // A negative id (0xffffffff).
+  std::vector<uint8_t> neg(4, 0xff);
+  st = DecodeTokensInt32(neg.data(), neg.size(), 1, 10, back.data());
+  EXPECT_NE(st.message().find("id -1 at position 0"), std::string::npos) << st;
+  // Sizes other than 4 per id.
+  for (size_t size : {size_t{0}, bytes.size() - 1, bytes.size() + 4}) {
+    EXPECT_EQ(DecodeTokensInt32(bytes.data(), size, ids.size(), 65537, back.data()).code(),
+              absl::StatusCode::kInvalidArgument)
+        << size;
+  }
 }
 
 TEST(FeaturePayload, ZstdAiqErrorsAndConstantFeatures) {

@@ -246,7 +246,7 @@ bool FeatureCodec::gpu() const { return gpu_ != nullptr; }
 
 codec::Status FeatureCodec::Encode(const codec::TensorView& tensor, const codec::EncodeOptions& options,
                                    std::vector<uint8_t>* out, CodecPath* path) {
-  if (gpu_ && options.mode == codec::Mode::kDense) {
+  if (gpu_ && options.mode == codec::Mode::kDense && options.quantizer == codec::Quantizer::kMinMax) {
     codec::Status s = gpu_->Encode(tensor, options.q, out);
     if (!IsGpuFailure(s)) {
       if (path) *path = CodecPath::kGpu;

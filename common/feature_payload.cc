@@ -57,6 +57,32 @@ absl::Status DecodeRawFloat32(const uint8_t* data, size_t size, size_t n, float*
   return absl::OkStatus();
 }
 
+void EncodeTokensInt32(const int64_t* ids, size_t n, std::vector<uint8_t>* out) {
+  out->resize(n * 4);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t v = static_cast<uint32_t>(ids[i]);
+    for (int b = 0; b < 4; ++b) (*out)[i * 4 + b] = static_cast<uint8_t>(v >> (8 * b));
+  }
+}
+
+absl::Status DecodeTokensInt32(const uint8_t* data, size_t size, size_t n, int64_t vocab, int64_t* ids) {
+  if (size != n * 4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token payload has ", size, " bytes, the shape needs ", n * 4, " (", n, " int32 ids)"));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* p = data + i * 4;
+    const int32_t v = static_cast<int32_t>(uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 |
+                                           uint32_t{p[3]} << 24);
+    if (v < 0 || v >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token payload: id ", v, " at position ", i, " is outside the vocabulary [0, ", vocab, ")"));
+    }
+    ids[i] = v;
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 struct CCtxDeleter {
@@ -75,9 +101,11 @@ absl::Status CheckQ(int q) {
 
 }  // namespace
 
-absl::Status EncodeZstdAiq(const float* x, size_t n, int q, std::vector<uint8_t>* out, codec::QuantParams* params) {
+absl::Status EncodeZstdAiq(const float* x, size_t n, int q, std::vector<uint8_t>* out, codec::QuantParams* params,
+                           codec::Quantizer quantizer) {
   if (auto st = CheckQ(q); !st.ok()) return st;
-  const codec::Status qs = codec::ComputeQuantParams(x, n, q, params);
+  const codec::Status qs = quantizer == codec::Quantizer::kClip ? codec::ComputeClippedQuantParams(x, n, q, params)
+                                                                : codec::ComputeQuantParams(x, n, q, params);
   if (!qs.ok()) return absl::InvalidArgumentError(qs.message());
   out->clear();
   if (params->constant || n == 0) return absl::OkStatus();  // no symbols: the parameters say it all

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/codec.h"
 #include "codec/quantize.h"
 
 namespace splitrans {
@@ -35,11 +36,12 @@ const char* FeatureWireName(FeatureWire wire);
 
 // What a packet's bytes hold (proto Payload, same order): a split's feature as an .srns bitstream,
 // raw float32 or zstd'd AIQ symbols; or, for full offload, the model input as encoded images or
-// float32 or uint8 pixels, as the request brought it.
-enum class PayloadKind { kSrns, kRawF32, kZstdAiq, kInputImages, kInputF32, kInputU8 };
+// float32 or uint8 pixels, as the request brought it, or a token model's ids.
+enum class PayloadKind { kSrns, kRawF32, kZstdAiq, kInputImages, kInputF32, kInputU8, kInputTokens };
 // True for the full-offload payloads (the unsplit model runs on them).
 inline bool IsFullOffload(PayloadKind k) {
-  return k == PayloadKind::kInputImages || k == PayloadKind::kInputF32 || k == PayloadKind::kInputU8;
+  return k == PayloadKind::kInputImages || k == PayloadKind::kInputF32 || k == PayloadKind::kInputU8 ||
+         k == PayloadKind::kInputTokens;
 }
 
 // zstd's level for FeatureWire::kZstd.
@@ -51,9 +53,17 @@ void EncodeRawFloat32(const float* x, size_t n, std::vector<uint8_t>* out);
 // finite.
 absl::Status DecodeRawFloat32(const uint8_t* data, size_t size, size_t n, float* out);
 
-// Quantizes x[0, n) at q bits into *params and compresses the symbols into *out.
+// out = ids[0, n) as little-endian int32 bytes (PAYLOAD_INPUT_TOKENS). REQUIRES: every id in [0, 2^31).
+void EncodeTokensInt32(const int64_t* ids, size_t n, std::vector<uint8_t>* out);
+// ids[0, n) from exactly n * 4 bytes of little-endian int32. INVALID_ARGUMENT for another size
+// or an id outside [0, vocab) (the message names its position and value).
+absl::Status DecodeTokensInt32(const uint8_t* data, size_t size, size_t n, int64_t vocab, int64_t* ids);
+
+// Quantizes x[0, n) at q bits into *params (AIQ's range, or the clipped one: codec::Quantizer)
+// and compresses the symbols into *out.
 // INVALID_ARGUMENT for q outside codec::kMinQ..kMaxQ, NaN/Inf, or a range float32 cannot grid.
-absl::Status EncodeZstdAiq(const float* x, size_t n, int q, std::vector<uint8_t>* out, codec::QuantParams* params);
+absl::Status EncodeZstdAiq(const float* x, size_t n, int q, std::vector<uint8_t>* out, codec::QuantParams* params,
+                           codec::Quantizer quantizer = codec::Quantizer::kMinMax);
 // Decompresses exactly n symbols (each < 2^q) and dequantizes them into out[0, n).
 // INVALID_ARGUMENT for bad parameters, DATA_LOSS for a frame that is damaged or holds another
 // number of bytes (its declared size is checked before anything is decompressed).

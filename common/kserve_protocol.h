@@ -27,8 +27,13 @@ inline constexpr char kParamFeatureCodec[] = "feature_codec";
 // or "latency" (the edge picks placement, split, q and codec_mode per request; the request must
 // then leave those parameters out). Default: the edge's --policy.
 inline constexpr char kParamPolicy[] = "policy";
+// string, "aiq" (AIQ over [min, max]) or "clip" (AIQ over a clipped range chosen by squared
+// error, outliers clamped): how a split request's feature is quantized (srns and zstd). Default:
+// the edge's --quantizer. Not with codec_mode "paper".
+inline constexpr char kParamQuantizer[] = "quantizer";
 inline constexpr const char* kRequestParams[] = {kParamQ,          kParamCodecMode, kParamSplit,        kParamTopK,
-                                                 kParamInputScaling, kParamPlacement, kParamFeatureCodec, kParamPolicy};
+                                                 kParamInputScaling, kParamPlacement, kParamFeatureCodec, kParamPolicy,
+                                                 kParamQuantizer};
 // The parameters that policy "latency" chooses: a request that sets one is served as "fixed".
 inline constexpr const char* kPolicyChosenParams[] = {kParamQ, kParamCodecMode, kParamSplit, kParamPlacement,
                                                       kParamFeatureCodec};
@@ -56,6 +61,7 @@ inline constexpr char kRespQ[] = "q";
 // ... and strings.
 inline constexpr char kRespSplit[] = "split";
 inline constexpr char kRespCodecMode[] = "codec_mode";
+inline constexpr char kRespQuantizer[] = "quantizer";  // split with srns or zstd: as the request parameter
 inline constexpr char kRespEncodeDevice[] = "encode_device";  // "cpu" | "gpu"
 inline constexpr char kRespDecodeDevice[] = "decode_device";
 inline constexpr char kRespPlacement[] = "placement";          // as the request parameter

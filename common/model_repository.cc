@@ -73,27 +73,56 @@ absl::StatusOr<ModelManifest> ParseManifest(const std::string& text, const std::
     auto ishape = ShapeField(in.at("shape"), "input.shape");
     if (!ishape.ok()) return bad(std::string(ishape.status().message()));
     m.input_shape = *ishape;
-    if (m.input_shape.size() != 3) return bad("input.shape must be [C, H, W]");
-    if (in.value("dtype", "FP32") != "FP32") return bad("input.dtype must be FP32");
-    m.mean = in.value("mean", std::vector<float>{0.f});
-    m.std = in.value("std", std::vector<float>{1.f});
-    const int64_t c = m.input_shape[0];
-    if (c != 1 && c != 3) return bad("input channels must be 1 or 3");
-    for (auto* v : {&m.mean, &m.std}) {
-      if (v->size() == 1 && c > 1) v->resize(c, v->front());
-      if (static_cast<int64_t>(v->size()) != c) return bad("input.mean/std need one value per channel");
+    const std::string dtype = in.value("dtype", "FP32");
+    const std::string kind = in.value("kind", dtype == "INT64" ? "tokens" : "image");
+    if (dtype != "FP32" && dtype != "INT64") {
+      return bad(absl::StrCat("input.dtype must be FP32 (images) or INT64 (tokens), got '", dtype, "'"));
     }
-    for (float s : m.std) {
-      if (!(s > 0)) return bad("input.std must be positive");
+    if (kind != "image" && kind != "tokens") {
+      return bad(absl::StrCat("input.kind must be 'image' or 'tokens', got '", kind, "'"));
     }
-    m.color = in.value("color", c == 1 ? "grayscale" : "rgb");
-    if ((m.color == "grayscale") != (c == 1)) return bad("input.color does not match the channels");
+    if ((kind == "tokens") != (dtype == "INT64")) {
+      return bad(absl::StrCat("input.kind '", kind, "' needs input.dtype ", kind == "tokens" ? "INT64" : "FP32",
+                              ", got ", dtype));
+    }
+    if (kind == "tokens") {
+      m.input_kind = InputKind::kTokens;
+      if (m.input_shape.size() != 1) return bad("input.shape of a token model must be [T]");
+      for (const char* key : {"mean", "std", "color"}) {
+        if (in.contains(key)) return bad(absl::StrCat("input.", key, " applies to image inputs, not tokens"));
+      }
+      if (!in.contains("vocab") || !in.at("vocab").is_number_integer()) {
+        return bad("input.vocab (the number of token ids) is required for a token model");
+      }
+      m.vocab = in.at("vocab").get<int64_t>();
+      if (m.vocab < 1 || m.vocab > (int64_t{1} << 24)) return bad("input.vocab must be in [1, 2^24]");
+    } else {
+      if (m.input_shape.size() != 3) return bad("input.shape must be [C, H, W]");
+      if (in.contains("vocab")) return bad("input.vocab applies to token inputs, not images");
+      m.mean = in.value("mean", std::vector<float>{0.f});
+      m.std = in.value("std", std::vector<float>{1.f});
+      const int64_t c = m.input_shape[0];
+      if (c != 1 && c != 3) return bad("input channels must be 1 or 3");
+      for (auto* v : {&m.mean, &m.std}) {
+        if (v->size() == 1 && c > 1) v->resize(c, v->front());
+        if (static_cast<int64_t>(v->size()) != c) return bad("input.mean/std need one value per channel");
+      }
+      for (float s : m.std) {
+        if (!(s > 0)) return bad("input.std must be positive");
+      }
+      m.color = in.value("color", c == 1 ? "grayscale" : "rgb");
+      if ((m.color == "grayscale") != (c == 1)) return bad("input.color does not match the channels");
+    }
     auto oshape = ShapeField(j.at("output").at("shape"), "output.shape");
     if (!oshape.ok()) return bad(std::string(oshape.status().message()));
     m.output_shape = *oshape;
     m.labels = j.at("labels").get<std::vector<std::string>>();
     if (m.output_shape.size() != 1 || m.output_shape[0] != static_cast<int64_t>(m.labels.size())) {
       return bad("output.shape must be [num_labels]");
+    }
+    if (m.IsTokens() && m.vocab != static_cast<int64_t>(m.labels.size())) {
+      return bad(absl::StrCat("input.vocab (", m.vocab, ") must equal the number of labels (", m.labels.size(),
+                              "): label i names token id i"));
     }
     m.full_path = Resolve(dir, j.value("full", ""));
     for (const auto& [name, s] : j.at("splits").items()) {

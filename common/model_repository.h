@@ -15,17 +15,23 @@ struct SplitSpec {
   std::string name;                    // "stage2"
   std::string head_path;               // absolute or repo-relative path of the head TorchScript
   std::string tail_path;
-  std::vector<int64_t> feature_shape;  // [C, H, W] without the batch dimension
+  std::vector<int64_t> feature_shape;  // without the batch dimension: [C, H, W], [tokens, dim], ...
 };
+
+// What a model takes: images (FP32 [C, H, W], the default) or token ids (INT64 [T], input.kind
+// "tokens", each id in [0, vocab) and label i naming token i).
+enum class InputKind { kImage, kTokens };
 
 struct ModelManifest {
   std::string name;
   int64_t version = 0;
   std::string dir;                     // <repo>/<model>/<version>
   std::string platform;                // "torchscript"
-  std::vector<int64_t> input_shape;    // [C, H, W]
-  std::vector<float> mean, std;        // per channel (size C, or 1 broadcast)
-  std::string color;                   // "grayscale" or "rgb"
+  InputKind input_kind = InputKind::kImage;
+  std::vector<int64_t> input_shape;    // images: [C, H, W]; tokens: [T]
+  std::vector<float> mean, std;        // images: per channel (size C, or 1 broadcast)
+  std::string color;                   // images: "grayscale" or "rgb"
+  int64_t vocab = 0;                   // tokens: ids are in [0, vocab); vocab == labels.size()
   std::vector<int64_t> output_shape;   // [num_classes]
   std::vector<std::string> labels;     // num_classes entries
   std::string full_path;               // unsplit model (may be empty)
@@ -33,6 +39,7 @@ struct ModelManifest {
   std::map<std::string, SplitSpec> splits;
 
   int64_t InputElements() const;       // product(input_shape)
+  bool IsTokens() const { return input_kind == InputKind::kTokens; }
   int NumClasses() const { return static_cast<int>(labels.size()); }
   // The split with this name; empty name: default_split. NOT_FOUND lists the valid names.
   absl::StatusOr<const SplitSpec*> FindSplit(const std::string& name) const;

@@ -52,17 +52,28 @@ absl::StatusOr<std::unique_ptr<TorchModule>> TorchModule::Load(const std::string
 absl::StatusOr<std::unique_ptr<TorchModule>> TorchModule::LoadAndWarmUp(
     const std::string& path, const std::vector<int64_t>& input_shape,
     std::vector<int64_t>* output_shape) {
+  return LoadAndWarmUp(path, input_shape, InputDType::kFloat32, output_shape);
+}
+
+absl::StatusOr<std::unique_ptr<TorchModule>> TorchModule::LoadAndWarmUp(
+    const std::string& path, const std::vector<int64_t>& input_shape, InputDType dtype,
+    std::vector<int64_t>* output_shape) {
   auto mod = Load(path);
   if (!mod.ok()) return mod.status();
   std::vector<int64_t> shape = {1};
   shape.insert(shape.end(), input_shape.begin(), input_shape.end());
-  std::vector<float> zeros(
-      std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>()));
+  const int64_t n = std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
   std::vector<float> out;
   std::vector<int64_t> out_shape;
-  if (auto st = (*mod)->Forward(zeros.data(), shape, &out, &out_shape); !st.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
+  absl::Status st;
+  if (dtype == InputDType::kInt64) {
+    std::vector<int64_t> zeros(n);
+    st = (*mod)->Forward(zeros.data(), shape, &out, &out_shape);
+  } else {
+    std::vector<float> zeros(n);
+    st = (*mod)->Forward(zeros.data(), shape, &out, &out_shape);
   }
+  if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
   if (output_shape != nullptr) *output_shape = std::move(out_shape);
   return mod;
 }
@@ -70,10 +81,22 @@ absl::StatusOr<std::unique_ptr<TorchModule>> TorchModule::LoadAndWarmUp(
 absl::Status TorchModule::Forward(const float* input, const std::vector<int64_t>& shape,
                                   std::vector<float>* output,
                                   std::vector<int64_t>* output_shape) const {
+  return ForwardTensor(input, /*int64=*/false, shape, output, output_shape);
+}
+
+absl::Status TorchModule::Forward(const int64_t* input, const std::vector<int64_t>& shape,
+                                  std::vector<float>* output,
+                                  std::vector<int64_t>* output_shape) const {
+  return ForwardTensor(input, /*int64=*/true, shape, output, output_shape);
+}
+
+absl::Status TorchModule::ForwardTensor(const void* input, bool int64, const std::vector<int64_t>& shape,
+                                        std::vector<float>* output,
+                                        std::vector<int64_t>* output_shape) const {
   try {
     c10::InferenceMode guard;
     // from_blob does not copy; the module does not modify its input.
-    at::Tensor in = torch::from_blob(const_cast<float*>(input), shape, torch::kFloat32);
+    at::Tensor in = torch::from_blob(const_cast<void*>(input), shape, int64 ? torch::kInt64 : torch::kFloat32);
     torch::jit::IValue out_iv = impl_->module.forward({in});
     if (!out_iv.isTensor()) return absl::InternalError("model output is not a tensor");
     at::Tensor out = out_iv.toTensor().to(torch::kFloat32).contiguous();

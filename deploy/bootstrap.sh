@@ -32,6 +32,9 @@ PACKAGES=(
   iproute2 python3-matplotlib
   # photographs for the ImageNet-shaped link benchmark (tools/make_photos.py)
   plasma-workspace-wallpapers python3-pil
+  # the character LM's corpus (tools/train_charlm.py, tools/evaluate_charlm.py): the King James
+  # Bible (bible-kjv-text, public domain) and its reader `bible`
+  bible-kjv
 )
 
 missing=()

@@ -34,6 +34,7 @@ static_assert(static_cast<int>(PayloadKind::kZstdAiq) == v1::PAYLOAD_ZSTD_AIQ);
 static_assert(static_cast<int>(PayloadKind::kInputImages) == v1::PAYLOAD_INPUT_IMAGES);
 static_assert(static_cast<int>(PayloadKind::kInputF32) == v1::PAYLOAD_INPUT_F32);
 static_assert(static_cast<int>(PayloadKind::kInputU8) == v1::PAYLOAD_INPUT_U8);
+static_assert(static_cast<int>(PayloadKind::kInputTokens) == v1::PAYLOAD_INPUT_TOKENS);
 
 // One ModelInfer in flight, shared by its reactor (until OnDone), its worker task and its cloud
 // callback. The reactor is finished exactly once, by Finish(); after that nothing touches the
@@ -460,6 +461,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     info->manifest = enc->manifest;
     info->split = enc->split;
     info->mode = codec::ModeName(st->parsed.head.encode.mode);
+    info->quantizer = codec::QuantizerName(st->parsed.head.encode.quantizer);
     info->q = st->parsed.head.encode.q;
     info->placement = st->parsed.head.placement;
     info->wire = st->parsed.head.wire;

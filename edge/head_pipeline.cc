@@ -27,9 +27,10 @@ absl::StatusOr<std::unique_ptr<HeadPipeline>> HeadPipeline::Create(
   if (!codec.ok()) return codec.status();
   p->codec_ = std::move(*codec);
   for (const ModelManifest* m : p->repo_.All()) {
+    const InputDType dtype = m->IsTokens() ? InputDType::kInt64 : InputDType::kFloat32;
     for (const auto& [name, split] : m->splits) {
       std::vector<int64_t> out_shape;
-      auto mod = TorchModule::LoadAndWarmUp(split.head_path, m->input_shape, &out_shape);
+      auto mod = TorchModule::LoadAndWarmUp(split.head_path, m->input_shape, dtype, &out_shape);
       if (!mod.ok()) return mod.status();
       std::vector<int64_t> expect = {1};
       expect.insert(expect.end(), split.feature_shape.begin(), split.feature_shape.end());
@@ -43,7 +44,7 @@ absl::StatusOr<std::unique_ptr<HeadPipeline>> HeadPipeline::Create(
       p->heads_[{m->name, m->version, name}] = std::move(*mod);
     }
     if (!m->full_path.empty()) {
-      auto full = TorchModule::LoadAndWarmUp(m->full_path, m->input_shape);
+      auto full = TorchModule::LoadAndWarmUp(m->full_path, m->input_shape, dtype);
       if (!full.ok()) return full.status();
       spdlog::info("edge: loaded unsplit model {}/{} from {} (placement local)", m->name, m->version, m->full_path);
       p->fulls_[{m->name, m->version}] = std::move(*full);
@@ -72,6 +73,11 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const S
     return absl::InvalidArgumentError(
         absl::StrCat("q must be in [", codec::kMinQ, ", ", codec::kMaxQ, "], got ", req.encode.q));
   }
+  if (m.IsTokens() != (in.kind == EdgeInput::Kind::kTokens)) {
+    return absl::InvalidArgumentError(absl::StrCat(m.name, "/", m.version, " takes ",
+                                                   m.IsTokens() ? "token ids" : "images or image tensors", ", not ",
+                                                   in.kind == EdgeInput::Kind::kTokens ? "token ids" : "images"));
+  }
   if (auto st = stage("preprocess"); !st.ok()) return st;
 
   EncodedFeature out;
@@ -83,7 +89,26 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const S
   shape.insert(shape.end(), m.input_shape.begin(), m.input_shape.end());
   thread_local std::vector<float> input;
   const float* input_ptr = nullptr;
+  const int64_t* tokens_ptr = nullptr;  // kTokens: the model input instead of input_ptr
   switch (in.kind) {
+    case EdgeInput::Kind::kTokens:
+      for (int64_t i = 0; i < in.batch * per; ++i) {
+        if (in.tokens[i] < 0 || in.tokens[i] >= m.vocab) {
+          return absl::InvalidArgumentError(absl::StrCat("token id ", in.tokens[i], " at position ", i,
+                                                         " is outside the vocabulary [0, ", m.vocab, ")"));
+        }
+      }
+      if (req.placement == Placement::kOffload) {  // the ids go as int32: the cloud runs the unsplit model
+        out.payload = PayloadKind::kInputTokens;
+        EncodeTokensInt32(in.tokens, static_cast<size_t>(in.batch * per), &out.bytes);
+        out.payload_bytes = out.bytes.size();
+        out.feature_shape = shape;
+        out.raw_feature_bytes = out.bytes.size();  // nothing is compressed
+        out.preprocess_us = sw.Lap();
+        return out;
+      }
+      tokens_ptr = in.tokens;
+      break;
     case EdgeInput::Kind::kEncodedImages: {
       if (static_cast<int64_t>(in.images.size()) != in.batch) {
         return absl::InvalidArgumentError("number of images does not match the batch size");
@@ -174,7 +199,8 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const S
   if (auto st = stage("head"); !st.ok()) return st;
   if (req.placement == Placement::kLocal) {
     const TorchModule& full = *fulls_.at({m.name, m.version});
-    absl::Status fs = full.Forward(input_ptr, shape, &out.logits, &out.logits_shape);
+    absl::Status fs = tokens_ptr ? full.Forward(tokens_ptr, shape, &out.logits, &out.logits_shape)
+                                 : full.Forward(input_ptr, shape, &out.logits, &out.logits_shape);
     if (!fs.ok()) return absl::InternalError(absl::StrCat("unsplit model: ", fs.message()));
     if (out.logits_shape.size() != 2 || out.logits_shape[0] != in.batch || out.logits_shape[1] != m.NumClasses()) {
       return absl::InternalError(absl::StrCat("unsplit model output [", absl::StrJoin(out.logits_shape, ","),
@@ -192,7 +218,8 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const S
 
   thread_local std::vector<float> feature;
   const TorchModule& head = *heads_.at({m.name, m.version, s.name});
-  absl::Status hs = head.Forward(input_ptr, shape, &feature, &out.feature_shape);
+  absl::Status hs = tokens_ptr ? head.Forward(tokens_ptr, shape, &feature, &out.feature_shape)
+                               : head.Forward(input_ptr, shape, &feature, &out.feature_shape);
   if (!hs.ok()) return absl::InternalError(absl::StrCat("head ", s.name, ": ", hs.message()));
   std::vector<int64_t> expect = {in.batch};
   expect.insert(expect.end(), s.feature_shape.begin(), s.feature_shape.end());
@@ -226,7 +253,7 @@ absl::StatusOr<EncodedFeature> HeadPipeline::Run(const HeadRequest& req, const S
       out.payload = PayloadKind::kRawF32;
       break;
     case FeatureWire::kZstd:
-      if (auto zs = EncodeZstdAiq(feature.data(), feature.size(), req.encode.q, &out.bytes, &out.aiq); !zs.ok()) {
+      if (auto zs = EncodeZstdAiq(feature.data(), feature.size(), req.encode.q, &out.bytes, &out.aiq, req.encode.quantizer); !zs.ok()) {
         return zs;
       }
       out.payload = PayloadKind::kZstdAiq;

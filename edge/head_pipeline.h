@@ -29,9 +29,10 @@ struct HeadPipelineOptions {
   int64_t max_request_pixels = kDefaultMaxRequestPixels;
 };
 
-// One request's input batch, in one of four forms (pointers are borrowed for the call).
+// One request's input batch, in one of five forms (pointers are borrowed for the call): four for
+// image models, kTokens for token models (manifest input.kind "tokens").
 struct EdgeInput {
-  enum class Kind { kEncodedImages, kPixelsU8, kFloat32, kUnitFloat32 };
+  enum class Kind { kEncodedImages, kPixelsU8, kFloat32, kUnitFloat32, kTokens };
   Kind kind = Kind::kFloat32;
   int64_t batch = 0;
   std::vector<std::string_view> images;  // kEncodedImages: one PNG/JPEG per batch element
@@ -39,6 +40,7 @@ struct EdgeInput {
   // kFloat32: batch * C*H*W normalized model input, (pixel/255 - mean) / std;
   // kUnitFloat32: the same count of pixel/255 values in [0, 1], normalized here.
   const float* values = nullptr;
+  const int64_t* tokens = nullptr;  // kTokens: batch * T token ids, each in [0, vocab)
 };
 
 // Asked between the stages of a request (and between its images): a non-OK status (the
@@ -51,7 +53,8 @@ struct HeadRequest {
   std::string split;          // "" = manifest default
   codec::EncodeOptions encode;
   // kSplit: head + feature coding (wire); kOffload: the input as it will cross the link (encoded
-  // images as they came, tensors as normalized float32), no model; kLocal: the unsplit model.
+  // images as they came, tensors as normalized float32, token ids as int32), no model; kLocal:
+  // the unsplit model.
   Placement placement = Placement::kSplit;
   FeatureWire wire = FeatureWire::kSrns;
   EdgeInput input;
@@ -63,9 +66,11 @@ struct EncodedFeature {
   // The payload: codec bitstream, raw or zstd feature, the input's pixels, float32 values or
   // encoded images (in KServe's raw BYTES framing).
   std::vector<uint8_t> bytes;
-  std::vector<int64_t> feature_shape;  // [B, C, H, W] of the feature (offload: of the model input)
+  std::vector<int64_t> feature_shape;  // [B, ...] of the feature (offload: of the model input, [B, T] for tokens)
   codec::QuantParams aiq;              // kZstdAiq
-  uint64_t raw_feature_bytes = 0;      // float32 size before compression (offload: of the model input)
+  // float32 size before compression (offload: of the model input; tokens: the int32 ids' size,
+  // which is also the payload: nothing is compressed)
+  uint64_t raw_feature_bytes = 0;
   uint64_t payload_bytes = 0;          // bytes.size()
   // kLocal: the unsplit model's logits [B, classes] (head_us is its time); nothing is sent.
   std::vector<float> logits;

@@ -65,6 +65,66 @@ absl::Status CheckBatch(int64_t batch) {
   return absl::OkStatus();
 }
 
+// A token model's input: INT64 or INT32 ids, shape [T] or [B, T], in contents or little-endian
+// raw_input_contents; every id in [0, vocab).
+absl::Status ParseTokens(const inf::ModelInferRequest::InferInputTensor& t, const std::string* raw_data, const ModelManifest& m,
+                         ParsedInfer* out) {
+  const std::string& dt = t.datatype();
+  if (dt != "INT64" && dt != "INT32") {
+    return absl::InvalidArgumentError(absl::StrCat("model '", m.name, "' takes token ids: input datatype must be INT64 or INT32, not '",
+                                                   Shown(dt), "'"));
+  }
+  std::vector<int64_t> shape(t.shape().begin(), t.shape().end());
+  const int64_t len = m.input_shape[0];
+  int64_t batch = 1;
+  if (shape.size() == 2) batch = shape[0];
+  if ((shape.size() != 1 && shape.size() != 2) || shape.back() != len) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input shape [", absl::StrJoin(shape, ","), "] must be [", len, "] or [B,", len, "] (token ids)"));
+  }
+  if (auto s = CheckBatch(batch); !s.ok()) return s;
+  const size_t n = static_cast<size_t>(batch * len);
+  const size_t width = dt == "INT64" ? 8 : 4;
+  std::vector<int64_t>& ids = out->tokens;
+  ids.resize(n);
+  if (raw_data) {
+    if (raw_data->size() != n * width) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("raw ", dt, " input has ", raw_data->size(), " bytes, shape needs ", n * width));
+    }
+    const auto* p = reinterpret_cast<const uint8_t*>(raw_data->data());
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t v = 0;
+      for (size_t b = 0; b < width; ++b) v |= uint64_t{p[i * width + b]} << (8 * b);  // little-endian
+      ids[i] = width == 8 ? static_cast<int64_t>(v) : static_cast<int64_t>(static_cast<int32_t>(v));
+    }
+  } else if (dt == "INT64") {
+    if (static_cast<size_t>(t.contents().int64_contents_size()) != n) {
+      return absl::InvalidArgumentError(absl::StrCat("int64_contents has ", t.contents().int64_contents_size(),
+                                                     " values, the shape needs ", n));
+    }
+    std::copy(t.contents().int64_contents().begin(), t.contents().int64_contents().end(), ids.begin());
+  } else {
+    if (static_cast<size_t>(t.contents().int_contents_size()) != n) {
+      return absl::InvalidArgumentError(absl::StrCat("int_contents has ", t.contents().int_contents_size(),
+                                                     " values, the shape needs ", n));
+    }
+    std::copy(t.contents().int_contents().begin(), t.contents().int_contents().end(), ids.begin());
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= m.vocab) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", ids[i], " at position ", i,
+                                                     " is outside the vocabulary [0, ", m.vocab, ") of model '",
+                                                     m.name, "'"));
+    }
+  }
+  EdgeInput& in = out->head.input;
+  in.kind = EdgeInput::Kind::kTokens;
+  in.batch = batch;
+  in.tokens = ids.data();
+  return absl::OkStatus();
+}
+
 absl::Status ParseInput(const inf::ModelInferRequest& req, const ModelManifest& m, bool unit_scaling,
                         ParsedInfer* out) {
   const auto& t = req.inputs(0);
@@ -90,6 +150,11 @@ absl::Status ParseInput(const inf::ModelInferRequest& req, const ModelManifest& 
   if (unit_scaling && t.datatype() != "FP32") {
     return absl::InvalidArgumentError(absl::StrCat("parameter '", ks::kParamInputScaling,
                                                    "' applies to FP32 inputs only, not ", Shown(t.datatype())));
+  }
+  if (m.IsTokens()) return ParseTokens(t, raw_data, m, out);
+  if (t.datatype() == "INT64" || t.datatype() == "INT32") {
+    return absl::InvalidArgumentError(absl::StrCat("input datatype ", t.datatype(), " is for token models; model '",
+                                                   m.name, "' takes images: FP32, UINT8 or BYTES"));
   }
   EdgeInput& in = out->head.input;
   if (t.datatype() == "BYTES") {
@@ -187,11 +252,13 @@ absl::Status ParseInferRequest(const inf::ModelInferRequest& req, const ModelRep
   h.encode = defaults.encode;
   int64_t q = h.encode.q, k = defaults.top_k;
   std::string mode = codec::ModeName(h.encode.mode);
+  std::string quantizer = codec::QuantizerName(h.encode.quantizer);
   std::string scaling = ks::kScalingNormalized;
   std::string placement = PlacementName(defaults.placement), wire = FeatureWireName(defaults.wire);
   if (auto s = GetIntParam(req.parameters(), ks::kParamQ, &q); !s.ok()) return s;
   if (auto s = GetIntParam(req.parameters(), ks::kParamTopK, &k); !s.ok()) return s;
   if (auto s = GetStringParam(req.parameters(), ks::kParamCodecMode, &mode); !s.ok()) return s;
+  if (auto s = GetStringParam(req.parameters(), ks::kParamQuantizer, &quantizer); !s.ok()) return s;
   if (auto s = GetStringParam(req.parameters(), ks::kParamSplit, &h.split); !s.ok()) return s;
   if (auto s = GetStringParam(req.parameters(), ks::kParamInputScaling, &scaling); !s.ok()) return s;
   if (auto s = GetStringParam(req.parameters(), ks::kParamPlacement, &placement); !s.ok()) return s;
@@ -230,6 +297,15 @@ absl::Status ParseInferRequest(const inf::ModelInferRequest& req, const ModelRep
   if (!codec::ParseMode(mode, &h.encode.mode)) {
     return absl::InvalidArgumentError(absl::StrCat("parameter 'codec_mode' must be ",
                                                    absl::StrJoin(codec::ModeNames(), "|"), ", got '", Shown(mode), "'"));
+  }
+  if (!codec::ParseQuantizer(quantizer, &h.encode.quantizer)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter 'quantizer' must be aiq|clip, got '", Shown(quantizer), "'"));
+  }
+  if (h.encode.quantizer == codec::Quantizer::kClip && h.encode.mode == codec::Mode::kPaper) {
+    return absl::InvalidArgumentError(
+        "parameter 'quantizer' clip cannot be combined with codec_mode paper (paper mode quantizes as the paper "
+        "does, over [min, max])");
   }
   if (k < 1 || k > kMaxTopK) {
     return absl::InvalidArgumentError(absl::StrCat("parameter 'top_k' must be in [1, ", kMaxTopK, "], got ", k));
@@ -353,6 +429,7 @@ void BuildInferResponse(const v1::Result& r, const ParsedInfer& req, const Respo
     (*p)[ks::kRespFeatureCodec].set_string_param(FeatureWireName(info.wire));
     if (info.wire != FeatureWire::kRaw) set_int(ks::kRespQ, info.q);
     if (info.wire == FeatureWire::kSrns) (*p)[ks::kRespCodecMode].set_string_param(info.mode);
+    if (info.wire != FeatureWire::kRaw) (*p)[ks::kRespQuantizer].set_string_param(info.quantizer);
   }
   (*p)[ks::kRespPolicy].set_string_param(PolicyName(info.policy));
   if (info.policy == PolicyKind::kLatency) set_int(ks::kRespPolicyPredictedUs, info.policy_predicted_us);
@@ -366,23 +443,34 @@ void FillModelMetadata(const ModelManifest& m, const ModelRepository& repo, inf:
     if (other->name == m.name) resp->add_versions(std::to_string(other->version));
   }
   resp->set_platform("splitrans_torchscript_split");
-  // One input. Listed as FP32 [B, C, H, W]; UINT8 pixels of the same shape and BYTES (one
-  // PNG/JPEG per batch element, shape [B]) are accepted too. The parameters say how FP32 values
-  // must be scaled, so that a client does not have to guess.
   auto* in = resp->add_inputs();
   in->set_name("input");
-  in->set_datatype("FP32");
-  in->add_shape(-1);
-  for (int64_t d : m.input_shape) in->add_shape(d);
   auto* ip = in->mutable_parameters();
-  (*ip)["accepted_datatypes"].set_string_param("FP32,UINT8,BYTES");
-  (*ip)["fp32_scaling"].set_string_param(
-      absl::StrCat(ks::kScalingNormalized, ": (pixel/255 - mean) / std (default); ", ks::kScalingUnit,
-                   ": pixel/255 in [0, 1], send request parameter ", ks::kParamInputScaling, "=", ks::kScalingUnit));
-  (*ip)["mean"].set_string_param(absl::StrJoin(m.mean, ","));
-  (*ip)["std"].set_string_param(absl::StrJoin(m.std, ","));
-  (*ip)["color"].set_string_param(m.color);
-  (*ip)["uint8_scaling"].set_string_param("pixels 0..255");
+  if (m.IsTokens()) {
+    // Token ids [B, T], INT64 (INT32 accepted too); label i of the outputs names id i.
+    in->set_datatype("INT64");
+    in->add_shape(-1);
+    in->add_shape(m.input_shape[0]);
+    (*ip)["accepted_datatypes"].set_string_param("INT64,INT32");
+    (*ip)["kind"].set_string_param("tokens");
+    (*ip)["vocab"].set_int64_param(m.vocab);
+    (*ip)["token_range"].set_string_param(absl::StrCat("0..", m.vocab - 1, "; id i is label i"));
+  } else {
+    // One input. Listed as FP32 [B, C, H, W]; UINT8 pixels of the same shape and BYTES (one
+    // PNG/JPEG per batch element, shape [B]) are accepted too. The parameters say how FP32 values
+    // must be scaled, so that a client does not have to guess.
+    in->set_datatype("FP32");
+    in->add_shape(-1);
+    for (int64_t d : m.input_shape) in->add_shape(d);
+    (*ip)["accepted_datatypes"].set_string_param("FP32,UINT8,BYTES");
+    (*ip)["fp32_scaling"].set_string_param(
+        absl::StrCat(ks::kScalingNormalized, ": (pixel/255 - mean) / std (default); ", ks::kScalingUnit,
+                     ": pixel/255 in [0, 1], send request parameter ", ks::kParamInputScaling, "=", ks::kScalingUnit));
+    (*ip)["mean"].set_string_param(absl::StrJoin(m.mean, ","));
+    (*ip)["std"].set_string_param(absl::StrJoin(m.std, ","));
+    (*ip)["color"].set_string_param(m.color);
+    (*ip)["uint8_scaling"].set_string_param("pixels 0..255");
+  }
   auto* logits = resp->add_outputs();
   logits->set_name(ks::kOutputLogits);
   logits->set_datatype("FP32");

@@ -41,6 +41,7 @@ struct ParsedInfer {
   PolicyKind policy = PolicyKind::kFixed;
   std::vector<float> floats;    // FP32 data copied out of an unaligned raw buffer
   std::vector<uint8_t> pixels;  // UINT8 data unpacked from uint_contents
+  std::vector<int64_t> tokens;  // INT32/INT64 token ids (token models), widened to int64
 
   ParsedInfer() = default;
   ParsedInfer(ParsedInfer&&) = default;
@@ -67,6 +68,7 @@ struct ResponseInfo {
   const ModelManifest* manifest = nullptr;
   std::string split;  // "full" when the unsplit model ran (offload, local)
   std::string mode;
+  std::string quantizer;  // "aiq" | "clip"
   int q = 0;
   Placement placement = Placement::kSplit;
   FeatureWire wire = FeatureWire::kSrns;

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -21,6 +22,18 @@ namespace inf = ::inference;
 namespace v1 = ::splitrans::v1;
 namespace ks = ::splitrans::kserve;
 
+// A request for `model` with one input "input" of this datatype and shape, no contents yet.
+inf::ModelInferRequest OneInputRequest(const std::string& model, const std::string& datatype,
+                                       const std::vector<int64_t>& shape) {
+  inf::ModelInferRequest req;
+  req.set_model_name(model);
+  auto* in = req.add_inputs();
+  in->set_name("input");
+  in->set_datatype(datatype);
+  for (int64_t d : shape) in->add_shape(d);
+  return req;
+}
+
 class KServeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -34,13 +47,8 @@ class KServeTest : public ::testing::Test {
   }
 
   static inf::ModelInferRequest Request(const std::string& datatype, std::vector<int64_t> shape) {
-    inf::ModelInferRequest req;
-    req.set_model_name("fmnist_resnet");
+    inf::ModelInferRequest req = OneInputRequest("fmnist_resnet", datatype, shape);
     req.set_id("r1");
-    auto* in = req.add_inputs();
-    in->set_name("input");
-    in->set_datatype(datatype);
-    for (int64_t d : shape) in->add_shape(d);
     return req;
   }
   static inf::ModelInferRequest PixelsRaw(int64_t batch) {
@@ -208,6 +216,14 @@ TEST_F(KServeTest, ParametersAreValidated) {
       {"q as text", set_str("q", "four"), absl::StatusCode::kInvalidArgument},
       {"codec_mode=bogus", set_str("codec_mode", "bogus"), absl::StatusCode::kInvalidArgument},
       {"codec_mode as int", set_int("codec_mode", 2), absl::StatusCode::kInvalidArgument},
+      {"quantizer=minmax", set_str("quantizer", "minmax"), absl::StatusCode::kInvalidArgument},
+      {"quantizer as int", set_int("quantizer", 1), absl::StatusCode::kInvalidArgument},
+      {"quantizer clip with codec_mode paper",
+       [](inf::ModelInferRequest* r) {
+         (*r->mutable_parameters())["quantizer"].set_string_param("clip");
+         (*r->mutable_parameters())["codec_mode"].set_string_param("paper");
+       },
+       absl::StatusCode::kInvalidArgument},
       {"split=bogus", set_str("split", "bogus"), absl::StatusCode::kNotFound},
       {"placement=cloud", set_str("placement", "cloud"), absl::StatusCode::kInvalidArgument},
       {"placement as int", set_int("placement", 1), absl::StatusCode::kInvalidArgument},
@@ -286,9 +302,15 @@ TEST_F(KServeTest, ParametersAreValidated) {
     EXPECT_EQ(p.top_k, 3);
     EXPECT_EQ(p.head.split, "stage3");
     EXPECT_STREQ(codec::ModeName(p.head.encode.mode), mode.c_str());
+    EXPECT_EQ(p.head.encode.quantizer, codec::Quantizer::kMinMax);  // the default
     EXPECT_FALSE(p.want_logits);
     EXPECT_TRUE(p.want_topk);
   }
+  (*req.mutable_parameters())["codec_mode"].set_string_param("dense");
+  (*req.mutable_parameters())["quantizer"].set_string_param("clip");
+  ParsedInfer clip;
+  ASSERT_TRUE(Parse(req, &clip).ok());
+  EXPECT_EQ(clip.head.encode.quantizer, codec::Quantizer::kClip);
 }
 
 // Inputs the request fuzzer once crashed on stay plain errors (edge/fuzz/corpus/regression_*).
@@ -451,6 +473,7 @@ TEST_F(KServeTest, ResponseInContentsOrRawWithTheRequestedOutputs) {
   info.manifest = *m;
   info.split = "stage2";
   info.mode = "dense";
+  info.quantizer = "clip";
   info.q = 6;
   info.cloud_round_trip_us = 900;
   info.feature_bytes = 321;
@@ -482,6 +505,7 @@ TEST_F(KServeTest, ResponseInContentsOrRawWithTheRequestedOutputs) {
     EXPECT_EQ(resp.parameters().at("q").int64_param(), 6);
     EXPECT_EQ(resp.parameters().at("feature_bytes").int64_param(), 321);
     EXPECT_EQ(resp.parameters().at("codec_mode").string_param(), "dense");
+    EXPECT_EQ(resp.parameters().at("quantizer").string_param(), "clip");
     EXPECT_EQ(resp.parameters().at("transfer_us").int64_param(), 900);
     EXPECT_EQ(resp.parameters().at("placement").string_param(), "split");
     EXPECT_EQ(resp.parameters().at("feature_codec").string_param(), "srns");
@@ -502,6 +526,7 @@ TEST_F(KServeTest, ResponseInContentsOrRawWithTheRequestedOutputs) {
     EXPECT_EQ(resp.parameters().at("placement").string_param(), "offload");
     EXPECT_EQ(resp.parameters().count("q"), 0u);
     EXPECT_EQ(resp.parameters().count("codec_mode"), 0u);
+    EXPECT_EQ(resp.parameters().count("quantizer"), 0u);
     EXPECT_EQ(resp.parameters().count("feature_codec"), 0u);
   }
   ParsedInfer only_logits;
@@ -526,6 +551,216 @@ TEST_F(KServeTest, MetadataStatesTheInputScaling) {
   EXPECT_EQ(resp.inputs(0).shape_size(), 4);
   EXPECT_EQ(resp.outputs_size(), 2);
   EXPECT_EQ(resp.outputs(0).shape(1), 10);
+}
+
+// A token model (manifest input.kind "tokens", T = 8, vocab 5) in a repository of its own: the
+// request parser reads manifests only, no TorchScript.
+class TokenKServeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string root = ::testing::TempDir() + "/kserve_token_repo";
+    std::filesystem::create_directories(root + "/lm/1");
+    std::ofstream(root + "/lm/1/manifest.json") << R"({"name": "lm", "version": 1,
+      "input": {"shape": [8], "dtype": "INT64", "kind": "tokens", "vocab": 5},
+      "output": {"shape": [5], "dtype": "FP32", "kind": "logits"}, "labels": ["\n", " ", "a", "b", "c"],
+      "full": "full.pt", "splits": {"b1": {"head": "h.pt", "tail": "t.pt", "feature_shape": [8, 4]}}})";
+    auto r = ModelRepository::Load(root);
+    ASSERT_TRUE(r.ok()) << r.status();
+    repo_ = new ModelRepository(std::move(*r));
+  }
+  static void TearDownTestSuite() {
+    delete repo_;
+    repo_ = nullptr;
+  }
+  static inf::ModelInferRequest Request(const std::string& datatype, std::vector<int64_t> shape) {
+    return OneInputRequest("lm", datatype, shape);
+  }
+  absl::Status Parse(const inf::ModelInferRequest& req, ParsedInfer* out) {
+    return ParseInferRequest(req, *repo_, InferDefaults{}, out);
+  }
+  static std::vector<int64_t> Ids(int64_t n) {
+    std::vector<int64_t> ids(n);
+    for (int64_t i = 0; i < n; ++i) ids[i] = (i * 3) % 5;
+    return ids;
+  }
+  static ModelRepository* repo_;
+};
+ModelRepository* TokenKServeTest::repo_ = nullptr;
+
+TEST_F(TokenKServeTest, Int64AndInt32InContentsAndRaw) {
+  const std::vector<int64_t> one = Ids(8), two = Ids(16);
+  auto check = [&](const inf::ModelInferRequest& req, const std::vector<int64_t>& want, const char* what) {
+    ParsedInfer p;
+    absl::Status st = Parse(req, &p);
+    ASSERT_TRUE(st.ok()) << what << ": " << st;
+    EXPECT_EQ(p.head.input.kind, EdgeInput::Kind::kTokens) << what;
+    EXPECT_EQ(p.head.input.batch, static_cast<int64_t>(want.size()) / 8) << what;
+    ASSERT_NE(p.head.input.tokens, nullptr);
+    EXPECT_EQ(std::vector<int64_t>(p.head.input.tokens, p.head.input.tokens + want.size()), want) << what;
+    EXPECT_EQ(p.raw_output, req.raw_input_contents_size() > 0) << what;
+  };
+  auto i64 = Request("INT64", {8});
+  for (int64_t v : one) i64.mutable_inputs(0)->mutable_contents()->add_int64_contents(v);
+  check(i64, one, "INT64 [8] contents");
+  auto i32 = Request("INT32", {2, 8});
+  for (int64_t v : two) i32.mutable_inputs(0)->mutable_contents()->add_int_contents(static_cast<int32_t>(v));
+  check(i32, two, "INT32 [2,8] contents");
+  // raw_input_contents: little-endian, 8 or 4 bytes per id.
+  std::string raw64, raw32;
+  for (int64_t v : two) {
+    for (int b = 0; b < 8; ++b) raw64.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * b)) & 0xff));
+    for (int b = 0; b < 4; ++b) raw32.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * b)) & 0xff));
+  }
+  auto r64 = Request("INT64", {2, 8});
+  r64.add_raw_input_contents(raw64);
+  check(r64, two, "INT64 raw");
+  auto r32 = Request("INT32", {2, 8});
+  r32.add_raw_input_contents(raw32);
+  check(r32, two, "INT32 raw");
+}
+
+TEST_F(TokenKServeTest, IdsOutsideTheVocabularyNameTheirPositionAndValue) {
+  struct Case {
+    inf::ModelInferRequest req;
+    std::string why;
+  };
+  std::vector<Case> cases;
+  {
+    auto r = Request("INT64", {8});
+    for (int i = 0; i < 8; ++i) r.mutable_inputs(0)->mutable_contents()->add_int64_contents(i == 3 ? 5 : 0);
+    cases.push_back({r, "token id 5 at position 3 is outside the vocabulary [0, 5)"});
+  }
+  {
+    auto r = Request("INT32", {2, 8});
+    for (int i = 0; i < 16; ++i) r.mutable_inputs(0)->mutable_contents()->add_int_contents(i == 9 ? -1 : 1);
+    cases.push_back({r, "token id -1 at position 9"});
+  }
+  {
+    auto r = Request("INT64", {8});
+    std::string raw(64, '\0');
+    raw[8 * 7 + 5] = 1;  // id 7 = 2^40
+    r.add_raw_input_contents(raw);
+    cases.push_back({r, "token id 1099511627776 at position 7"});
+  }
+  {
+    auto r = Request("INT32", {8});
+    std::string raw(32, '\0');
+    for (int b = 0; b < 4; ++b) raw[4 + b] = '\xff';  // id 1 = -1
+    r.add_raw_input_contents(raw);
+    cases.push_back({r, "token id -1 at position 1"});
+  }
+  for (const Case& c : cases) {
+    ParsedInfer p;
+    absl::Status st = Parse(c.req, &p);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << c.why;
+    EXPECT_NE(st.message().find(c.why), std::string::npos) << st;
+  }
+}
+
+TEST_F(TokenKServeTest, OtherDatatypesShapesAndSizesAreRefused) {
+  struct Case {
+    inf::ModelInferRequest req;
+    std::string why;
+  };
+  std::vector<Case> cases;
+  for (const char* dt : {"FP32", "UINT8", "BYTES", "INT16", "FP16"}) {
+    auto r = Request(dt, {8});
+    r.add_raw_input_contents(std::string(32, '\0'));
+    cases.push_back({r, "takes token ids: input datatype must be INT64 or INT32"});
+  }
+  for (std::vector<int64_t> shape : {std::vector<int64_t>{7}, {1, 1, 8}, {8, 1}, {0, 8}, {}}) {
+    auto r = Request("INT64", shape);
+    r.add_raw_input_contents(std::string(64, '\0'));
+    cases.push_back({r, shape.size() == 2 && shape[0] == 0 ? "batch size 0" : "must be [8] or [B,8]"});
+  }
+  {
+    auto r = Request("INT64", {8});
+    r.add_raw_input_contents(std::string(63, '\0'));
+    cases.push_back({r, "raw INT64 input has 63 bytes, shape needs 64"});
+  }
+  {
+    auto r = Request("INT32", {2, 8});
+    r.add_raw_input_contents(std::string(64, '\0'));
+    cases.push_back({r, "raw INT32 input has 64 bytes, shape needs 64"});  // 2 x 8 x 4 = 64: accepted, see below
+  }
+  {
+    auto r = Request("INT64", {8});
+    r.mutable_inputs(0)->mutable_contents()->add_int_contents(1);  // INT64 needs int64_contents
+    cases.push_back({r, "int64_contents has 0 values, the shape needs 8"});
+  }
+  {
+    auto r = Request("INT64", {8});
+    r.add_raw_input_contents(std::string(64, '\0'));
+    (*r.mutable_parameters())[ks::kParamInputScaling].set_string_param(ks::kScalingUnit);
+    cases.push_back({r, "applies to FP32 inputs only"});
+  }
+  for (const Case& c : cases) {
+    ParsedInfer p;
+    absl::Status st = Parse(c.req, &p);
+    if (c.why.rfind("raw INT32 input has 64", 0) == 0) {
+      EXPECT_TRUE(st.ok()) << st;  // the size matches
+      continue;
+    }
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << c.why;
+    EXPECT_NE(st.message().find(c.why), std::string::npos) << c.why << " -- got: " << st;
+  }
+}
+
+TEST_F(KServeTest, ImageModelsRefuseTokenIds) {
+  for (const char* dt : {"INT64", "INT32"}) {
+    auto req = Request(dt, {1, 1, 28, 28});
+    req.add_raw_input_contents(std::string(784 * (dt[3] == '6' ? 8 : 4), '\0'));
+    ParsedInfer p;
+    absl::Status st = Parse(req, &p);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("is for token models; model 'fmnist_resnet' takes images: FP32, UINT8 or BYTES"),
+              std::string::npos)
+        << st;
+  }
+}
+
+TEST_F(TokenKServeTest, MetadataListsTokenIdsAndTheResponseUsesTheCharacters) {
+  auto m = repo_->Find("lm");
+  ASSERT_TRUE(m.ok());
+  inf::ModelMetadataResponse md;
+  FillModelMetadata(**m, *repo_, &md);
+  ASSERT_EQ(md.inputs_size(), 1);
+  EXPECT_EQ(md.inputs(0).datatype(), "INT64");
+  ASSERT_EQ(md.inputs(0).shape_size(), 2);
+  EXPECT_EQ(md.inputs(0).shape(0), -1);
+  EXPECT_EQ(md.inputs(0).shape(1), 8);
+  const auto& params = md.inputs(0).parameters();
+  EXPECT_EQ(params.at("accepted_datatypes").string_param(), "INT64,INT32");
+  EXPECT_EQ(params.at("vocab").int64_param(), 5);
+  EXPECT_EQ(params.count("mean"), 0u);
+  EXPECT_EQ(md.outputs(0).shape(1), 5);
+
+  // A cloud answer for a batch of 2: top-k labels are the characters.
+  auto req = Request("INT64", {2, 8});
+  req.add_raw_input_contents(std::string(128, '\0'));
+  ParsedInfer p;
+  ASSERT_TRUE(Parse(req, &p).ok());
+  v1::Result r;
+  r.add_logits_shape(2);
+  r.add_logits_shape(5);
+  for (int i = 0; i < 10; ++i) r.add_logits(static_cast<float>(i % 5));
+  for (uint32_t b = 0; b < 2; ++b) {
+    auto* c = r.add_topk();
+    c->set_batch_index(b);
+    c->set_index(4);
+    c->set_score(0.5f);
+  }
+  ASSERT_TRUE(ValidateCloudResult(r, 2, 5, 1).ok());
+  ResponseInfo info;
+  info.manifest = *m;
+  info.split = "b1";
+  inf::ModelInferResponse resp;
+  p.raw_output = false;
+  BuildInferResponse(r, p, info, &resp);
+  ASSERT_EQ(resp.outputs_size(), 2);
+  EXPECT_EQ(resp.outputs(0).shape(1), 5);
+  ASSERT_EQ(resp.outputs(1).contents().bytes_contents_size(), 2);
+  EXPECT_EQ(resp.outputs(1).contents().bytes_contents(0), "0.5:4:c");
 }
 
 }  // namespace

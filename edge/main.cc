@@ -2,6 +2,7 @@
 // feature with the splitrans codec and streams it to splitrans-cloud.
 #include <absl/strings/str_join.h>
 
+#include <cstdio>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -19,13 +20,15 @@ int main(int argc, char** argv) {
   splitrans::edge::EdgeServerOptions opt;
   splitrans::ServerMainFlags flags;
   std::string mode = "auto", cloud_rpc = "stream", codec_device = "auto";
+  std::string quantizer = "aiq";
 
   CLI::App app{
       "splitrans-edge: serves the KServe v2 gRPC API (inference.GRPCInferenceService). ModelInfer accepts one "
       "input: BYTES (PNG/JPEG, one per batch element), UINT8 pixels 0..255, or FP32 [C,H,W] / [B,C,H,W] "
       "(contents or raw_input_contents). FP32 values must be the normalized model input, (pixel/255 - mean) / "
       "std with the manifest's mean and std (ModelMetadata states them), unless the request parameter "
-      "input_scaling=unit says they are pixel/255 in [0, 1]. Request parameters: " +
+      "input_scaling=unit says they are pixel/255 in [0, 1]. A token model (manifest input.kind \"tokens\") "
+      "takes INT64 or INT32 token ids [T] / [B,T] instead, each in [0, vocab). Request parameters: " +
       ks::JoinNames(ks::kRequestParams) + " (others are rejected). Runs the head, encodes the feature and "
       "sends it to splitrans-cloud. Requests over --max-inflight or --max-queue get RESOURCE_EXHAUSTED at "
       "once; the client's deadline bounds every stage. TLS on the front door with --tls-cert/--tls-key "
@@ -106,6 +109,13 @@ int main(int argc, char** argv) {
   app.add_option("--codec-mode", mode, "default codec mode (request parameter codec_mode overrides)")
       ->envname("SPLITRANS_CODEC_MODE")
       ->check(CLI::IsMember(splitrans::codec::ModeNames()));
+  app.add_option("--quantizer", quantizer,
+                 "default quantizer (request parameter quantizer overrides): aiq = the paper's AIQ over [min, max]; "
+                 "clip = AIQ over a clipped range chosen by squared reconstruction error (outliers are clamped; "
+                 "better at low q on heavy-tailed features; encoded on the CPU; not with --codec-mode paper)")
+      ->envname("SPLITRANS_QUANTIZER")
+      ->check(CLI::IsMember({"aiq", "clip"}))
+      ->capture_default_str();
   app.add_option("--codec-device", codec_device,
                  "where the codec runs: auto (GPU when one is usable, else CPU; logged at start), cpu, or gpu "
                  "(refuse to start without a usable GPU). The GPU codes the dense layout; other layouts "
@@ -155,6 +165,13 @@ int main(int argc, char** argv) {
   splitrans::ParseFeatureWire(feature_codec, &opt.default_wire);
   splitrans::ApplyServerFlags(flags, &opt.server);
   splitrans::codec::ParseMode(mode, &opt.default_encode.mode);
+  splitrans::codec::ParseQuantizer(quantizer, &opt.default_encode.quantizer);
+  if (opt.default_encode.quantizer == splitrans::codec::Quantizer::kClip &&
+      opt.default_encode.mode == splitrans::codec::Mode::kPaper) {
+    std::fprintf(stderr, "--quantizer clip cannot be combined with --codec-mode paper (paper mode quantizes over "
+                         "[min, max])\n");
+    return 2;
+  }
   splitrans::ParseCodecDevice(codec_device, &opt.pipeline.codec_device);
   opt.cloud.use_stream = cloud_rpc == "stream";
   opt.cloud.max_message_bytes = opt.server.max_message_bytes;

@@ -4,8 +4,10 @@
 # splitrans-client, prints accuracy vs the unsplit model, compression and the latency breakdown,
 # and stops both servers (also on Ctrl-C / errors).
 #
-# usage: scripts/demo.sh [BUILD_DIR] [--limit N] [--q Q] [--mode MODE] [--split SPLIT]
+# usage: scripts/demo.sh [BUILD_DIR] [--model NAME] [--limit N] [--q Q] [--mode MODE] [--split SPLIT]
 #                        [--concurrency C] [--batch B] [--json] [--cloud-rpc stream|unary] [--tls]
+#   --model: fmnist_resnet (default, the CNN) or fmnist_vit (the Vision Transformer); both are
+#   Fashion-MNIST classifiers in models/, served by the same edge and cloud
 #   BUILD_DIR defaults to build/ (configure + build the whole project first:
 #   cmake --preset default && cmake --build build)
 #   --tls: certificates and a token from deploy/make_certs.sh (in a temporary directory); TLS with
@@ -17,9 +19,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="build"
 if [[ $# -gt 0 && "$1" != --* ]]; then BUILD="$1"; shift; fi
 [[ "$BUILD" = /* ]] || BUILD="$ROOT/$BUILD"
-LIMIT=0 Q=4 MODE=auto SPLIT="" CONCURRENCY=4 BATCH=1 JSON="" CLOUD_RPC=stream TLS=0
+MODEL="" LIMIT=0 Q=4 MODE=auto SPLIT="" CONCURRENCY=4 BATCH=1 JSON="" CLOUD_RPC=stream TLS=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --model) MODEL="$2"; shift 2 ;;
     --limit) LIMIT="$2"; shift 2 ;;
     --q) Q="$2"; shift 2 ;;
     --mode) MODE="$2"; shift 2 ;;
@@ -29,7 +32,7 @@ while [[ $# -gt 0 ]]; do
     --json) JSON="--json"; shift ;;
     --cloud-rpc) CLOUD_RPC="$2"; shift 2 ;;
     --tls) TLS=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -134,8 +137,8 @@ for side in cloud edge; do
 done
 
 N="all 10000"; [[ "$LIMIT" != 0 ]] && N="$LIMIT"
-say "== evaluating $N Fashion-MNIST test images (q=$Q, mode=$MODE, split=${SPLIT:-default}, concurrency=$CONCURRENCY)"
-"$CLIENT_BIN" eval --edge "127.0.0.1:$EDGE_PORT" --model-repo "$MODEL_REPO" --limit "$LIMIT" \
+say "== evaluating $N Fashion-MNIST test images (model=${MODEL:-default}, q=$Q, mode=$MODE, split=${SPLIT:-default}, concurrency=$CONCURRENCY)"
+"$CLIENT_BIN" eval --edge "127.0.0.1:$EDGE_PORT" --model-repo "$MODEL_REPO" ${MODEL:+--model "$MODEL"} --limit "$LIMIT" \
   --q "$Q" --mode "$MODE" ${SPLIT:+--split "$SPLIT"} --concurrency "$CONCURRENCY" --batch "$BATCH" $JSON
 
 say "== stopping servers"

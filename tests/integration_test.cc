@@ -1,5 +1,6 @@
 // End-to-end tests: splitrans-cloud and splitrans-edge in this process on 127.0.0.1:0, the
 // bundled model repository (models/fmnist_resnet), Fashion-MNIST test images.
+#include <absl/strings/str_cat.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -19,6 +21,8 @@
 #include "client/eval.h"
 #include "cloud/cloud_server.h"
 #include "codec/codec.h"
+#include "common/feature_payload.h"
+#include "common/model_repository.h"
 #include "edge/edge_server.h"
 #include "proto/grpc_service.grpc.pb.h"
 #include "proto/health.grpc.pb.h"
@@ -180,6 +184,35 @@ TEST_F(SplitPipelineTest, Q4AccuracyWithinPointThreeOfUnsplit) {
   EXPECT_EQ(s.failed_requests, 0) << s.first_error;
   EXPECT_LE(std::abs(s.accuracy - s.unsplit_accuracy), 0.003);
   EXPECT_GT(s.compression_ratio, 4.0);  // q=4 alone is 8x smaller than float32 before entropy coding
+}
+
+// The second bundled model, a Vision Transformer (models/fmnist_vit): its feature is the
+// residual stream [49 tokens, 64], signed and dense. Served by the same edge and cloud with
+// nothing but its manifest; every split answers like the unsplit model at Q = 8.
+TEST_F(SplitPipelineTest, VitEverySplitQ8TopOneMatchesUnsplit) {
+  for (const char* split : {"block1", "block2", "block3"}) {
+    client::EvalOptions o;
+    o.edge = EdgeAddr();
+    o.model_repo = SPLITRANS_MODEL_REPO;
+    o.images = kImages;
+    o.labels = kLabels;
+    o.infer.model = "fmnist_vit";
+    o.infer.split = split;
+    o.infer.q = 8;
+    o.limit = 1000;
+    o.concurrency = 4;
+    auto s = client::RunEval(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    std::printf("fmnist_vit %s Q=8, %lld images: split acc %.4f, unsplit acc %.4f, agreement %.4f, %.1f B/req\n",
+                split, static_cast<long long>(s->images), s->accuracy, s->unsplit_accuracy, s->agreement,
+                s->mean_feature_bytes);
+    EXPECT_EQ(s->images, 1000) << split;
+    EXPECT_EQ(s->failed_requests, 0) << split << ": " << s->first_error;
+    EXPECT_EQ(s->split, split);
+    EXPECT_GE(s->agreement, 0.995) << split;
+    EXPECT_GE(s->unsplit_accuracy, 0.85) << "the bundled ViT is the trained one";
+    EXPECT_LT(s->mean_feature_bytes, 49 * 64) << split << ": Q = 8 is at most one byte per value before coding";
+  }
 }
 
 TEST_F(SplitPipelineTest, MalformedBitstreamToCloudIsRejectedAndServerKeepsServing) {
@@ -560,6 +593,275 @@ TEST(CloudOutageTest, EdgeAnswersUnavailableAndRecovers) {
     if (!recovered) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(recovered) << "last error: " << st.error_message();
+}
+
+// The character-level language model (models/kjv_charlm: token ids in, next-character logits out)
+// through the same edge and cloud, with nothing but its manifest: next-character prediction over
+// held-out text (tests/data/kjv_heldout.txt, text the model was not trained on).
+constexpr char kCharLm[] = "kjv_charlm";
+
+std::string HeldoutText() { return std::string(SPLITRANS_MODEL_REPO) + "/../tests/data/kjv_heldout.txt"; }
+
+// The manifest the servers loaded (the same repository).
+const ModelManifest& CharLm() {
+  static const ModelRepository* repo = new ModelRepository(*ModelRepository::Load(SPLITRANS_MODEL_REPO));
+  return **repo->Find(kCharLm);
+}
+
+bool CharLmAbsent() {
+  return !std::filesystem::exists(std::string(SPLITRANS_MODEL_REPO) + "/kjv_charlm/1/manifest.json") ||
+         !std::filesystem::exists(HeldoutText());
+}
+// Both are committed: a checkout without them is broken, not a reason to skip.
+#define REQUIRE_CHARLM() \
+  ASSERT_FALSE(CharLmAbsent()) << "models/kjv_charlm/1 or tests/data/kjv_heldout.txt missing from the checkout"
+
+// Next-character eval over the held-out text: `windows` windows of T characters, at a stride
+// that fits them all, 4 windows a request.
+client::EvalSummary EvalText(const std::string& edge, const std::string& placement, int q, int64_t windows) {
+  const int64_t len = CharLm().input_shape[0];
+  std::ifstream f(HeldoutText(), std::ios::binary);
+  int64_t chars = 0;  // UTF-8 characters: bytes that do not continue a sequence
+  for (char c; f.get(c);) chars += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+  client::EvalOptions o;
+  o.edge = edge;
+  o.model_repo = SPLITRANS_MODEL_REPO;
+  o.text = HeldoutText();
+  o.text_stride = std::max<int64_t>(1, std::min<int64_t>(len, (chars - len - 1) / (windows - 1)));
+  o.infer.model = kCharLm;
+  o.infer.q = q;
+  o.infer.placement = placement;
+  o.limit = windows;
+  o.concurrency = 4;
+  o.batch = 4;
+  auto s = client::RunEval(o);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *s : client::EvalSummary{};
+}
+
+TEST_F(SplitPipelineTest, CharLmQ8TopOneMatchesUnsplit) {
+  REQUIRE_CHARLM();
+  const ModelManifest& m = CharLm();
+  ASSERT_TRUE(m.IsTokens());
+  const SplitSpec& split = m.splits.at("block2");
+  const int64_t feature = split.feature_shape[0] * split.feature_shape[1];
+  client::EvalSummary s = EvalText(EdgeAddr(), "", 8, 1000);
+  std::printf("kjv_charlm block2 Q=8, %lld windows (stride %lld): split acc %.4f, unsplit acc %.4f, agreement %.4f, "
+              "%.1f B/window (raw %.0f), %.3f / %.3f bits/char\n",
+              static_cast<long long>(s.images), static_cast<long long>(s.text_stride), s.accuracy,
+              s.unsplit_accuracy, s.agreement, s.mean_feature_bytes / 4, s.mean_raw_feature_bytes / 4,
+              s.bits_per_char, s.unsplit_bits_per_char);
+  EXPECT_EQ(s.images, 1000);
+  EXPECT_EQ(s.failed_requests, 0) << s.first_error;
+  EXPECT_EQ(s.label_source, "text");
+  EXPECT_EQ(s.split, "block2");
+  EXPECT_EQ(s.placement, "split");
+  EXPECT_GE(s.agreement, 0.995);
+  // The manifest's held-out top-1 (heldout_top1, or test_next_char_top1 as tools/train_charlm.py
+  // writes it) was measured on more text than these windows: 5 points of slack.
+  std::ifstream f(m.dir + "/manifest.json");
+  const nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+  double floor = 0.4;
+  for (const char* key : {"test_next_char_top1", "heldout_top1"}) {
+    if (j.is_object() && j.contains(key) && j[key].is_number()) floor = j[key].get<double>() - 0.05;
+  }
+  EXPECT_GE(s.unsplit_accuracy, floor) << "the bundled model is the trained one";
+  // Requests of 4 windows: at most one byte per value at Q = 8 before coding, 4 bytes raw.
+  EXPECT_LT(s.mean_feature_bytes / 4, feature);
+  EXPECT_EQ(s.mean_raw_feature_bytes, 4.0 * feature * 4);
+  EXPECT_GT(s.bits_per_char, 0);
+  EXPECT_LT(std::abs(s.bits_per_char - s.unsplit_bits_per_char), 0.05) << "Q = 8 barely changes the logits";
+}
+
+// Full offload sends the ids (int32, 4 bytes each) and the cloud runs full.pt; local runs it on
+// the edge and sends nothing. Both answer like the unsplit model run by the client.
+TEST_F(SplitPipelineTest, CharLmOffloadAndLocalAgreeWithUnsplit) {
+  REQUIRE_CHARLM();
+  const int64_t len = CharLm().input_shape[0];
+  for (const char* placement : {"offload", "local"}) {
+    client::EvalSummary s = EvalText(EdgeAddr(), placement, 4, 200);
+    std::printf("kjv_charlm %s: agreement %.4f, %.1f B/request\n", placement, s.agreement, s.mean_feature_bytes);
+    EXPECT_EQ(s.failed_requests, 0) << placement << ": " << s.first_error;
+    EXPECT_EQ(s.placement, placement);
+    EXPECT_EQ(s.split, "full");
+    EXPECT_GE(s.agreement, 0.999) << placement;
+    const double sent = std::string(placement) == "offload" ? 4.0 * len * 4 : 0;  // 4 windows a request
+    EXPECT_EQ(s.mean_feature_bytes, sent) << placement;
+    EXPECT_EQ(s.mean_raw_feature_bytes, sent) << placement << ": token ids are sent as they are";
+  }
+}
+
+// KServe requests a token model refuses (and the edge keeps serving), and token packets the
+// cloud refuses (and the cloud keeps serving).
+TEST_F(SplitPipelineTest, CharLmHostileTokenInputsAreRefusedAndServersKeepServing) {
+  REQUIRE_CHARLM();
+  const ModelManifest& m = CharLm();
+  const int64_t len = m.input_shape[0];
+  auto kserve = inference::GRPCInferenceService::NewStub(client::MakeChannel(EdgeAddr()));
+  client::InferSettings settings;
+  settings.model = kCharLm;
+  auto infer = [&](const inference::ModelInferRequest& req, inference::ModelInferResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return kserve->ModelInfer(&ctx, req, resp);
+  };
+  std::vector<int64_t> ids(len, 1);
+  ids[len - 1] = m.vocab;  // one past the vocabulary
+  inference::ModelInferResponse resp;
+  grpc::Status st = infer(client::MakeTokenRequest(settings, ids.data(), 1, len), &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find(absl::StrCat("token id ", m.vocab, " at position ", len - 1)), std::string::npos)
+      << st.error_message();
+  auto pixels = client::MakePixelRequest(settings, std::vector<uint8_t>(len).data(), 1, 1, 1, len);
+  st = infer(pixels, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("INT64 or INT32"), std::string::npos) << st.error_message();
+  // INT32 contents are accepted; the answer is the next character's logits over the vocabulary.
+  inference::ModelInferRequest i32 = client::MakeTokenRequest(settings, ids.data(), 1, len);
+  i32.clear_raw_input_contents();
+  i32.mutable_inputs(0)->set_datatype("INT32");
+  for (int64_t i = 0; i < len; ++i) i32.mutable_inputs(0)->mutable_contents()->add_int_contents(i % m.vocab);
+  st = infer(i32, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  std::vector<float> logits;
+  int64_t rows = 0, cols = 0;
+  ASSERT_TRUE(client::GetLogits(resp, &logits, &rows, &cols).ok());
+  EXPECT_EQ(rows, 1);
+  EXPECT_EQ(cols, m.vocab);
+
+  auto cloud = v1::SplitInference::NewStub(client::MakeChannel(CloudAddr()));
+  std::vector<int64_t> good(len);
+  for (int64_t i = 0; i < len; ++i) good[i] = i % m.vocab;
+  std::vector<uint8_t> bytes;
+  EncodeTokensInt32(good.data(), good.size(), &bytes);
+  auto packet = [&](const std::string& b, std::vector<int64_t> shape) {
+    v1::FeaturePacket p;
+    p.set_model_name(kCharLm);
+    p.set_payload(v1::PAYLOAD_INPUT_TOKENS);
+    p.set_codec_bytes(b);
+    for (int64_t d : shape) p.add_shape(d);
+    return p;
+  };
+  const std::string ok(bytes.begin(), bytes.end());
+  std::string out_of_range = ok;
+  out_of_range[4 * 5] = static_cast<char>(0xff);  // id 5 = 255 (>= vocab) or more
+  out_of_range[4 * 5 + 1] = static_cast<char>(0xff);
+  std::string negative = ok;
+  negative[4 * 2 + 3] = static_cast<char>(0x80);
+  const std::vector<std::pair<v1::FeaturePacket, std::string>> bad = {
+      {packet(ok.substr(0, ok.size() - 4), {1, len}), "token payload has"},
+      {packet(ok + ok, {1, len}), "token payload has"},
+      {packet(out_of_range, {1, len}), "at position 5 is outside the vocabulary"},
+      {packet(negative, {1, len}), "at position 2 is outside the vocabulary"},
+      {packet(ok, {1, len - 1}), "does not match"},
+      {packet(ok, {}), "does not match"},
+      {[&] {
+         auto p = packet(ok, {1, len});
+         p.set_model_name(kModel);  // an image model
+         return p;
+       }(),
+       "PAYLOAD_INPUT_TOKENS is for token models"},
+  };
+  for (const auto& [p, why] : bad) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::Result r;
+    grpc::Status cs = cloud->Infer(&ctx, p, &r);
+    EXPECT_EQ(cs.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << why << ": " << cs.error_message();
+    EXPECT_NE(cs.error_message().find(why), std::string::npos) << cs.error_message();
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::Result r;
+  grpc::Status cs = cloud->Infer(&ctx, packet(ok, {1, len}), &r);
+  ASSERT_TRUE(cs.ok()) << cs.error_message();
+  EXPECT_EQ(r.logits_size(), m.vocab);
+}
+
+// The token model through the pipelines without sockets: split (head on int64 ids, coded feature,
+// tail), offload (the ids as int32 to the unsplit model) and local give the same next character;
+// ids out of range and inputs of the wrong kind are INVALID_ARGUMENT before any model runs.
+TEST(CorePipelineTest, TokensThroughHeadAndTailWithoutSockets) {
+  REQUIRE_CHARLM();
+  auto head = edge::HeadPipeline::Create({SPLITRANS_MODEL_REPO});
+  ASSERT_TRUE(head.ok()) << head.status();
+  cloud::TailPipelineOptions topt;
+  topt.model_repo = SPLITRANS_MODEL_REPO;
+  auto tail = cloud::TailPipeline::Create(topt);
+  ASSERT_TRUE(tail.ok()) << tail.status();
+  const ModelManifest& m = CharLm();
+  const int64_t len = m.input_shape[0], batch = 8;
+  auto text = client::ReadTextFile(HeldoutText());
+  ASSERT_TRUE(text.ok()) << text.status();
+  auto ids = client::TextToTokens(*text, m.labels);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  ASSERT_GE(static_cast<int64_t>(ids->size()), batch * len);
+  const std::vector<int64_t> input(ids->begin(), ids->begin() + batch * len);  // 8 consecutive windows
+  edge::HeadRequest hr;
+  hr.model_name = kCharLm;
+  hr.encode.q = 8;
+  hr.input.kind = edge::EdgeInput::Kind::kTokens;
+  hr.input.batch = batch;
+  hr.input.tokens = input.data();
+  std::vector<std::vector<uint32_t>> top1;  // per placement
+  for (Placement placement : {Placement::kSplit, Placement::kOffload, Placement::kLocal}) {
+    hr.placement = placement;
+    auto enc = (*head)->Run(hr);
+    ASSERT_TRUE(enc.ok()) << PlacementName(placement) << ": " << enc.status();
+    std::vector<float> logits = enc->logits;
+    if (placement != Placement::kLocal) {
+      cloud::FeatureRequest fr;
+      fr.model_name = kCharLm;
+      fr.split = placement == Placement::kSplit ? enc->split : "";
+      fr.payload = enc->payload;
+      fr.shape = enc->feature_shape;
+      fr.codec_bytes = enc->bytes.data();
+      fr.codec_size = enc->bytes.size();
+      auto res = (*tail)->Run(fr);
+      ASSERT_TRUE(res.ok()) << PlacementName(placement) << ": " << res.status();
+      logits = res->logits;
+    }
+    if (placement == Placement::kOffload) {
+      EXPECT_EQ(enc->payload, PayloadKind::kInputTokens);
+      EXPECT_EQ(enc->bytes.size(), static_cast<size_t>(batch * len * 4));
+      EXPECT_EQ(enc->raw_feature_bytes, enc->bytes.size());
+      EXPECT_EQ(enc->feature_shape, (std::vector<int64_t>{batch, len}));
+    }
+    if (placement == Placement::kSplit) {
+      EXPECT_EQ(enc->feature_shape[0], batch);
+      EXPECT_LT(enc->bytes.size(), enc->raw_feature_bytes / 4);  // q = 8 alone is 4x
+    }
+    ASSERT_EQ(logits.size(), static_cast<size_t>(batch * m.vocab));
+    std::vector<uint32_t> best;
+    for (int64_t b = 0; b < batch; ++b) {
+      const float* row = logits.data() + b * m.vocab;
+      best.push_back(static_cast<uint32_t>(std::max_element(row, row + m.vocab) - row));
+    }
+    top1.push_back(best);
+  }
+  EXPECT_EQ(top1[1], top1[2]) << "offload and local run the same full.pt";
+  int agree = 0;
+  for (int64_t b = 0; b < batch; ++b) agree += top1[0][b] == top1[2][b];
+  EXPECT_GE(agree, batch - 1) << "split at Q = 8";
+
+  // Out of the vocabulary, at the pipeline too (the KServe parser checks first).
+  std::vector<int64_t> bad = input;
+  bad[len + 3] = m.vocab;
+  hr.input.tokens = bad.data();
+  hr.placement = Placement::kSplit;
+  auto st = (*head)->Run(hr).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find(absl::StrCat("token id ", m.vocab, " at position ", len + 3)), std::string::npos) << st;
+  // Pixels for the token model; ids for an image model.
+  std::vector<uint8_t> pixels(batch * len);
+  edge::HeadRequest px = hr;
+  px.input.kind = edge::EdgeInput::Kind::kPixelsU8;
+  px.input.pixels = pixels.data();
+  EXPECT_EQ((*head)->Run(px).status().code(), absl::StatusCode::kInvalidArgument);
+  edge::HeadRequest img = hr;
+  img.model_name = kModel;
+  img.input.tokens = input.data();
+  EXPECT_EQ((*head)->Run(img).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

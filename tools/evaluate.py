@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Rate-accuracy table of the splitrans codec on a split model, in Python.
 
-Splits the bundled Fashion-MNIST ResNet at a named layer (a split point of the model repository's
-manifest: stage1, stage2, stage3), runs the head on Fashion-MNIST test images, codes each image's
-feature tensor [C,H,W] on its own with the splitrans package (`splitrans.encode` at each Q,
+Splits a bundled Fashion-MNIST model (the ResNet by default; the ViT with --models
+models/fmnist_vit/1) at a named layer (a split point of the model repository's manifest: stage1..3,
+block1..3), runs the head on Fashion-MNIST test images, codes each image's feature tensor ([C,H,W],
+or [tokens, dim] for the ViT) on its own with the splitrans package (`splitrans.encode` at each Q,
 `splitrans.decode`), runs the tail on the decoded features and reports per Q:
 
   bytes/sample   mean coded size of one image's feature (the bitstream, header included)
@@ -77,17 +78,18 @@ class Split:
         self.feature_shape = tuple(s["feature_shape"])
 
 
-def evaluate_split(split, full_logits, x, y, qs, mode, batch, pool):
+def evaluate_split(split, full_logits, x, y, qs, mode, batch, pool, quantizer="aiq"):
     """Rows of the table for one split (float32 first, then each Q)."""
     elements = int(np.prod(split.feature_shape))
     pred_full = full_logits.argmax(1)
     top1_full = float((pred_full == y).float().mean())
     rows = []
 
-    def row(label, coded_bytes, pred):
+    def row(label, coded_bytes, pred, rel_mse=0.0):
         top1 = float((pred == y).float().mean())
         rows.append({
             "split": split.name, "q": label, "mode": mode if label != "float32" else "-",
+            "quantizer": quantizer if label != "float32" else "-", "rel_mse": rel_mse,
             "bytes_per_sample": coded_bytes / len(y), "bits_per_element": 8.0 * coded_bytes / len(y) / elements,
             "ratio": 4.0 * elements * len(y) / coded_bytes, "top1": top1, "delta_top1": top1 - top1_full,
             "agreement": float((pred == pred_full).float().mean()),
@@ -107,29 +109,32 @@ def evaluate_split(split, full_logits, x, y, qs, mode, batch, pool):
     row("float32", 4.0 * elements * len(y), logits.argmax(1))
 
     for q in qs:
-        coded, preds = 0, []
+        coded, preds, err, energy = 0, [], 0.0, 0.0
         with torch.no_grad():
             for f in feats:
                 samples = list(f.numpy())  # [C,H,W] views of the batch: encode reads them in place
-                blobs = list(pool.map(lambda a: splitrans.encode(a, q=q, mode=mode), samples))
+                blobs = list(pool.map(lambda a: splitrans.encode(a, q=q, mode=mode, quantizer=quantizer), samples))
                 coded += sum(len(b) for b in blobs)
                 dec = np.stack(list(pool.map(splitrans.decode, blobs)))
+                err += float(((f.numpy().astype(np.float64) - dec) ** 2).sum())
+                energy += float((f.numpy().astype(np.float64) ** 2).sum())
                 preds.append(split.tail(torch.from_numpy(dec)).argmax(1))
-        row(q, coded, torch.cat(preds))
+        row(q, coded, torch.cat(preds), err / energy if energy > 0 else 0.0)
     return rows, top1_full
 
 
 def print_markdown(rows):
-    print("| split | Q | mode | bytes/sample | bits/elem | ratio | top-1 | d top-1 | agree |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| split | Q | mode | quantizer | bytes/sample | bits/elem | ratio | rel. MSE | top-1 | d top-1 | agree |")
+    print("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print("| %s | %s | %s | %.1f | %.3f | %.1fx | %.4f | %+.4f | %.4f |" % (
-            r["split"], r["q"], r["mode"], r["bytes_per_sample"], r["bits_per_element"], r["ratio"],
-            r["top1"], r["delta_top1"], r["agreement"]))
+        print("| %s | %s | %s | %s | %.1f | %.3f | %.1fx | %s | %.4f | %+.4f | %.4f |" % (
+            r["split"], r["q"], r["mode"], r["quantizer"], r["bytes_per_sample"], r["bits_per_element"], r["ratio"],
+            "-" if r["q"] == "float32" else "%.2e" % r["rel_mse"], r["top1"], r["delta_top1"], r["agreement"]))
 
 
 def print_csv(rows):
-    keys = ["split", "q", "mode", "bytes_per_sample", "bits_per_element", "ratio", "top1", "delta_top1", "agreement"]
+    keys = ["split", "q", "mode", "quantizer", "bytes_per_sample", "bits_per_element", "ratio", "rel_mse", "top1",
+            "delta_top1", "agreement"]
     print(",".join(keys))
     for r in rows:
         print(",".join(("%.6g" % r[k]) if isinstance(r[k], float) else str(r[k]) for k in keys))
@@ -143,6 +148,8 @@ def main(argv=None):
                     help="layer to split at: a split of the manifest, or 'all' [the manifest's default_split]")
     ap.add_argument("--q", type=parse_qs, default=list(range(2, 9)), help="comma-separated Q values [2,...,8]")
     ap.add_argument("--mode", default="auto", choices=list(splitrans.MODES), help="codec mode [%(default)s]")
+    ap.add_argument("--quantizer", default="aiq", choices=["aiq", "clip"],
+                    help="aiq (AIQ over [min, max]) or clip (AIQ over a range clipped by squared error) [%(default)s]")
     ap.add_argument("--limit", type=int, default=0, help="first N test images only (0: all 10000)")
     ap.add_argument("--skip", type=int, default=0,
                     help="leave out the first N test images (the link benchmark measures accuracy on the first "
@@ -176,11 +183,11 @@ def main(argv=None):
     rows, top1_full = [], None
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for s in splits:
-            r, top1_full = evaluate_split(s, full_logits, x, y, args.q, args.mode, args.batch, pool)
+            r, top1_full = evaluate_split(s, full_logits, x, y, args.q, args.mode, args.batch, pool, args.quantizer)
             rows += r
     out = sys.stderr if args.csv else sys.stdout  # the CSV stays parseable
-    print("# %s v%s, %d Fashion-MNIST test images, unsplit top-1 %.4f; splitrans %s, mode %s, %.1f s" % (
-        manifest["name"], manifest["version"], len(y), top1_full, splitrans.__version__, args.mode,
+    print("# %s v%s, %d Fashion-MNIST test images, unsplit top-1 %.4f; splitrans %s, mode %s, quantizer %s, %.1f s" % (
+        manifest["name"], manifest["version"], len(y), top1_full, splitrans.__version__, args.mode, args.quantizer,
         time.time() - t0), file=out)
     (print_csv if args.csv else print_markdown)(rows)
     if args.calibration_out:

@@ -177,6 +177,15 @@ def evaluate(model, x, y, batch=1000):
     return correct / x.shape[0]
 
 
+def write_manifest(out_dir, manifest):
+    """<out_dir>/manifest.json, indented, with a final newline (every training tool writes it so)."""
+    path = os.path.join(out_dir, "manifest.json")
+    with open(path, "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    print("wrote", path)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -320,10 +329,7 @@ def main(argv=None):
         "torch_version": torch.__version__,
         "generated_by": "/usr/bin/python3 tools/train_fmnist.py --out %s" % args.out,
     }
-    with open(os.path.join(args.out, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
-    print("wrote", os.path.join(args.out, "manifest.json"))
+    write_manifest(args.out, manifest)
     if full_top1 < args.min_top1:
         print("ERROR: test top1 %.4f < %.2f" % (full_top1, args.min_top1), file=sys.stderr)
         return 1

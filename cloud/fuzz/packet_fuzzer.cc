@@ -60,6 +60,14 @@ void Run(const v1::FeaturePacket& p, const std::string& bytes) {
     // The tensor inputs' checks (images are decoded by common/image.cc, fuzzed with the edge's requests).
     const ModelManifest* m = s.repo.Find(req.model_name, req.model_version).value_or(nullptr);
     if (!m || req.payload == PayloadKind::kInputImages) return;
+    if (req.payload == PayloadKind::kInputTokens) {
+      std::vector<int64_t> ids, shape;
+      const absl::Status st = cloud::DecodeOffloadTokens(req, *m, kMaxFeatureElements, &ids, &shape);
+      if (!st.ok()) return;
+      Check(m->IsTokens() && ids.size() == static_cast<size_t>(shape[0] * m->InputElements()));
+      for (int64_t id : ids) Check(id >= 0 && id < m->vocab);
+      return;
+    }
     std::vector<float> in;
     std::vector<int64_t> shape;
     const absl::Status st = cloud::DecodeOffloadInput(req, *m, kMaxFeatureElements, &in, &shape);

@@ -1,5 +1,5 @@
 // Writes the seed corpus of the edge's request fuzzer: serialized ModelInferRequests of every
-// input kind (UINT8, FP32 normalized and unit-scaled, BYTES PNG/JPEG, contents and raw), batches,
+// input kind (UINT8, FP32 normalized and unit-scaled, BYTES PNG/JPEG, INT64/INT32 token ids, contents and raw), batches,
 // parameters and output selections, plus a few invalid ones. See edge/fuzz/README.md.
 //   usage: make_request_corpus OUT_DIR
 #include <cstdio>
@@ -122,6 +122,21 @@ int main(int argc, char** argv) {
     r.add_raw_input_contents(raw);
     r.add_outputs()->set_name(ks::kOutputLogits);
     write("bytes_raw_png", r);
+  }
+  {
+    // Token model (models/kjv_charlm, T = 64): INT64 raw and INT32 contents.
+    auto r = Base("INT64", {2, 64});
+    r.set_model_name("kjv_charlm");
+    std::string raw;
+    for (int i = 0; i < 128; ++i) {
+      for (int b = 0; b < 8; ++b) raw.push_back(b == 0 ? static_cast<char>(i % 73) : '\0');
+    }
+    r.add_raw_input_contents(raw);
+    write("tokens_int64_raw", r);
+    auto c = Base("INT32", {64});
+    c.set_model_name("kjv_charlm");
+    for (int i = 0; i < 64; ++i) c.mutable_inputs(0)->mutable_contents()->add_int_contents(i % 73);
+    write("tokens_int32_contents", c);
   }
   {
     auto r = Base("UINT8", {1, 1, 28, 28});

@@ -92,6 +92,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Check(reinterpret_cast<uintptr_t>(in.values) % alignof(float) == 0);
       for (size_t i = 0; i < n; ++i) sink = sink + in.values[i];
       break;
+    case edge::EdgeInput::Kind::kTokens:  // every id was checked against the vocabulary
+      Check(in.tokens != nullptr && m.IsTokens());
+      for (size_t i = 0; i < n; ++i) Check(in.tokens[i] >= 0 && in.tokens[i] < m.vocab);
+      break;
   }
   // A well-formed answer for this request goes through the response path.
   splitrans::v1::Result r;
