@@ -108,7 +108,7 @@ def fmnist_features(models_dir, data_dir):
                     "test image %d (label %s)" % (s, s, idx, info[idx]["label"]),
                     True)
 
-        # signed pre-activation of the last block of each stage, image 0
+        # signed pre-activation of the last block of each stage, the first image
         x0 = x[:1]
         h = net.stem(x0)
         for s, stage in zip(SPLITS, net.stages()):
@@ -116,12 +116,13 @@ def fmnist_features(models_dir, data_dir):
                 h = blk(h)
             pre = stage[-1].forward_preact(h)
             h = F.relu(pre)
-            post_ref = out["fmnist_%s_img0.npy" % s][0]
+            i0 = FMNIST_IMAGES[0]
+            post_ref = out["fmnist_%s_img%d.npy" % (s, i0)][0]
             assert np.allclose(h[0].numpy(), post_ref, atol=1e-5), s
-            out["fmnist_%s_preact_img0.npy" % s] = (
+            out["fmnist_%s_preact_img%d.npy" % (s, i0)] = (
                 pre[0].numpy(),
                 "Fashion-MNIST ResNet, %s last BasicBlock residual-add output BEFORE the "
-                "final ReLU (signed; relu() of it == fmnist_%s_img0.npy), test image 0" % (s, s),
+                "final ReLU (signed; relu() of it == fmnist_%s_img%d.npy), test image %d" % (s, s, i0, i0),
                 False)
     return out, info, man
 
@@ -175,8 +176,8 @@ def resnet34_features(data_dir):
             "image %d resized 224x224 bilinear, 3ch, ImageNet-normalized"
             % (R34_SEED, R34_CALIB, idx), True)
     f16 = feats[0].numpy().astype(np.float16)
-    out["resnet34_layer2_img0_f16.npy"] = (
-        f16, "resnet34_layer2_img0.npy converted to float16 ('<f2', round-to-nearest)", True)
+    out["resnet34_layer2_img%d_f16.npy" % R34_IMAGES[0]] = (
+        f16, "resnet34_layer2_img%d.npy converted to float16 ('<f2', round-to-nearest)" % R34_IMAGES[0], True)
     return out
 
 
@@ -233,13 +234,22 @@ def write_readme(path, rows, fm_info, man, cmd):
 
 
 def main(argv=None):
+    global FMNIST_IMAGES, R34_IMAGES
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", required=True, help="model version dir, e.g. models/fmnist_resnet/1")
     ap.add_argument("--out", required=True, help="output dir, e.g. tests/data/features")
     ap.add_argument("--data", default=DEFAULT_DATA, help="dir with Fashion-MNIST *-ubyte.gz files")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fmnist-images", default=",".join(map(str, FMNIST_IMAGES)),
+                    help="Fashion-MNIST test-set indices for the bundled model's features (the first one "
+                         "also gives the pre-activation features); other indices than the default make a "
+                         "held-out set (results/codec_bench.md, \"Held-out rate\")")
+    ap.add_argument("--r34-images", default=",".join(map(str, R34_IMAGES)),
+                    help="Fashion-MNIST test-set indices for the ResNet-34 layer2 features")
     args = ap.parse_args(argv)
+    FMNIST_IMAGES = [int(v) for v in args.fmnist_images.split(",")]
+    R34_IMAGES = [int(v) for v in args.r34_images.split(",")]
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
 
@@ -279,10 +289,13 @@ def main(argv=None):
             raise SystemExit("%s: every channel is all-zero" % name)
         print("%s: all-zero channels %d/%d, per-channel zeros %.0f..%.0f%%" % (
             name, int((per_ch == 1.0).sum()), per_ch.size, 100 * per_ch.min(), 100 * per_ch.max()))
-    a32, a16 = r34["resnet34_layer2_img0.npy"][0], r34["resnet34_layer2_img0_f16.npy"][0]
+    a32 = r34["resnet34_layer2_img%d.npy" % R34_IMAGES[0]][0]
+    a16 = r34["resnet34_layer2_img%d_f16.npy" % R34_IMAGES[0]][0]
     print("f16 vs f32 max abs diff: %.3g" % np.abs(a16.astype(np.float32) - a32).max())
 
     cmd = "/usr/bin/python3 tools/make_features.py --models %s --out %s" % (args.models, args.out)
+    if args.fmnist_images != ap.get_default("fmnist_images") or args.r34_images != ap.get_default("r34_images"):
+        cmd += " --fmnist-images %s --r34-images %s" % (args.fmnist_images, args.r34_images)
     write_readme(os.path.join(args.out, "README.md"), rows, fm_info, man, cmd)
     total = sum(r[1]["bytes"] for r in rows)
     print("wrote %d files, %d bytes total, + README.md" % (len(rows), total))
