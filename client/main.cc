@@ -241,7 +241,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--edge", edge, "splitrans-edge address")->envname("SPLITRANS_EDGE_TARGET");
     cmd->add_option("--model", settings.model, "model name");
     cmd->add_option("--model-version", settings.model_version, "model version (empty: latest)");
-    cmd->add_option("--q", settings.q, "bits per quantized feature value (1..8)")->check(CLI::Range(1, 8));
+    cmd->add_option("--q", settings.q, "bits per quantized feature value")
+        ->check(CLI::Range(splitrans::codec::kMinQ, splitrans::codec::kMaxQ));
     cmd->add_option("--mode", settings.mode, "codec mode")->check(CLI::IsMember(splitrans::codec::ModeNames()));
     cmd->add_option("--quantizer", settings.quantizer,
                     "aiq (AIQ over [min, max]) | clip (AIQ over a range clipped by squared error); empty: the edge's "

@@ -10,7 +10,7 @@
 #include <random>
 
 #include "codec/crc32c.h"
-#include "codec/format.h"
+#include "codec/wire.h"
 #include "common/limits.h"
 #include "proto/split_inference.pb.h"
 

@@ -11,19 +11,11 @@
 #include <vector>
 
 #include "codec/status.h"
+#include "codec/wire.h"
 
 namespace splitrans::codec {
 
-enum class DType : uint8_t { kFloat32 = 1, kFloat16 = 2 };
-
-// How the quantized symbols are represented in the bitstream (stored in the header).
-enum class Layout : uint8_t {
-  kConstant = 0,  // every element has the same value (also 0-element tensors)
-  kDense = 1,     // q coded with one order-0 table: the fastest layout
-  kSparse = 2,    // modified CSR (v, c, r) with one table per stream
-  kPaper = 3,     // the paper's method: D = v ++ c ++ r with one merged table
-  kContext = 4,   // adaptive binary context model over 2-D maps: the smallest layout
-};
+// DType, Layout and the rank and q limits are the wire format's (codec/wire.h).
 
 // What the encoder may choose.
 enum class Mode : uint8_t {
@@ -40,10 +32,6 @@ enum class NSearch : uint8_t {
   kAlgorithm1 = 0,  // the paper's Algorithm 1: descending N, early stop
   kExhaustive = 1,  // every candidate in the same domain
 };
-
-constexpr int kMaxRank = 8;
-constexpr int kMinQ = 1;
-constexpr int kMaxQ = 8;
 
 // How the encoder picks the quantization range (the bitstream and the decoder are the same).
 enum class Quantizer : uint8_t {
@@ -151,7 +139,7 @@ class Decoder {
 
   // Validates and decodes a whole bitstream (the header is parsed and checksummed once). *out
   // keeps its capacity across calls. The heap the decode needs besides *out does not grow with
-  // the tensor (about 1.1 MiB at most: codec.cc, "Decoder scratch").
+  // the tensor (about 1.1 MiB at most: decoder.cc, "Decoder scratch").
   Status Decode(const uint8_t* data, size_t size, DecodedTensor* out);
   // Decodes into caller memory. REQUIRES: out holds capacity floats (host memory). On an error
   // the first T floats of out may have been written.

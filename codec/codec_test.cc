@@ -14,8 +14,8 @@
 
 #include "codec/crc32c.h"
 #include "codec/csr.h"
-#include "codec/format.h"
 #include "codec/quantize.h"
+#include "codec/wire.h"
 
 namespace splitrans::codec {
 namespace {

@@ -15,6 +15,8 @@
 // Encoder analysis computes a whole map's contexts at once (vectorized); the decoders are
 // specialized per model, table precision and lane count, with a table-driven fast path for
 // post-ReLU maps (zero point 0) with Q <= 4.
+// This file: the semi-static model and the layout's entry points. The adaptive model is in
+// context_adaptive.cc; what both share (tokens, predictors, geometry) in context_internal.h.
 #include "codec/context_model.h"
 
 #include <algorithm>
@@ -24,181 +26,13 @@
 #include <string>
 #include <type_traits>
 
+#include "codec/context_internal.h"
 #include "codec/cpu_features.h"
 #include "codec/rans_stream.h"
 
 namespace splitrans::codec {
+using namespace context_internal;  // NOLINT(build/namespaces): this file's half of the layout
 namespace {
-
-constexpr int kPadLeft = 2, kPadRight = 1, kPadTop = 2;
-constexpr uint64_t kSegmentTargetElements = uint64_t{1} << 18;
-constexpr int kMaxCtxProbBits = 12;
-constexpr int kLanesLog2 = 2;
-constexpr int kDirectTokens = 16;  // symbols below this are their own token
-constexpr int kMaxTokens = 26;     // enough for symbols up to 510
-constexpr int kNumPredictors = 2;
-constexpr uint64_t kAdaptiveMaxElements = uint64_t{1} << 16;
-// Predictor choice on a sample (every kSampleStep-th map) for tensors this large.
-constexpr uint64_t kSampleMinElements = uint64_t{1} << 15;
-constexpr uint64_t kSampleStep = 4;
-enum ModelKind : uint8_t { kSemiStatic = 0, kAdaptive = 1 };
-
-inline int BitLen(uint32_t v) { return v ? 32 - __builtin_clz(v) : 0; }
-
-// Symbol -> (token, raw bits). Symbols < 16 are tokens; larger ones keep their two leading
-// bits in the token and send the rest raw.
-inline void Tokenize(uint32_t s, uint32_t* token, uint32_t* raw) {
-  if (s < kDirectTokens) {
-    *token = s;
-    *raw = 0;
-    return;
-  }
-  const int n = BitLen(s);  // >= 5
-  *token = kDirectTokens + 2 * (n - 5) + ((s >> (n - 2)) & 1);
-  *raw = s & ((1u << (n - 2)) - 1);
-}
-
-inline int RawBitsOfToken(uint32_t token) { return token < kDirectTokens ? 0 : 3 + (token - kDirectTokens) / 2; }
-inline uint32_t TokenBase(uint32_t token) {
-  if (token < kDirectTokens) return token;
-  const int n = 5 + (token - kDirectTokens) / 2;
-  return (2u | ((token - kDirectTokens) & 1)) << (n - 2);
-}
-
-constexpr int kLevelBuckets = 5;
-inline int NumContexts(int qbits) { return std::max(qbits + 4, 2 + 8 * kLevelBuckets); }
-
-inline uint32_t ZigZag(int r) { return r >= 0 ? 2u * r : 2u * static_cast<uint32_t>(-r) - 1; }
-inline int UnZigZag(uint32_t s) { return (s & 1) ? -static_cast<int>((s + 1) >> 1) : static_cast<int>(s >> 1); }
-
-// Level context (FORMAT.md): nz == 0 ? far : 2 + 2 * ((nz - 1) * 5 + min(bitlen(act) >> 1, 4)) + far.
-// (A branch-free form measured slower in the decoder: the nz == 0 branch predicts well.)
-inline int LevelContext(int nz, uint32_t act, int far) {
-  return nz == 0 ? far : 2 + 2 * ((nz - 1) * kLevelBuckets + std::min(BitLen(act) >> 1, kLevelBuckets - 1)) + far;
-}
-
-// The neighbourhood of element x in a padded plane of quantized values. The two left
-// neighbours are passed by value so that decoders keep them in registers; everything that
-// depends only on the rows above is precomputed per row by the model's Prep (vectorizable),
-// which keeps the decoder's serial chain short.
-struct Nbr {
-  uint32_t left;         // (y, x - 1)
-  uint32_t left2;        // (y, x - 2)
-  const uint16_t* up;    // row above (x - 1 .. x + 1)
-  const uint32_t* pre;   // Prep's output for this row
-};
-
-// Predictor 0, "level": predicts the zero point; context from how many of the four nearest
-// neighbours are nonzero and the bit length of their summed magnitudes.
-struct LevelModel {
-  static uint32_t Mag(uint32_t v, uint32_t base) { return v >= base ? v - base : base - v; }
-  // pre[x] = m(b) + ((m(c) + m(d)) >> 1) | nonzero count of b, c, d << 16 | [bb != base] << 19.
-  static void Prep(const uint16_t* up, const uint16_t* up2, int64_t w, uint32_t base, uint32_t* pre) {
-    for (int64_t x = 0; x < w; ++x) {
-      const uint32_t b = Mag(up[x], base), c = Mag(up[x - 1], base), d = Mag(up[x + 1], base);
-      pre[x] = (b + ((c + d) >> 1)) | ((b != 0) + (c != 0) + (d != 0)) << 16 | (up2[x] != base) << 19;
-    }
-  }
-  static uint32_t Predict(const Nbr& n, int64_t x, int, uint32_t base, int* ctx) {
-    const uint32_t a = Mag(n.left, base), pre = n.pre[x];
-    const uint32_t act = a + (pre & 0xffff);
-    const int nz = (a != 0) + static_cast<int>((pre >> 16) & 7);
-    const int far = (n.left2 != base) | static_cast<int>(pre >> 19);
-    *ctx = LevelContext(nz, act, far);
-    return base;
-  }
-  static uint32_t PredictValue(uint32_t, const uint16_t*, int64_t, uint32_t base) { return base; }
-  // With a zero point of 0 (post-ReLU features) values are never below it: code q itself.
-  static uint32_t Symbol(uint32_t q, uint32_t pred) {
-    return pred == 0 ? q : ZigZag(static_cast<int>(q) - static_cast<int>(pred));
-  }
-  static int Value(uint32_t sym, uint32_t pred) {
-    return pred == 0 ? static_cast<int>(sym) : static_cast<int>(pred) + UnZigZag(sym);
-  }
-};
-
-// Predictor 0 with a zero point of 0 (post-ReLU features): the same model with m(v) = v and
-// symbol = q, written out so that decoders drop the magnitude and zigzag work.
-struct LevelZeroModel {
-  static void Prep(const uint16_t* up, const uint16_t* up2, int64_t w, uint32_t, uint32_t* pre) {
-    for (int64_t x = 0; x < w; ++x) {
-      const uint32_t b = up[x], c = up[x - 1], d = up[x + 1];
-      pre[x] = (b + ((c + d) >> 1)) | ((b != 0) + (c != 0) + (d != 0)) << 16 | (up2[x] != 0) << 19;
-    }
-  }
-  static uint32_t Predict(const Nbr& n, int64_t x, int, uint32_t, int* ctx) {
-    const uint32_t a = n.left, pre = n.pre[x];
-    const uint32_t act = a + (pre & 0xffff);
-    const int nz = (a != 0) + static_cast<int>((pre >> 16) & 7);
-    const int far = (n.left2 != 0) | static_cast<int>(pre >> 19);
-    *ctx = LevelContext(nz, act, far);
-    return 0;
-  }
-  static int Value(uint32_t sym, uint32_t) { return static_cast<int>(sym); }
-};
-
-// Predictor 1, "med": LOCO-I's median edge detector; context from local gradients.
-struct MedModel {
-  static uint32_t Med(int a, int b, int c) {
-    const int lo = a < b ? a : b, hi = a < b ? b : a;
-    return static_cast<uint32_t>(c >= hi ? lo : (c <= lo ? hi : a + b - c));
-  }
-  // pre[x] = |b - c| + |d - b| | [bb != b] << 16.
-  static void Prep(const uint16_t* up, const uint16_t* up2, int64_t w, uint32_t, uint32_t* pre) {
-    for (int64_t x = 0; x < w; ++x) {
-      const int b = up[x], c = up[x - 1], d = up[x + 1];
-      pre[x] = static_cast<uint32_t>(std::abs(b - c) + std::abs(d - b)) | (up2[x] != up[x]) << 16;
-    }
-  }
-  static uint32_t Predict(const Nbr& n, int64_t x, int cap, uint32_t, int* ctx) {
-    const int a = static_cast<int>(n.left), b = n.up[x], c = n.up[x - 1];
-    const uint32_t pre = n.pre[x];
-    const uint32_t act = static_cast<uint32_t>(std::abs(a - c)) + (pre & 0xffff);
-    const int far = (static_cast<int>(n.left2) != a) | static_cast<int>(pre >> 16);
-    *ctx = act == 0 ? far : 1 + std::min(BitLen(act), cap);
-    return Med(a, b, c);
-  }
-  static uint32_t PredictValue(uint32_t left, const uint16_t* up, int64_t x, uint32_t) {
-    return Med(static_cast<int>(left), up[x], up[x - 1]);
-  }
-  static uint32_t Symbol(uint32_t q, uint32_t pred) { return ZigZag(static_cast<int>(q) - static_cast<int>(pred)); }
-  static int Value(uint32_t sym, uint32_t pred) { return static_cast<int>(pred) + UnZigZag(sym); }
-};
-
-struct Geometry {
-  uint64_t maps = 1;
-  uint32_t h = 1, w = 1;
-};
-
-Geometry MapGeometry(const std::vector<int64_t>& shape) {
-  Geometry g;
-  const size_t r = shape.size();
-  g.w = static_cast<uint32_t>(shape[r - 1]);
-  if (r >= 2) g.h = static_cast<uint32_t>(shape[r - 2]);
-  for (size_t i = 0; i + 2 < r; ++i) g.maps *= static_cast<uint64_t>(shape[i]);
-  return g;
-}
-
-struct Params {
-  Geometry g;
-  uint32_t qmask = 0;  // 2^Q - 1
-  uint32_t base = 0;   // zero point clamped to 0..2^Q-1
-  uint32_t stride = 0;
-  size_t plane_size = 0;
-  int cap = 0, contexts = 0;
-};
-
-Params MakeParams(const std::vector<int64_t>& shape, int qbits, int32_t zero_point) {
-  Params p;
-  p.g = MapGeometry(shape);
-  p.qmask = (1u << qbits) - 1;
-  p.base = static_cast<uint32_t>(std::clamp<int64_t>(zero_point, 0, p.qmask));
-  p.stride = p.g.w + kPadLeft + kPadRight;
-  p.plane_size = static_cast<size_t>(p.stride) * (p.g.h + kPadTop);
-  p.contexts = NumContexts(qbits);
-  p.cap = p.contexts - 2;
-  return p;
-}
 
 size_t VarintSize(uint64_t v) {
   size_t n = 1;
@@ -635,191 +469,6 @@ inline void EncodeGroup(const uint32_t* coded, uint64_t pixels, const CtxEncEntr
   *wpp = wp;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Adaptive binary model: for small tensors, where table bytes would dominate. Every decision is
-// a binary event with an adaptive probability; no tables are sent. Slower per element than the
-// semi-static model, so the encoder only tries it up to kAdaptiveMaxElements.
-
-constexpr int kBinProbBits = 12;
-constexpr uint32_t kBinOne = 1u << kBinProbBits;
-
-// Probability of a 1 bit in 1/65536, adapting fast at first, then slower.
-struct Prob {
-  uint16_t p = 32768;
-  uint16_t n = 0;
-};
-
-constexpr uint8_t kRate[32] = {1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-                               5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
-
-inline uint32_t Freq1(const Prob& s) {
-  const uint32_t f = s.p >> (16 - kBinProbBits);
-  return f < 1 ? 1 : (f > kBinOne - 1 ? kBinOne - 1 : f);
-}
-
-inline void Update(Prob& s, int bit) {
-  const int rate = kRate[s.n];
-  s.n += s.n < 31;
-  if (bit) s.p = static_cast<uint16_t>(s.p + ((65536u - s.p) >> rate));
-  else s.p = static_cast<uint16_t>(s.p - (s.p >> rate));
-}
-
-constexpr int kZeroCtx = 16 * 2 * 4;
-constexpr int kActBuckets = 12;
-constexpr int kMaxExp = 8;
-
-struct BinModel {
-  Prob zero[kZeroCtx];
-  Prob sign[9];
-  Prob exp[kActBuckets][kMaxExp];
-  Prob mant_first[kActBuckets][kMaxExp];
-  Prob mant[kMaxExp][kMaxExp];
-};
-
-// Encoder side: records each decision as a rANS event.
-struct EventSink {
-  RansEncSymbol* ev;
-  const uint32_t* rcp;
-  size_t n = 0;
-  int Bit(Prob& s, int bit) {
-    const uint32_t f1 = Freq1(s);
-    RansEncSymbol& e = ev[n++];
-    if (bit) e.rcp = rcp[f1], e.freq = static_cast<uint16_t>(f1), e.start = 0;
-    else e.rcp = rcp[kBinOne - f1], e.freq = static_cast<uint16_t>(kBinOne - f1), e.start = static_cast<uint16_t>(f1);
-    Update(s, bit);
-    return bit;
-  }
-};
-
-// Decoder side: decodes each decision.
-struct EventSource {
-  InterleavedDecoder* d;
-  bool ok = true;
-  int Bit(Prob& s, int) {
-    const uint32_t f1 = Freq1(s);
-    const int bit = d->Peek(kBinProbBits) < f1;
-    ok &= bit ? d->Advance(0, f1, kBinProbBits) : d->Advance(f1, kBinOne - f1, kBinProbBits);
-    Update(s, bit);
-    return bit;
-  }
-};
-
-const uint32_t* ReciprocalTable() {
-  static const auto* table = [] {
-    auto* t = new uint32_t[kBinOne];
-    for (uint32_t f = 0; f < kBinOne; ++f) t[f] = RansReciprocal(f);
-    return t;
-  }();
-  return table;
-}
-
-// Codes one map in raster order. planes: padded plane of values (qp) and of residuals (ep).
-// kEncode: q is read; otherwise q is written. Returns false on an out-of-range decoded value.
-template <bool kEncode, typename M, typename Coder>
-bool CodeMapAdaptive(Coder& c, BinModel& m, uint16_t* qp, int16_t* ep, const Params& p, uint8_t* q) {
-  const int maxq = static_cast<int>(p.qmask);
-  bool ok = true;
-  for (int64_t y = 0; y < p.g.h; ++y) {
-    uint16_t* qrow = qp + (y + kPadTop) * p.stride + kPadLeft;
-    int16_t* row = ep + (y + kPadTop) * p.stride + kPadLeft;
-    const int16_t* up = row - p.stride;
-    const int16_t* up2 = up - p.stride;
-    uint8_t* out = q + static_cast<uint64_t>(y) * p.g.w;
-    for (int64_t x = 0; x < p.g.w; ++x) {
-      const int pred = static_cast<int>(M::PredictValue(qrow[x - 1], qrow - p.stride, x, p.base));
-      const int a = std::abs(row[x - 1]), b = std::abs(up[x]), cc = std::abs(up[x - 1]), d = std::abs(up[x + 1]);
-      const int far = (row[x - 2] != 0) | (up2[x] != 0);
-      const int act = 2 * a + 2 * b + cc + d;
-      const int zctx = (a > 0) | (b > 0) << 1 | (cc > 0) << 2 | (d > 0) << 3 | far << 4 |
-                       std::min(BitLen(static_cast<uint32_t>(act)) >> 1, 3) << 5;
-      int e = kEncode ? static_cast<int>(out[x]) - pred : 0;
-      if (!c.Bit(m.zero[zctx], e != 0)) {
-        row[x] = 0;
-        qrow[x] = static_cast<uint16_t>(pred);
-        if (!kEncode) out[x] = static_cast<uint8_t>(pred);
-        continue;
-      }
-      const int pos_max = maxq - pred, neg_max = pred;
-      int neg = 0;
-      if (pos_max > 0 && neg_max > 0) {
-        const int sw = row[x - 1] > 0 ? 2 : (row[x - 1] < 0 ? 1 : 0);
-        const int sn = up[x] > 0 ? 2 : (up[x] < 0 ? 1 : 0);
-        neg = c.Bit(m.sign[sw * 3 + sn], e < 0);
-      } else {
-        neg = neg_max > 0;
-      }
-      const int mag_max = neg ? neg_max : pos_max;
-      const int k = std::min(BitLen(static_cast<uint32_t>(act)), kActBuckets - 1);
-      const int emax = mag_max > 0 ? BitLen(static_cast<uint32_t>(mag_max)) - 1 : 0;
-      const int mag = kEncode ? std::abs(e) : 0;
-      const int ebits = kEncode ? BitLen(static_cast<uint32_t>(mag)) - 1 : 0;
-      int ex = 0;
-      while (ex < emax && c.Bit(m.exp[k][ex], ebits > ex)) ++ex;
-      int v = 1;
-      for (int i = ex - 1; i >= 0; --i) {
-        Prob& pr = (i == ex - 1) ? m.mant_first[k][ex] : m.mant[ex][i];
-        v = (v << 1) | c.Bit(pr, (mag >> i) & 1);
-      }
-      if (!kEncode) {
-        if (v > mag_max || mag_max == 0) {
-          ok = false;
-          v = 0;
-        }
-        e = neg ? -v : v;
-        out[x] = static_cast<uint8_t>(pred + e);
-      }
-      row[x] = static_cast<int16_t>(e);
-      qrow[x] = static_cast<uint16_t>(pred + e);
-    }
-  }
-  return ok;
-}
-
-// Returns the ideal code length of the decisions in bits when want_bits (else 0: the log2 per
-// decision would cost about a third of the encode time).
-template <typename M>
-double EncodeAdaptive(const uint8_t* q, const Params& p, ContextScratch* s, std::vector<uint8_t>* out,
-                      bool want_bits) {
-  const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
-  const uint64_t t = map_elems * p.g.maps;
-  const size_t need = static_cast<size_t>(t * (2 + 2 * (BitLen(p.qmask))));
-  if (s->events.size() < need) s->events.resize(need);
-  s->planes.assign(p.plane_size, 0);
-  s->eplane.assign(p.plane_size, 0);
-  auto model = std::make_unique<BinModel>();
-  EventSink sink{s->events.data(), ReciprocalTable()};
-  for (uint64_t mi = 0; mi < p.g.maps; ++mi) {
-    CodeMapAdaptive<true, M>(sink, *model, s->planes.data(), s->eplane.data(), p,
-                             const_cast<uint8_t*>(q + mi * map_elems));
-  }
-  EncodeInterleaved(s->events.data(), sink.n, kLanesLog2, kBinProbBits, &s->words, out);
-  double bits = 0;
-  if (want_bits) {
-    for (size_t i = 0; i < sink.n; ++i) bits += kBinProbBits - std::log2(static_cast<double>(s->events[i].freq));
-  }
-  return bits;
-}
-
-template <typename M>
-Status DecodeAdaptive(ByteReader* r, const Params& p, ContextScratch* s, uint8_t* q) {
-  const uint64_t map_elems = uint64_t{p.g.h} * p.g.w;
-  const uint64_t t = map_elems * p.g.maps;
-  InterleavedDecoder dec;
-  const uint64_t max_words = t * (2 + 2 * static_cast<uint64_t>(BitLen(p.qmask)));
-  SPLITRANS_RETURN_IF_ERROR(dec.Init(r, kLanesLog2, static_cast<size_t>(std::min<uint64_t>(max_words, 0xFFFFFFFFu))));
-  s->planes.assign(p.plane_size, 0);
-  s->eplane.assign(p.plane_size, 0);
-  auto model = std::make_unique<BinModel>();
-  EventSource src{&dec};
-  bool ok = true;
-  for (uint64_t mi = 0; mi < p.g.maps && ok; ++mi) {
-    ok = CodeMapAdaptive<false, M>(src, *model, s->planes.data(), s->eplane.data(), p, q + mi * map_elems) && src.ok;
-  }
-  if (!ok) return Corrupt("adaptive context model decodes to invalid data");
-  if (!dec.Finished()) return Corrupt("adaptive context model does not end cleanly");
-  return Status::Ok();
-}
-
 // Decoder scratch of the semi-static model: rows up to kMaxRingWidth wide keep each lane's last
 // three rows in a ring; wider rows are decoded in tiles of that width, with the map's rows staged
 // in the output itself (SymbolSink::Stage) until the row two below is decoded. Either way, for
@@ -1073,8 +722,7 @@ void EncodeContextBody(const uint8_t* q, const std::vector<int64_t>& shape, int 
       aw.U8(pred);
       aw.U8(static_cast<uint8_t>(kLanesLog2));
       const bool want_bits = stats != nullptr;
-      const double bits = pred == 0 ? EncodeAdaptive<LevelModel>(q, p, s, &alt, want_bits)
-                                    : EncodeAdaptive<MedModel>(q, p, s, &alt, want_bits);
+      const double bits = EncodeAdaptiveModel(pred, q, p, s, &alt, want_bits);
       if (alt.size() < out->size() - begin) {
         out->resize(begin);
         out->insert(out->end(), alt.begin(), alt.end());
@@ -1103,8 +751,7 @@ Status DecodeContextBody(ByteReader* r, const std::vector<int64_t>& shape, int q
     if (t > kAdaptiveMaxElements) return Corrupt("adaptive context model on a large tensor");
     // At most 2^16 elements: the planes and symbols (about 1.1 MiB at most) need no bound of their own.
     s->qbuf.resize(t);
-    SPLITRANS_RETURN_IF_ERROR(predictor == 0 ? DecodeAdaptive<LevelModel>(r, p, s, s->qbuf.data())
-                                             : DecodeAdaptive<MedModel>(r, p, s, s->qbuf.data()));
+    SPLITRANS_RETURN_IF_ERROR(DecodeAdaptiveModel(predictor, r, p, s, s->qbuf.data()));
     sink.Put(0, s->qbuf.data(), t);
     if (stats) *stats = ContextStats{t, 3, static_cast<size_t>(r->pos() - begin) - 3, 0};
     return Status::Ok();

@@ -8,9 +8,9 @@
 #include <numeric>
 #include <string>
 
-#include "codec/format.h"
 #include "codec/quantize.h"
 #include "codec/rans_stream.h"
+#include "codec/wire.h"
 
 namespace splitrans::codec {
 

@@ -17,7 +17,7 @@
 
 #include "codec/codec.h"
 #include "codec/crc32c.h"
-#include "codec/format.h"
+#include "codec/wire.h"
 
 namespace {
 
@@ -78,7 +78,7 @@ void operator delete[](void* p, size_t, std::align_val_t) noexcept { CountedFree
 namespace splitrans::codec {
 namespace {
 
-// The decoders' scratch bound (codec.cc, "Decoder scratch"): tables and a few rows or chunks.
+// The decoders' scratch bound (decoder.cc, "Decoder scratch"): tables and a few rows or chunks.
 constexpr int64_t kScratchBound = int64_t{2} << 20;
 
 // Heap growth at its peak while f runs, in bytes (what f still holds at the end included).

@@ -8,10 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "codec/byte_io.h"
 #include "codec/codec.h"
 #include "codec/crc32c.h"
-#include "codec/format.h"
 #include "codec/rans_stream.h"
+#include "codec/wire.h"
 
 namespace splitrans::codec {
 namespace {

@@ -8,7 +8,7 @@
 // compared with <name>.srns; context_semistatic pins the semi-static context model on a larger
 // generated tensor. If one of these tests fails, either the encoder/decoder broke compatibility
 // (fix the code), or the format was changed on purpose: then bump kFormatVersion
-// (codec/format.h), update FORMAT.md and regenerate the files (tests/data/golden/README.md; a
+// (codec/wire.h), update FORMAT.md and regenerate the files (tests/data/golden/README.md; a
 // failing encoder test writes the new bytes next to the test's temporary directory and says
 // where).
 #include <gtest/gtest.h>
@@ -24,9 +24,10 @@
 
 #include "codec/codec.h"
 #include "codec/crc32c.h"
-#include "codec/format.h"
+#include "codec/header.h"
 #include "codec/npy.h"
 #include "codec/simd_test_util.h"
+#include "codec/wire.h"
 
 #ifndef SPLITRANS_GOLDEN_DIR
 #error "SPLITRANS_GOLDEN_DIR must name tests/data/golden (set in codec/CMakeLists.txt)"
@@ -35,7 +36,7 @@
 namespace splitrans::codec {
 namespace {
 
-// Header offsets as specified in FORMAT.md; format.h must agree.
+// Header offsets as specified in FORMAT.md; wire.h must agree.
 static_assert(offsetof(FixedHeader, magic) == 0, "magic offset");
 static_assert(offsetof(FixedHeader, version) == 4, "version offset");
 static_assert(offsetof(FixedHeader, flags) == 5, "flags offset");
@@ -121,6 +122,37 @@ auto EncodeCase(const GoldenCase& c, const std::vector<float>& values) {
 
 uint32_t U32At(const std::vector<uint8_t>& b, size_t off) {
   return uint32_t{b[off]} | uint32_t{b[off + 1]} << 8 | uint32_t{b[off + 2]} << 16 | uint32_t{b[off + 3]} << 24;
+}
+
+// The one header writer (codec/wire.h, used by the CPU and CUDA encoders) writes the bytes of
+// FORMAT.md "Fixed header", spelled out here field by field, and a header that ValidateHeader
+// reads back as written.
+TEST(Golden, WireHeaderWriterWritesFormatBytes) {
+  const uint32_t shape[3] = {2, 3, 0x01020304};
+  uint8_t b[kFixedHeaderBytes + 12 + kChecksumBytes] = {};
+  const uint32_t n = WriteHeaderAndShape(b, 2, 3, 5, 4, 1.5f, -7, 12, shape);
+  ASSERT_EQ(n, kFixedHeaderBytes + 12);
+  const uint8_t want[] = {'S', 'R', 'N', 'S', 1, 0, 2, 3, 5, 4, 0, 0,
+                          0x00, 0x00, 0xC0, 0x3F,        // 1.5f, little-endian
+                          0xF9, 0xFF, 0xFF, 0xFF,        // -7
+                          12, 0, 0, 0,                   // body_size
+                          2, 0, 0, 0, 3, 0, 0, 0, 4, 3, 2, 1};
+  ASSERT_EQ(sizeof(want), n);
+  for (uint32_t i = 0; i < n; ++i) EXPECT_EQ(b[i], want[i]) << "byte " << i;
+  const uint32_t crc = Crc32c(b, n);
+  std::memcpy(b + n, &crc, 4);
+  ValidatedHeader v;
+  DecodeLimits limits;
+  limits.max_elements = uint64_t{1} << 40;
+  ASSERT_TRUE(ValidateHeader(b, sizeof(b), limits, nullptr, &v).ok());
+  EXPECT_EQ(v.layout(), Layout::kContext);
+  EXPECT_EQ(v.h.q, 5);
+  EXPECT_EQ(v.h.scale, 1.5f);
+  EXPECT_EQ(v.h.zero_point, -7);
+  EXPECT_EQ(v.shape, (std::vector<int64_t>{2, 3, 0x01020304}));
+  EXPECT_EQ(v.elements, uint64_t{6} * 0x01020304);
+  EXPECT_EQ(v.body_offset, kFixedHeaderBytes + 12);
+  EXPECT_EQ(v.body_bytes(), 0u);
 }
 
 TEST(Golden, EncoderProducesCommittedBytes) {

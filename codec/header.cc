@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "codec/byte_io.h"
 #include "codec/codec.h"
 #include "codec/crc32c.h"
 
@@ -21,8 +22,8 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
-Status CheckHeader(const uint8_t* data, size_t size, const DecodeLimits& limits, const ExternalCrc* crc,
-                   CheckedHeader* out) {
+Status ValidateHeader(const uint8_t* data, size_t size, const DecodeLimits& limits, const ExternalCrc* crc,
+                      ValidatedHeader* out) {
   if (data == nullptr && size > 0) return InvalidArgument("null input");
   if (size < kFixedHeaderBytes) {
     return Truncated("input has " + std::to_string(size) + " bytes, the header alone needs " +
@@ -33,14 +34,21 @@ Status CheckHeader(const uint8_t* data, size_t size, const DecodeLimits& limits,
   if (std::memcmp(h.magic, kMagic, 4) != 0) return Status(ErrorCode::kBadMagic, "not a splitrans bitstream (bad magic)");
   if (h.version != kFormatVersion) {
     return Status(ErrorCode::kUnsupportedVersion,
-                  "bitstream version " + std::to_string(h.version) + " is not supported (this build reads 1)");
+                  "bitstream version " + std::to_string(h.version) + " is not supported (this build reads " +
+                      std::to_string(kFormatVersion) + ")");
   }
   if (h.flags != 0 || h.reserved != 0) return Status(ErrorCode::kReservedBits, "reserved header bits are set");
   auto bad = [](std::string m) { return Status(ErrorCode::kBadHeaderField, std::move(m)); };
-  if (h.dtype != 1 && h.dtype != 2) return bad("dtype " + std::to_string(h.dtype) + " unknown");
-  if (h.rank < 1 || h.rank > kMaxRank) return bad("rank " + std::to_string(h.rank) + " out of range 1..8");
-  if (h.q < kMinQ || h.q > kMaxQ) return bad("q " + std::to_string(h.q) + " out of range 1..8");
-  if (h.layout > static_cast<uint8_t>(Layout::kContext)) return bad("layout " + std::to_string(h.layout) + " unknown");
+  if (h.dtype != static_cast<uint8_t>(DType::kFloat32) && h.dtype != static_cast<uint8_t>(DType::kFloat16)) {
+    return bad("dtype " + std::to_string(h.dtype) + " unknown");
+  }
+  if (h.rank < 1 || h.rank > kMaxRank) {
+    return bad("rank " + std::to_string(h.rank) + " out of range 1.." + std::to_string(kMaxRank));
+  }
+  if (h.q < kMinQ || h.q > kMaxQ) {
+    return bad("q " + std::to_string(h.q) + " out of range " + std::to_string(kMinQ) + ".." + std::to_string(kMaxQ));
+  }
+  if (h.layout > kMaxLayoutCode) return bad("layout " + std::to_string(h.layout) + " unknown");
   if (h.layout == static_cast<uint8_t>(Layout::kConstant)) {
     if (h.scale != 0.f || h.zero_point != 0) return bad("constant layout with a nonzero scale or zero point");
   } else if (!(h.scale > 0.f) || !std::isfinite(h.scale)) {

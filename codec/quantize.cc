@@ -12,6 +12,7 @@
 #include <string>
 
 #include "codec/cpu_features.h"
+#include "codec/wire.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -230,7 +231,10 @@ double ClipError(const ClipHistogram& h, float lo, float hi, int q) {
 
 Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* p) {
   *p = QuantParams();
-  if (q < 1 || q > 8) return InvalidArgument("q must be in 1..8, got " + std::to_string(q));
+  if (q < kMinQ || q > kMaxQ) {
+    return InvalidArgument("q must be in " + std::to_string(kMinQ) + ".." + std::to_string(kMaxQ) + ", got " +
+                           std::to_string(q));
+  }
   if (n == 0) {
     p->constant = true;
     return Status::Ok();
@@ -242,7 +246,10 @@ Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* p) {
 
 Status ComputeClippedQuantParams(const float* x, size_t n, int q, QuantParams* p, float* lo_out, float* hi_out) {
   *p = QuantParams();
-  if (q < 1 || q > 8) return InvalidArgument("q must be in 1..8, got " + std::to_string(q));
+  if (q < kMinQ || q > kMaxQ) {
+    return InvalidArgument("q must be in " + std::to_string(kMinQ) + ".." + std::to_string(kMaxQ) + ", got " +
+                           std::to_string(q));
+  }
   if (n == 0) {
     p->constant = true;
     return Status::Ok();

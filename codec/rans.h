@@ -25,11 +25,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define SPLITRANS_HD __host__ __device__ __forceinline__
-#else
-#define SPLITRANS_HD inline
-#endif
+#include "codec/host_device.h"
 
 namespace splitrans::codec {
 

@@ -7,10 +7,11 @@
 #include <cstdint>
 #include <vector>
 
-#include "codec/format.h"
+#include "codec/byte_io.h"
 #include "codec/quantize.h"
 #include "codec/rans.h"
 #include "codec/status.h"
+#include "codec/wire.h"
 
 namespace splitrans::codec {
 

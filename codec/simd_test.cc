@@ -13,13 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "codec/byte_io.h"
 #include "codec/codec.h"
 #include "codec/cpu_features.h"
 #include "codec/crc32c.h"
-#include "codec/format.h"
 #include "codec/quantize.h"
 #include "codec/rans_stream.h"
 #include "codec/simd_test_util.h"
+#include "codec/wire.h"
 
 namespace splitrans::codec {
 namespace {

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-#include "codec/format.h"
+#include "codec/wire.h"
 
 #ifdef SPLITRANS_HAVE_CUDA
 #include <cuda_runtime_api.h>

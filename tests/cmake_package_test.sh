@@ -44,7 +44,8 @@ Must cmake --build "$work/build" -j "${JOBS:-2}"
 Must cmake --install "$work/build" --prefix "$prefix"
 
 # 2. The installed tree.
-for f in include/splitrans/codec/codec.h include/splitrans/codec/status.h lib/libsplitrans_codec.a \
+for f in include/splitrans/codec/codec.h include/splitrans/codec/status.h include/splitrans/codec/wire.h \
+         include/splitrans/codec/host_device.h lib/libsplitrans_codec.a \
          lib/cmake/splitrans/splitransConfig.cmake lib/cmake/splitrans/splitransConfigVersion.cmake \
          lib/cmake/splitrans/splitransTargets.cmake lib/pkgconfig/splitrans-codec.pc; do
   [[ -f $prefix/$f ]] || Fail "not installed: $f"

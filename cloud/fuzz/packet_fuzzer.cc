@@ -17,7 +17,7 @@
 
 #include "cloud/feature_decode.h"
 #include "codec/crc32c.h"
-#include "codec/format.h"
+#include "codec/wire.h"
 #include "common/limits.h"
 #include "proto/split_inference.pb.h"
 

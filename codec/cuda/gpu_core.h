@@ -26,9 +26,9 @@
 #include <cstring>
 
 #include "codec/codec.h"
-#include "codec/format.h"
 #include "codec/quantize.h"
 #include "codec/rans.h"
+#include "codec/wire.h"
 
 #if defined(__CUDACC__)
 #define SPLITRANS_HD_TEMPLATE __host__ __device__
@@ -41,7 +41,7 @@
 namespace splitrans::codec::gpu {
 
 // ---------------------------------------------------------------------------------------------
-// Constants of the dense layout as the CPU encoder writes it (rans_stream.cc, codec.cc).
+// Constants of the dense layout as the CPU encoder writes it (rans_stream.cc, encoder.cc).
 
 constexpr int kDenseBlockLog2 = 16;                 // StreamParams().block_log2
 constexpr uint32_t kDenseBlockSize = 1u << kDenseBlockLog2;
@@ -115,15 +115,7 @@ SPLITRANS_HD int FloorLog2U64(uint64_t v) {
 #endif
 }
 
-SPLITRANS_HD uint32_t BitsOf(float f) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(f);
-#else
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-#endif
-}
+SPLITRANS_HD uint32_t BitsOf(float f) { return WireFloatBits(f); }
 SPLITRANS_HD float FloatOf(uint32_t u) {
 #if defined(__CUDA_ARCH__)
   return __uint_as_float(u);
@@ -551,34 +543,8 @@ SPLITRANS_HD uint32_t FindItem(const uint32_t* prefix, uint32_t count, uint32_t 
 }
 
 
-// Writes the 24-byte fixed header and the shape (FORMAT.md); returns 24 + 4 * rank.
-SPLITRANS_HD uint32_t WriteHeaderAndShape(uint8_t* out, uint32_t dtype, uint32_t rank, uint32_t q, uint32_t layout,
-                                          float scale, int32_t zero_point, uint32_t body_size,
-                                          const uint32_t* shape) {
-  auto put32 = [](uint8_t* p, uint32_t v) {
-    p[0] = static_cast<uint8_t>(v);
-    p[1] = static_cast<uint8_t>(v >> 8);
-    p[2] = static_cast<uint8_t>(v >> 16);
-    p[3] = static_cast<uint8_t>(v >> 24);
-  };
-  out[0] = 'S';  // kMagic (an array: not usable in device code)
-  out[1] = 'R';
-  out[2] = 'N';
-  out[3] = 'S';
-  out[4] = kFormatVersion;
-  out[5] = 0;
-  out[6] = static_cast<uint8_t>(dtype);
-  out[7] = static_cast<uint8_t>(rank);
-  out[8] = static_cast<uint8_t>(q);
-  out[9] = static_cast<uint8_t>(layout);
-  out[10] = 0;
-  out[11] = 0;
-  put32(out + 12, BitsOf(scale));
-  put32(out + 16, static_cast<uint32_t>(zero_point));
-  put32(out + 20, body_size);
-  for (uint32_t i = 0; i < rank; ++i) put32(out + kFixedHeaderBytes + 4 * i, shape[i]);
-  return static_cast<uint32_t>(kFixedHeaderBytes) + 4 * rank;
-}
+// The fixed header and shape are written by WriteHeaderAndShape (codec/wire.h), shared with
+// the CPU encoder.
 
 // ---------------------------------------------------------------------------------------------
 // Batch descriptors: the host planner (gpu_plan.cc) fills them, the kernels read them.

@@ -14,14 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "codec/byte_io.h"
 #include "codec/codec.h"
 #include "codec/crc32c.h"
 #include "codec/cuda/gpu_core.h"
 #include "codec/cuda/gpu_plan.h"
-#include "codec/format.h"
 #include "codec/npy.h"
 #include "codec/quantize.h"
 #include "codec/rans_stream.h"
+#include "codec/wire.h"
 
 #ifndef SPLITRANS_SOURCE_DIR
 #define SPLITRANS_SOURCE_DIR "."
@@ -323,15 +324,15 @@ bool EmulateDecodeBlock(const uint8_t* p, uint32_t wc, uint32_t m, uint32_t lane
 
 // The GPU decode path on the host: host validation (gpu_plan.cc), then the kernels' model.
 Status EmulateGpuDecode(const std::vector<uint8_t>& bits, std::vector<float>* out, const DecodeLimits& limits = {}) {
-  HeaderInfo h;
-  SPLITRANS_RETURN_IF_ERROR(ParseHeaderForGpu(bits.data(), bits.size(), limits, nullptr, &h));
+  ValidatedHeader h;
+  SPLITRANS_RETURN_IF_ERROR(ValidateHeader(bits.data(), bits.size(), limits, nullptr, &h));
   if (h.h.layout == static_cast<uint8_t>(Layout::kConstant)) {
     ByteReader rd(bits.data() + h.body_offset, h.body_end - h.body_offset);
     float v;
     SPLITRANS_RETURN_IF_ERROR(rd.F32(&v, "constant value"));
     if (!std::isfinite(v)) return Corrupt("constant value is not finite");
     if (rd.remaining() != 0) return Corrupt("unused bytes");
-    out->assign(h.t, v);
+    out->assign(h.elements, v);
     return Status::Ok();
   }
   if (h.h.layout != static_cast<uint8_t>(Layout::kDense)) {  // GpuDecoder falls back to the CPU decoder
@@ -342,7 +343,7 @@ Status EmulateGpuDecode(const std::vector<uint8_t>& bits, std::vector<float>* ou
   }
   DenseStreamInfo ds;
   SPLITRANS_RETURN_IF_ERROR(ParseDenseBody(bits.data(), h, &ds));
-  out->assign(h.t, 0.f);
+  out->assign(h.elements, 0.f);
   if (ds.kind == StreamKind::kConstant) {
     std::fill(out->begin(), out->end(), DequantizeOne(ds.symbol, h.h.zero_point, h.h.scale));
     return Status::Ok();
@@ -746,18 +747,18 @@ TEST(GpuCoreTest, LimitAndCapacityChecks) {
   const std::vector<uint8_t> good = CpuDense({v.data(), DType::kFloat32, {5000}}, 4);
   DecodeLimits small;
   small.max_elements = 4999;
-  HeaderInfo h;
-  EXPECT_EQ(ParseHeaderForGpu(good.data(), good.size(), small, nullptr, &h).code(), ErrorCode::kLimitExceeded);
-  ASSERT_TRUE(ParseHeaderForGpu(good.data(), good.size(), {}, nullptr, &h).ok());
+  ValidatedHeader h;
+  EXPECT_EQ(ValidateHeader(good.data(), good.size(), small, nullptr, &h).code(), ErrorCode::kLimitExceeded);
+  ASSERT_TRUE(ValidateHeader(good.data(), good.size(), {}, nullptr, &h).ok());
   // The prefix bound covers everything the dense parser reads.
   DenseStreamInfo ds;
   ASSERT_TRUE(ParseDenseBody(good.data(), h, &ds).ok());
-  EXPECT_LE(ds.payload_offset, DenseParsePrefixBound(h.t, h.h.rank));
+  EXPECT_LE(ds.payload_offset, DenseParsePrefixBound(h.elements, h.h.rank));
   // A device-computed checksum is honored.
   ExternalCrc crc{1, 2};
-  EXPECT_EQ(ParseHeaderForGpu(good.data(), good.size(), {}, &crc, &h).code(), ErrorCode::kChecksumMismatch);
+  EXPECT_EQ(ValidateHeader(good.data(), good.size(), {}, &crc, &h).code(), ErrorCode::kChecksumMismatch);
   crc.computed = crc.stored = 7;
-  EXPECT_TRUE(ParseHeaderForGpu(good.data(), good.size(), {}, &crc, &h).ok());
+  EXPECT_TRUE(ValidateHeader(good.data(), good.size(), {}, &crc, &h).ok());
 }
 
 TEST(GpuCoreTest, PlanEncodeValidates) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/byte_io.h"
 #include "codec/cuda/cuda_status.h"
 #include "codec/cuda/decode_kernels.cuh"
 #include "codec/cuda/gpu_codec.h"
@@ -39,7 +40,7 @@ enum class Route { kFailed, kNothing, kFill, kRans, kCpu };
 
 struct Job {
   Route route = Route::kFailed;
-  HeaderInfo hdr;
+  ValidatedHeader hdr;
   DenseStreamInfo ds;
   float value = 0;            // kFill
   const uint8_t* host = nullptr;  // host view of the bitstream (input, or its copy)
@@ -190,14 +191,14 @@ struct GpuDecoder::Impl {
   Status Validate(const GpuDecodeItem& it, MemorySpace input, Job& job, cudaStream_t stream) {
     if (input == MemorySpace::kHost) job.host = it.data;
     if (input == MemorySpace::kDevice && it.data == nullptr && it.size > 0) return InvalidArgument("null input");
-    SPLITRANS_RETURN_IF_ERROR(ParseHeaderForGpu(job.host, it.size, limits,
+    SPLITRANS_RETURN_IF_ERROR(ValidateHeader(job.host, it.size, limits,
                                                 input == MemorySpace::kDevice ? &job.crc : nullptr, &job.hdr));
-    const HeaderInfo& h = job.hdr;
-    if (it.capacity < h.t) {
+    const ValidatedHeader& h = job.hdr;
+    if (it.capacity < h.elements) {
       return InvalidArgument("output holds " + std::to_string(it.capacity) + " floats, tensor has " +
-                             std::to_string(h.t));
+                             std::to_string(h.elements));
     }
-    if (h.t > 0 && it.out_dev == nullptr) return InvalidArgument("output is null");
+    if (h.elements > 0 && it.out_dev == nullptr) return InvalidArgument("output is null");
     switch (static_cast<Layout>(h.h.layout)) {
       case Layout::kConstant: {
         ByteReader rd(job.host + h.body_offset, h.body_end - h.body_offset);
@@ -206,13 +207,13 @@ struct GpuDecoder::Impl {
         if (!std::isfinite(v)) return Corrupt("constant value is not finite");
         if (rd.remaining() != 0) return Corrupt(std::to_string(rd.remaining()) + " unused bytes at the end of the body");
         job.value = v;
-        job.route = h.t > 0 ? Route::kFill : Route::kNothing;
+        job.route = h.elements > 0 ? Route::kFill : Route::kNothing;
         return Status::Ok();
       }
       case Layout::kDense: {
         if (input == MemorySpace::kDevice) {
           SPLITRANS_RETURN_IF_ERROR(
-              Fetch(it, job, std::min(h.body_end, DenseParsePrefixBound(h.t, h.h.rank)), stream));
+              Fetch(it, job, std::min(h.body_end, DenseParsePrefixBound(h.elements, h.h.rank)), stream));
         }
         SPLITRANS_RETURN_IF_ERROR(ParseDenseBody(job.host, h, &job.ds));
         switch (job.ds.kind) {
@@ -242,7 +243,7 @@ struct GpuDecoder::Impl {
     DecodeLimits cpu_limits = limits;  // the current ones (SetLimits may have changed them)
     cpu_limits.accept_shape = nullptr;  // Validate already asked the caller's about this item: once is enough
     cpu->SetLimits(std::move(cpu_limits));
-    cpu_out.resize(job.hdr.t);
+    cpu_out.resize(job.hdr.elements);
     std::vector<int64_t> shape;
     SPLITRANS_RETURN_IF_ERROR(cpu->DecodeInto(job.host, it.size, cpu_out.data(), cpu_out.size(), &shape));
     if (!cpu_out.empty()) {
@@ -273,7 +274,7 @@ struct GpuDecoder::Impl {
       table_bytes += DecodeTableBytes(ds, nullptr);
       if (input == MemorySpace::kHost) payload_bytes += Align(ds.payload_bytes, 16);
     }
-    for (size_t i : fill) tiles += (jobs[i].hdr.t + kTileElems - 1) / kTileElems;
+    for (size_t i : fill) tiles += (jobs[i].hdr.elements + kTileElems - 1) / kTileElems;
     if (ctas > 0x7FFFFFFF || tiles > 0x7FFFFFFF || total_blocks > 0xFFFFFFFF) {
       return InvalidArgument("batch too large for one launch");
     }
@@ -345,9 +346,9 @@ struct GpuDecoder::Impl {
     uint32_t tile_at = 0;
     for (size_t k = 0; k < nf; ++k) {
       const Job& job = jobs[fill[k]];
-      fitems[k] = FillItem{items[fill[k]].out_dev, job.hdr.t, job.value, 0};
+      fitems[k] = FillItem{items[fill[k]].out_dev, job.hdr.elements, job.value, 0};
       tile_prefix[k] = tile_at;
-      tile_at += static_cast<uint32_t>((job.hdr.t + kTileElems - 1) / kTileElems);
+      tile_at += static_cast<uint32_t>((job.hdr.elements + kTileElems - 1) / kTileElems);
     }
     tile_prefix[nf] = tile_at;
 

@@ -8,7 +8,9 @@
 #include <cstring>
 #include <string>
 
+#include "codec/byte_io.h"
 #include "codec/crc32c.h"
+#include "codec/rans_stream.h"
 
 namespace splitrans::codec::gpu {
 namespace {
@@ -136,18 +138,6 @@ Status PlanEncode(const EncodeRequest* requests, size_t count, int q, EncodeLayo
   return Status::Ok();
 }
 
-Status ParseHeaderForGpu(const uint8_t* data, size_t size, const DecodeLimits& limits, const ExternalCrc* crc,
-                         HeaderInfo* p) {
-  CheckedHeader c;
-  SPLITRANS_RETURN_IF_ERROR(CheckHeader(data, size, limits, crc, &c));
-  p->h = c.h;
-  p->shape = std::move(c.shape);
-  p->t = c.elements;
-  p->body_offset = c.body_offset;
-  p->body_end = c.body_end;
-  return Status::Ok();
-}
-
 size_t DenseParsePrefixBound(uint64_t t, int rank) {
   // kind, n, three parameter bytes, alphabet, up to 256 frequencies, then one varint per
   // block with blocks <= ceil(t / 2^kMinBlockLog2); varints take at most 5 bytes.
@@ -156,98 +146,65 @@ size_t DenseParsePrefixBound(uint64_t t, int rank) {
   return static_cast<size_t>(std::min<uint64_t>(b, SIZE_MAX));
 }
 
-Status ParseDenseBody(const uint8_t* data, const HeaderInfo& hdr, DenseStreamInfo* out) {
+Status ParseDenseBody(const uint8_t* data, const ValidatedHeader& hdr, DenseStreamInfo* out) {
   DenseStreamInfo& s = *out;
   s = DenseStreamInfo();
-  ByteReader rd(data + hdr.body_offset, hdr.body_end - hdr.body_offset);
-  const uint64_t t = hdr.t;
-  const uint32_t max_n = static_cast<uint32_t>(t);
-  const uint32_t max_symbol = (1u << hdr.h.q) - 1;
+  ByteReader rd(data + hdr.body_offset, hdr.body_bytes());
+  const uint64_t t = hdr.elements;
   auto count_mismatch = [&](uint64_t got) {
     return Corrupt("dense stream has " + std::to_string(got) + " symbols, expected " + std::to_string(t));
   };
-  // DecodeStream, up to its payload.
-  uint8_t kind;
-  SPLITRANS_RETURN_IF_ERROR(rd.U8(&kind, "stream kind"));
-  if (kind == static_cast<uint8_t>(StreamKind::kEmpty)) {
-    s.kind = StreamKind::kEmpty;
-    if (t != 0) return count_mismatch(0);
-  } else {
-    uint32_t n;
-    SPLITRANS_RETURN_IF_ERROR(rd.Varint(&n, max_n, "stream symbol count"));
-    if (n == 0) return Corrupt("stream of kind " + std::to_string(kind) + " declares 0 symbols");
-    s.n = n;
-    if (kind == static_cast<uint8_t>(StreamKind::kConstant)) {
-      uint32_t sym;
-      SPLITRANS_RETURN_IF_ERROR(rd.Varint(&sym, max_symbol, "constant stream symbol"));
-      s.kind = StreamKind::kConstant;
-      s.symbol = sym;
-      if (n != t) return count_mismatch(n);
-    } else if (kind != static_cast<uint8_t>(StreamKind::kRans)) {
-      return Corrupt("unknown stream kind " + std::to_string(kind));
-    } else {
-      s.kind = StreamKind::kRans;
-      uint8_t pb, lanes_log2, block_log2;
-      SPLITRANS_RETURN_IF_ERROR(rd.U8(&pb, "stream prob_bits"));
-      SPLITRANS_RETURN_IF_ERROR(rd.U8(&lanes_log2, "stream lanes"));
-      SPLITRANS_RETURN_IF_ERROR(rd.U8(&block_log2, "stream block size"));
-      if (pb < kMinProbBits || pb > kMaxProbBits) {
-        return Corrupt("stream prob_bits " + std::to_string(pb) + " out of range");
+  // The CPU decoder's own stream parser: every check DecodeStream makes before decoding, with
+  // the same codes. It reads the table and the block index, never the payload (the device path
+  // has fetched only DenseParsePrefixBound bytes of it).
+  ParsedStream p;
+  SPLITRANS_RETURN_IF_ERROR(ParseStream(&rd, static_cast<uint32_t>(t), (1u << hdr.h.q) - 1,
+                                        /*byte_symbols=*/false, &p));
+  s.kind = p.kind;
+  s.n = p.n;
+  if (p.kind == StreamKind::kRans) {
+    s.symbol = 0;
+    s.prob_bits = p.prob_bits;
+    s.lanes_log2 = p.lanes_log2;
+    s.block_log2 = p.block_log2;
+    s.alphabet = p.alphabet;
+    // Frequencies from the parsed slot table (a symbol's first slot has offset 0), starts as
+    // their running sums in symbol order, as the table lists them.
+    s.freq.assign(p.alphabet, 0);
+    s.start.resize(p.alphabet);
+    const uint32_t slots = 1u << p.prob_bits;
+    for (uint32_t slot = 0; slot < slots; ++slot) {
+      if (p.packed32) {
+        const uint32_t e = p.dtab32[slot];
+        if ((e & 0xFFF) == 0) s.freq[e >> 24] = (e >> 12) & 0xFFF;
+      } else {
+        const uint64_t e = p.dtab64[slot];
+        if ((e >> 32) == 0) s.freq[e & 0xFFFF] = static_cast<uint32_t>((e >> 16) & 0xFFFF);
       }
-      if (lanes_log2 > kMaxLanesLog2) return Corrupt("stream lanes_log2 " + std::to_string(lanes_log2) + " out of range");
-      if (block_log2 < kMinBlockLog2 || block_log2 > kMaxBlockLog2) {
-        return Corrupt("stream block_log2 " + std::to_string(block_log2) + " out of range");
-      }
-      uint32_t a;
-      const uint32_t max_a = std::min<uint32_t>({kMaxAlphabet, max_symbol + 1, 1u << pb});
-      SPLITRANS_RETURN_IF_ERROR(rd.Varint(&a, max_a, "table alphabet size"));
-      if (a < 2) return Corrupt("rANS table with alphabet size " + std::to_string(a));
-      s.freq.resize(a);
-      s.start.resize(a);
-      uint32_t sum = 0, nonzero = 0;
-      for (uint32_t k = 0; k < a; ++k) {
-        SPLITRANS_RETURN_IF_ERROR(rd.Varint(&s.freq[k], (1u << pb) - 1, "table frequency"));
-        s.start[k] = sum;
-        sum += s.freq[k];
-        nonzero += s.freq[k] != 0;
-        if (sum > (1u << pb)) return Corrupt("table frequencies exceed 2^prob_bits");
-      }
-      if (sum != (1u << pb)) {
-        return Corrupt("table frequencies sum to " + std::to_string(sum) + ", not 2^" + std::to_string(pb));
-      }
-      if (nonzero < 2) return Corrupt("rANS table with fewer than two symbols");
-      const uint32_t lanes = 1u << lanes_log2;
-      const uint32_t block_size = 1u << block_log2;
-      const uint32_t blocks = static_cast<uint32_t>((uint64_t{n} + block_size - 1) >> block_log2);
-      if (blocks > rd.remaining()) {
-        return Truncated("block index of " + std::to_string(blocks) + " blocks exceeds the input");
-      }
-      s.word_counts.resize(blocks);
-      s.block_offsets.resize(blocks);
-      uint64_t payload = 0;
-      for (uint32_t b = 0; b < blocks; ++b) {
-        const uint32_t syms = static_cast<uint32_t>(std::min<uint64_t>(block_size, n - uint64_t{b} * block_size));
-        SPLITRANS_RETURN_IF_ERROR(rd.Varint(&s.word_counts[b], syms, "block word count"));
-        s.block_offsets[b] = payload;
-        payload += 4ull * lanes + 2ull * s.word_counts[b];
-      }
-      if (payload > rd.remaining()) {
-        return Truncated("stream payload needs " + std::to_string(payload) + " bytes, " +
-                         std::to_string(rd.remaining()) + " remain");
-      }
-      s.prob_bits = pb;
-      s.lanes_log2 = lanes_log2;
-      s.block_log2 = block_log2;
-      s.alphabet = a;
-      s.payload_offset = static_cast<size_t>(rd.pos() - data);
-      s.payload_bytes = static_cast<size_t>(payload);
-      const uint8_t* skip;
-      SPLITRANS_RETURN_IF_ERROR(rd.Span(&skip, s.payload_bytes, "stream payload"));  // no read
-      // The CPU decoder decodes here and then compares the count: a short stream is corrupt
-      // either way.
-      if (n != t) return count_mismatch(n);
     }
+    uint32_t sum = 0;
+    for (uint32_t k = 0; k < p.alphabet; ++k) s.start[k] = sum, sum += s.freq[k];
+    // The block index ParseStream has validated: one varint per block.
+    const uint32_t block_size = 1u << p.block_log2;
+    const uint32_t blocks = static_cast<uint32_t>((uint64_t{p.n} + block_size - 1) >> p.block_log2);
+    s.word_counts.resize(blocks);
+    s.block_offsets.resize(blocks);
+    ByteReader index(p.index, static_cast<size_t>(p.payload - p.index));
+    uint64_t payload = 0;
+    for (uint32_t b = 0; b < blocks; ++b) {
+      const uint32_t syms = static_cast<uint32_t>(std::min<uint64_t>(block_size, p.n - uint64_t{b} * block_size));
+      SPLITRANS_RETURN_IF_ERROR(index.Varint(&s.word_counts[b], syms, "block word count"));
+      s.block_offsets[b] = payload;
+      payload += 4ull * (1u << p.lanes_log2) + 2ull * s.word_counts[b];
+    }
+    s.payload_offset = static_cast<size_t>(p.payload - data);
+    s.payload_bytes = p.payload_bytes;
+  } else if (p.kind == StreamKind::kConstant) {
+    s.symbol = p.symbol;
   }
+  // The CPU decoder decodes here and then compares the count: a short stream is corrupt either
+  // way.
+  if (s.n != t) return count_mismatch(s.n);
   if (rd.remaining() != 0) return Corrupt(std::to_string(rd.remaining()) + " unused bytes at the end of the body");
   return Status::Ok();
 }

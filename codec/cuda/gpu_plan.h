@@ -10,9 +10,9 @@
 
 #include "codec/codec.h"
 #include "codec/cuda/gpu_core.h"
-#include "codec/format.h"
 #include "codec/header.h"
 #include "codec/status.h"
+#include "codec/wire.h"
 
 namespace splitrans::codec::gpu {
 
@@ -53,24 +53,9 @@ struct EncodeLayout {
 Status PlanEncode(const EncodeRequest* requests, size_t count, int q, EncodeLayout* layout,
                   std::vector<uint8_t>* desc);
 
-// The fixed header and shape of a bitstream, validated.
-struct HeaderInfo {
-  FixedHeader h{};
-  std::vector<int64_t> shape;
-  uint64_t t = 0;           // elements
-  size_t body_offset = 0;   // first byte after the shape
-  size_t body_end = 0;      // 24 + body_size: where the checksum starts
-};
-
-// ExternalCrc (codec/header.h): a checksum computed on the GPU for device-resident bitstreams.
-
-// Steps 1-9 of the validation order (all of limits: max_elements, max_shape, accept_shape).
-// data: host; readable up to min(size, 24 + 4 * 8) bytes when crc is given, else all size bytes
-// (the checksum is computed here). Errors: as the CPU Decoder (TRUNCATED, BAD_MAGIC,
-// UNSUPPORTED_VERSION, RESERVED_BITS, BAD_HEADER_FIELD, CHECKSUM_MISMATCH, TRAILING_BYTES,
-// LIMIT_EXCEEDED, or what accept_shape returns).
-Status ParseHeaderForGpu(const uint8_t* data, size_t size, const DecodeLimits& limits, const ExternalCrc* crc,
-                         HeaderInfo* out);
+// The fixed header and shape are validated by ValidateHeader (codec/header.h), the CPU
+// Decoder's own check, into the ValidatedHeader both decoders use; for device-resident
+// bitstreams its ExternalCrc carries the checksum computed on the GPU.
 
 // A dense body (layout 1) parsed without decoding its payload.
 struct DenseStreamInfo {
@@ -93,7 +78,7 @@ size_t DenseParsePrefixBound(uint64_t t, int rank);
 // (same codes), the symbol count against T, and that the payload ends the body. data: host,
 // readable up to min(hdr.body_end, DenseParsePrefixBound(...)). The payload's own checks
 // (states, word counts, final states) run in the decode kernel.
-Status ParseDenseBody(const uint8_t* data, const HeaderInfo& hdr, DenseStreamInfo* out);
+Status ParseDenseBody(const uint8_t* data, const ValidatedHeader& hdr, DenseStreamInfo* out);
 
 // Size of the decoder table of a parsed rANS stream: for prob_bits <= kPackedMaxProbBits
 // u32 packed[2^P] = sym << 24 | freq << 12 | (slot - start); else u8 sym_of_slot[2^P] then

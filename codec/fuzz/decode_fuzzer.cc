@@ -13,7 +13,7 @@
 
 #include "codec/codec.h"
 #include "codec/crc32c.h"
-#include "codec/format.h"
+#include "codec/wire.h"
 
 namespace {
 

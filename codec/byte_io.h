@@ -1,7 +1,9 @@
-// Wire format v1 constants and the fixed header struct that mirrors codec/FORMAT.md.
-// All multi-byte fields are little-endian. Read FORMAT.md first.
+// Little-endian byte writer and bounds-checked reader for the bitstream's fields (varints as
+// FORMAT.md "Conventions" defines them). Every read fails cleanly past the end, with the name
+// of the field in the message.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -10,40 +12,6 @@
 #include "codec/status.h"
 
 namespace splitrans::codec {
-
-constexpr uint8_t kMagic[4] = {'S', 'R', 'N', 'S'};
-constexpr uint8_t kFormatVersion = 1;
-constexpr size_t kFixedHeaderBytes = 24;
-constexpr size_t kChecksumBytes = 4;
-
-// Fixed header, byte-for-byte as on the wire (little-endian hosts; see FORMAT.md).
-#pragma pack(push, 1)
-struct FixedHeader {
-  uint8_t magic[4];
-  uint8_t version;
-  uint8_t flags;       // reserved, must be 0 in v1
-  uint8_t dtype;       // 1 = float32, 2 = float16
-  uint8_t rank;        // 1..8
-  uint8_t q;           // 1..8
-  uint8_t layout;      // Layout
-  uint16_t reserved;   // must be 0
-  float scale;         // AIQ scale s (> 0 and finite; 0 for the constant layout)
-  int32_t zero_point;  // AIQ zero point z
-  uint32_t body_size;  // bytes from the end of this header to the checksum
-};
-#pragma pack(pop)
-static_assert(sizeof(FixedHeader) == kFixedHeaderBytes, "FixedHeader must match FORMAT.md");
-
-// Stream kinds (FORMAT.md "Streams").
-enum class StreamKind : uint8_t { kEmpty = 0, kConstant = 1, kRans = 2 };
-
-// rANS stream parameters accepted by the decoder.
-constexpr int kMinProbBits = 8;
-constexpr int kMaxProbBits = 15;
-constexpr int kMaxLanesLog2 = 5;     // up to 32 interleaved states per block
-constexpr int kMinBlockLog2 = 8;
-constexpr int kMaxBlockLog2 = 20;
-constexpr uint32_t kMaxAlphabet = 4096;
 
 // Little-endian byte writer appending to a vector.
 class ByteWriter {
