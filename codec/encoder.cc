@@ -1,7 +1,7 @@
 // Encoder: validation of the input tensor, quantization, layout selection (auto, paper's N
-// search) and the bitstream's header and checksum (FORMAT.md "Encoding"). The layouts live in
-// rans_stream.cc (dense), csr.cc (sparse, paper) and context_model.cc (context); the header is
-// written by WriteHeaderAndShape (codec/wire.h).
+// search) and the bitstream's header and checksum (FORMAT.md "Quantization (AIQ)", "Layouts").
+// The layouts live in rans_stream.cc (dense), csr.cc (sparse, paper) and context_model.cc
+// (context); the header is written by WriteHeaderAndShape (codec/wire.h).
 #include "codec/codec.h"
 
 #include <algorithm>
