@@ -227,14 +227,17 @@ double ClipError(const ClipHistogram& h, float lo, float hi, int q) {
   return err;
 }
 
+Status CheckQ(int q) {
+  if (q >= kMinQ && q <= kMaxQ) return Status::Ok();
+  return InvalidArgument("q must be in " + std::to_string(kMinQ) + ".." + std::to_string(kMaxQ) + ", got " +
+                         std::to_string(q));
+}
+
 }  // namespace
 
 Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* p) {
   *p = QuantParams();
-  if (q < kMinQ || q > kMaxQ) {
-    return InvalidArgument("q must be in " + std::to_string(kMinQ) + ".." + std::to_string(kMaxQ) + ", got " +
-                           std::to_string(q));
-  }
+  SPLITRANS_RETURN_IF_ERROR(CheckQ(q));
   if (n == 0) {
     p->constant = true;
     return Status::Ok();
@@ -246,10 +249,7 @@ Status ComputeQuantParams(const float* x, size_t n, int q, QuantParams* p) {
 
 Status ComputeClippedQuantParams(const float* x, size_t n, int q, QuantParams* p, float* lo_out, float* hi_out) {
   *p = QuantParams();
-  if (q < kMinQ || q > kMaxQ) {
-    return InvalidArgument("q must be in " + std::to_string(kMinQ) + ".." + std::to_string(kMaxQ) + ", got " +
-                           std::to_string(q));
-  }
+  SPLITRANS_RETURN_IF_ERROR(CheckQ(q));
   if (n == 0) {
     p->constant = true;
     return Status::Ok();

@@ -25,24 +25,7 @@ done
 CLOUD="$BUILD/cloud/splitrans-cloud" EDGE="$BUILD/edge/splitrans-edge" CLIENT="$BUILD/client/splitrans-client"
 for b in "$CLOUD" "$EDGE" "$CLIENT"; do [[ -x "$b" ]] || { echo "load_test.sh: $b not built" >&2; exit 1; }; done
 WORK="$(mktemp -d -t splitrans-load.XXXXXX)"
-# A free port below the ephemeral range (a bind(0) port could be handed to an outgoing connection
-# before the server binds it), picked at random and checked by binding it.
-free_port() {
-  python3 -c '
-import random, socket
-lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-for _ in range(1000):
-    p = random.randrange(10000, max(lo, 11000))
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-else:
-    raise SystemExit("free_port: no bindable port")'
-}
+source "$ROOT/scripts/free_port.sh"
 CPORT=$(free_port); EPORT=$(free_port)
 CPID="" EPID=""
 cleanup() {
