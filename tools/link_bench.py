@@ -30,7 +30,7 @@ Methods (through the same edge, link and cloud; README "Services" names the para
 
 Workloads (--workload):
   fmnist            the bundled Fashion-MNIST ResNet (models/), UINT8 pixels from the IDX test set
-  imagenet          ImageNet-shaped: torchvision ResNet-50 at 224x224 (random init, BatchNorm
+  imagenet          ImageNet-shaped: a torchvision model (--arch, default ResNet-50) at 224x224 (random init, BatchNorm
                     re-estimated on held-out photographs), split at layer3 unless --split says
                     otherwise; the inputs are 224x224 JPEG (quality 90) crops of the photographs in
                     Debian's plasma-workspace-wallpapers (tools/make_photos.py), sent as they are
@@ -73,7 +73,7 @@ WORKLOAD_DEFAULTS = {
     "imagenet": {"links": "inf:0,100:0,10:0,1:0,10:40", "requests": 48, "min_requests": 6, "run_budget_s": 15.0,
                  "model": "resnet50", "split": "layer3"},
 }
-IMAGENET_ARCH = "resnet50"
+IMAGENET_ARCHS = ("resnet18", "resnet34", "resnet50", "vgg16", "mobilenet_v2", "densenet121", "efficientnet_b0")
 
 
 def prepare_imagenet(args):
@@ -86,9 +86,9 @@ def prepare_imagenet(args):
     split = args.split or WORKLOAD_DEFAULTS["imagenet"]["split"]
     have = os.path.exists(manifest) and split in json.load(open(manifest))["splits"]
     if not have:
-        print(f"link_bench: exporting {IMAGENET_ARCH} (split {split}, BatchNorm on {photos}/calib) to {repo}",
+        print(f"link_bench: exporting {args.arch} (split {split}, BatchNorm on {photos}/calib) to {repo}",
               file=sys.stderr)
-        run([args.python, os.path.join(ROOT, "tools", "export_torchvision.py"), "--arch", IMAGENET_ARCH, "--name",
+        run([args.python, os.path.join(ROOT, "tools", "export_torchvision.py"), "--arch", args.arch, "--name",
              args.model, "--split", split, "--bn-images", os.path.join(photos, "calib"), "--repo", repo])
     return repo, os.path.join(photos, "eval")
 
@@ -334,7 +334,10 @@ def main():
                          "[%(default)s]")
     ap.add_argument("--python", default="/usr/bin/python3", help="interpreter with torch, torchvision, PIL")
     ap.add_argument("--model-repo", default=None, help="[fmnist: models/; imagenet: IMAGENET_DIR/models]")
-    ap.add_argument("--model", default=None, help="[fmnist_resnet; imagenet: resnet50]")
+    ap.add_argument("--arch", choices=IMAGENET_ARCHS, default="resnet50",
+                    help="imagenet: the torchvision architecture exported by tools/export_torchvision.py "
+                         "[%(default)s]")
+    ap.add_argument("--model", default=None, help="[fmnist_resnet; imagenet: the --arch name]")
     ap.add_argument("--image-dir", default="",
                     help="send the JPEG/PNG files of this directory instead of the IDX test set "
                          "[imagenet: IMAGENET_DIR/photos/eval]")
@@ -372,6 +375,8 @@ def main():
     ap.add_argument("--out", required=True, help="JSON lines, one object per run")
     ap.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (their directory is printed)")
     args = ap.parse_args()
+    if args.workload == "imagenet" and args.model is None:
+        args.model = args.arch
     for k, v in WORKLOAD_DEFAULTS[args.workload].items():
         if getattr(args, k) is None:
             setattr(args, k, v)
