@@ -593,16 +593,15 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
       for (const auto& [stage, us] : stages) {
         metrics_.stages.WithLabels({l.model, l.version, l.split, stage}).Observe(std::max<int64_t>(0, us) * 1e-6);
       }
-      RecordPolicy(st, info, full.cloud_round_trip_us, cloud_us, ct.decode_us() + ct.tail_us(), ct.decode_us(), ahead_bytes);
+      RecordPolicy(st, info, full.cloud_round_trip_us, cloud_us, ct.decode_us() + ct.tail_us(), ahead_bytes);
     }
     Finish(st, grpc::Status::OK, [&] { BuildInferResponse(r, st->parsed, full, st->resp); });
   }
 
   // What the chosen configuration cost, for the policy (on a worker or the cloud client's thread).
-  // cloud_us: all the cloud reports (queue + decode + tail); cloud_work_us: decode + tail, of
-  // which cloud_decode_us decode.
+  // cloud_us: all the cloud reports (queue + decode + tail); cloud_work_us: decode + tail.
   static void RecordPolicy(const std::shared_ptr<InferState>& st, const ResponseInfo& info, int64_t round_trip_us,
-                           int64_t cloud_us, int64_t cloud_work_us, int64_t cloud_decode_us, uint64_t ahead_bytes) {
+                           int64_t cloud_us, int64_t cloud_work_us, uint64_t ahead_bytes) {
     LatencyPolicy* policy = nullptr;
     {
       std::lock_guard<std::mutex> lock(st->mu);
@@ -615,7 +614,6 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
     o.compute_us = info.preprocess_us + info.head_us;
     o.encode_us = info.encode_us;
     o.cloud_us = cloud_work_us;
-    o.decode_us = cloud_decode_us;
     o.bytes = info.feature_bytes;
     o.ahead_bytes = ahead_bytes;
     o.transfer_us = round_trip_us - cloud_us;

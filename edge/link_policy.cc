@@ -51,9 +51,8 @@ double LinkEstimate::PredictUs(uint64_t bytes) const {
 
 // ---- LinkEstimator ----
 
-void LinkEstimator::Add(uint64_t bytes, int64_t transfer_us, uint64_t own_bytes) {
+void LinkEstimator::Add(uint64_t bytes, int64_t transfer_us) {
   transfer_us = std::max<int64_t>(transfer_us, 0);
-  if (own_bytes == 0 || own_bytes > bytes) own_bytes = bytes;
   std::lock_guard<std::mutex> lock(mu_);
   if (estimate_.samples > 0) {
     const double predicted = estimate_.PredictUs(bytes);
@@ -68,11 +67,7 @@ void LinkEstimator::Add(uint64_t bytes, int64_t transfer_us, uint64_t own_bytes)
       surprise_sign_ = sign;
     }
   }
-  samples_.push_back({bytes, own_bytes, transfer_us});
-  if (options_.floor_window > 0) {
-    floor_rates_.push_back(8.0 * static_cast<double>(own_bytes) / static_cast<double>(std::max<int64_t>(transfer_us, 1)));
-  }
-  while (static_cast<int>(floor_rates_.size()) > options_.floor_window) floor_rates_.pop_front();
+  samples_.emplace_back(bytes, transfer_us);
   if (surprises_ >= options_.change_samples) {
     // The link is not what the window says any more: keep only the transfers that said so.
     while (static_cast<int>(samples_.size()) > surprises_) samples_.pop_front();
@@ -88,9 +83,7 @@ void LinkEstimator::Refit() {
   const double n = static_cast<double>(samples_.size());
   double sb = 0, st = 0, min_t = std::numeric_limits<double>::max();
   uint64_t min_b = std::numeric_limits<uint64_t>::max(), max_b = 0;
-  double floor_rate = 0;  // the fastest own bytes over time of the last floor_window (see Add)
-  for (double r : floor_rates_) floor_rate = std::max(floor_rate, r);
-  for (const auto& [b, own, t] : samples_) {
+  for (const auto& [b, t] : samples_) {
     sb += static_cast<double>(b);
     st += static_cast<double>(t);
     min_t = std::min(min_t, static_cast<double>(t));
@@ -103,7 +96,7 @@ void LinkEstimator::Refit() {
   if (samples_.size() >= 3 && max_b >= 1000 && static_cast<double>(max_b - min_b) >= 0.25 * static_cast<double>(max_b)) {
     const double mb = sb / n, mt = st / n;
     double sxy = 0, sxx = 0;
-    for (const auto& [b, own, t] : samples_) {
+    for (const auto& [b, t] : samples_) {
       sxy += (static_cast<double>(b) - mb) * (static_cast<double>(t) - mt);
       sxx += (static_cast<double>(b) - mb) * (static_cast<double>(b) - mb);
     }
@@ -112,10 +105,10 @@ void LinkEstimator::Refit() {
   rtt = std::clamp(rtt, 0.0, min_t);
   // rate: the bits sent over the time beyond rtt (a ratio of sums: large transfers weigh most).
   double beyond = 0;
-  for (const auto& [b, own, t] : samples_) beyond += std::max(static_cast<double>(t) - rtt, 0.0);
+  for (const auto& [b, t] : samples_) beyond += std::max(static_cast<double>(t) - rtt, 0.0);
   const double bits = 8.0 * sb;
   double rate = beyond > 0 ? bits / beyond : kMaxBitsPerUs;
-  rate = std::clamp(std::max(rate, floor_rate), 1e-6, kMaxBitsPerUs);
+  rate = std::clamp(rate, 1e-6, kMaxBitsPerUs);
   estimate_.rtt_us = rtt;
   estimate_.bits_per_us = rate;
   estimate_.samples = static_cast<int>(samples_.size());
@@ -293,24 +286,14 @@ LatencyPolicy::LatencyPolicy(std::vector<PolicyChoice> choices, std::vector<doub
       has_offload_(std::any_of(choices_.begin(), choices_.end(),
                                [](const PolicyChoice& c) { return c.placement == Placement::kOffload; })),
       floor_(floor), options_(options), link_(link), stats_(choices_.size()) {
-  std::map<std::string, int> group_of;  // split name, or "" for offload
-  for (size_t i = 0; i < stats_.size(); ++i) {
-    stats_[i].agreement = agreement[i];
-    const std::string key = choices_[i].placement == Placement::kSplit ? choices_[i].split : "";
-    auto [it, added] = group_of.emplace(key, static_cast<int>(groups_.size()));
-    if (added) groups_.emplace_back();
-    stats_[i].group = it->second;
-  }
+  for (size_t i = 0; i < stats_.size(); ++i) stats_[i].agreement = agreement[i];
 }
 
-double LatencyPolicy::PredictUs(int i, const LinkEstimate& link) const {
-  const Stats& s = stats_[i];
-  const PlacementStats& g = groups_[s.group];
+double LatencyPolicy::PredictUs(const Stats& s, const LinkEstimate& link) const {
   // With k transfers in flight, a steady choice of this payload has k of them queued on the link
   // as far as they keep it busy (its utilization: 1 on a saturated link).
   const double shared_bytes = s.bytes.value * (1 + std::max(link.in_flight, 0) * link.utilization);
-  return g.compute.value + s.encode.value + link.PredictUs(static_cast<uint64_t>(shared_bytes)) + s.decode.value +
-         g.tail.value;
+  return s.compute.value + s.encode.value + link.PredictUs(static_cast<uint64_t>(shared_bytes)) + s.cloud.value;
 }
 
 double LatencyPolicy::RankUs(int i, const LinkEstimate& link) const {
@@ -321,7 +304,7 @@ double LatencyPolicy::RankUs(int i, const LinkEstimate& link) const {
   }
   // The margins are on what differs between candidates: the link's RTT (and the waiting behind
   // other requests that its fit absorbs under load) is paid by every one of them.
-  return std::max(PredictUs(i, link) - link.rtt_us, 0.0) * factor;
+  return std::max(PredictUs(stats_[i], link) - link.rtt_us, 0.0) * factor;
 }
 
 int LatencyPolicy::Best(const LinkEstimate& link) const {
@@ -347,7 +330,7 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
     d.index = i;
     d.choice = choices_[i];
     d.exploring = exploring;
-    d.predicted_us = stats_[i].samples > 0 ? PredictUs(i, link) : 0;
+    d.predicted_us = stats_[i].samples > 0 ? PredictUs(stats_[i], link) : 0;
     ++stats_[i].pending;
     return d;
   };
@@ -369,7 +352,7 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
       RankUs(last_best_, link) * (1 - kSwitchMargin) <= RankUs(best, link)) {
     best = last_best_;
   }
-  const double best_us = PredictUs(best, link);
+  const double best_us = PredictUs(stats_[best], link);
   d.changed = best != last_best_;
   last_best_ = best;
   if (options_.explore_every > 0 && seq_ % static_cast<uint64_t>(options_.explore_every) == 0) {
@@ -380,7 +363,7 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
     for (size_t i = 0; i < stats_.size(); ++i) {
       if (static_cast<int>(i) == best || stats_[i].pending > 0) continue;
       const bool is_stale = seq_ - stats_[i].last_seq > stale;
-      if (!is_stale && PredictUs(static_cast<int>(i), link) > 2 * best_us) continue;
+      if (!is_stale && PredictUs(stats_[i], link) > 2 * best_us) continue;
       if (pick < 0 || stats_[i].last_seq < stats_[pick].last_seq) pick = static_cast<int>(i);
     }
     if (pick >= 0) return take(pick, true);
@@ -395,19 +378,14 @@ void LatencyPolicy::Record(const Observation& o) {
     Stats& s = stats_[o.index];
     if (s.pending > 0) --s.pending;
     const double alpha = s.samples < kWarmupSamples ? 1.0 : kAlpha;  // warm-up: the latest replaces
+    s.compute.Add(static_cast<double>(std::max<int64_t>(o.compute_us, 0)), alpha);
     s.encode.Add(static_cast<double>(std::max<int64_t>(o.encode_us, 0)), alpha);
-    const int64_t decode_us = std::clamp<int64_t>(o.decode_us, 0, std::max<int64_t>(o.cloud_us, 0));
-    s.decode.Add(static_cast<double>(decode_us), alpha);
-    PlacementStats& g = groups_[s.group];
-    const double group_alpha = g.samples < kWarmupSamples ? 1.0 : kAlpha;
-    g.compute.Add(static_cast<double>(std::max<int64_t>(o.compute_us, 0)), group_alpha);
-    g.tail.Add(static_cast<double>(std::max<int64_t>(o.cloud_us, 0) - decode_us), group_alpha);
-    ++g.samples;
+    s.cloud.Add(static_cast<double>(std::max<int64_t>(o.cloud_us, 0)), alpha);
     s.bytes.Add(static_cast<double>(o.bytes), alpha);
     ++s.samples;
     s.last_seq = seq_;
   }
-  link_->Add(o.bytes + o.ahead_bytes, o.transfer_us, o.bytes);
+  link_->Add(o.bytes + o.ahead_bytes, o.transfer_us);
 }
 
 void LatencyPolicy::Abandon(int index) {

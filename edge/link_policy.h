@@ -54,7 +54,6 @@ class LinkEstimator {
     int change_samples = 3;
     double change_factor = 2.0;
     int64_t change_slack_us = 1000;
-    int floor_window = 8;  // 0: no floor
   };
   LinkEstimator() : LinkEstimator(Options{}) {}
   explicit LinkEstimator(const Options& options) : options_(options) {}
@@ -64,15 +63,8 @@ class LinkEstimator {
   // now_us: a steady clock in microseconds (< 0: the steady clock's now; tests pass their own).
   uint64_t Begin(uint64_t bytes, int64_t now_us = -1);
   void End(uint64_t bytes);
-  // A finished transfer: `bytes` crossed the link (its own and those ahead of it) in transfer_us;
-  // `own_bytes` of them were its own payload (0: all of them). No transfer is faster than its own
-  // bytes' serialization, so the fastest of the last `floor_window` transfers (own bytes over
-  // time) bounds the rate from below: delays that are not the link's (CPU scheduling under load,
-  // on either end) make a transfer slower, never faster, so they cannot drag the estimate below
-  // what was seen. That history is not dropped when a change is detected (a run of delayed
-  // transfers looks like one), so after a real drop the old rate lingers for up to
-  // `floor_window` transfers.
-  void Add(uint64_t bytes, int64_t transfer_us, uint64_t own_bytes = 0);
+  // A finished transfer: `bytes` crossed the link (its own and those ahead of it) in transfer_us.
+  void Add(uint64_t bytes, int64_t transfer_us);
   LinkEstimate Get(int64_t now_us = -1) const;
   int64_t changes() const;  // link changes detected so far
 
@@ -80,13 +72,7 @@ class LinkEstimator {
   void Refit();  // under mu_
   const Options options_;
   mutable std::mutex mu_;
-  struct Sample {
-    uint64_t bytes;  // own + ahead
-    uint64_t own;
-    int64_t us;
-  };
-  std::deque<Sample> samples_;
-  std::deque<double> floor_rates_;  // own bytes' bits over time of the last floor_window transfers
+  std::deque<std::pair<uint64_t, int64_t>> samples_;
   int surprises_ = 0, surprise_sign_ = 0;
   int64_t changes_ = 0;
   uint64_t in_flight_bytes_ = 0;
@@ -131,8 +117,7 @@ struct LatencyPolicyOptions {
 
 // Per model version: the candidates (offload, and per split the smallest Q whose calibrated
 // agreement meets the floor, in each layout) with online averages of what each costs (preprocess
-// + head and the cloud's tail per split, pooled over its layouts; encode, the cloud's decode and
-// the payload bytes per candidate). Queue waits are left out: every
+// + head, encode, the cloud's decode + tail, payload bytes). Queue waits are left out: every
 // request waits behind the same queue whatever its configuration, and a candidate measured once
 // at a quiet moment would otherwise look better than the one measured all the time. The
 // predicted latency of a
@@ -167,7 +152,6 @@ class LatencyPolicy {
     int64_t compute_us = 0;  // preprocess + head on the edge
     int64_t encode_us = 0;
     int64_t cloud_us = 0;    // the cloud's decode + tail (not its queue: see LatencyPolicy)
-    int64_t decode_us = 0;   // of which decode (the rest is the tail)
     uint64_t bytes = 0;      // payload sent
     uint64_t ahead_bytes = 0;  // payloads in flight when it was sent (LinkEstimator::Begin)
     int64_t transfer_us = 0; // round trip minus cloud_us
@@ -187,16 +171,8 @@ class LatencyPolicy {
     bool set = false;
     void Add(double x, double alpha);
   };
-  // What depends only on the split (or offload): preprocess + head on the edge, the tail on the
-  // cloud. Pooled over the split's layouts, so that dense and auto of one split differ only by
-  // what really differs (coding times and bytes) and not by the noise of separate head timings.
-  struct PlacementStats {
-    Ewma compute, tail;
-    int64_t samples = 0;
-  };
   struct Stats {
-    Ewma encode, decode, bytes;
-    int group = 0;  // index into groups_
+    Ewma compute, encode, cloud, bytes;
     int pending = 0;
     int64_t samples = 0;
     uint64_t last_seq = 0;
@@ -204,7 +180,7 @@ class LatencyPolicy {
   };
   LatencyPolicy(std::vector<PolicyChoice> choices, std::vector<double> agreement, double floor,
                 const LatencyPolicyOptions& options, LinkEstimator* link);
-  double PredictUs(int i, const LinkEstimate& link) const;
+  double PredictUs(const Stats& s, const LinkEstimate& link) const;
   // PredictUs less the link's RTT (what every candidate pays), with the near-tie preferences: a
   // split's weighs 1 + kOffloadMargin (where offload is a candidate), auto's a further 1 + kAutoMargin.
   double RankUs(int i, const LinkEstimate& link) const;
@@ -217,7 +193,6 @@ class LatencyPolicy {
   LinkEstimator* const link_;
   std::mutex mu_;
   std::vector<Stats> stats_;
-  std::vector<PlacementStats> groups_;
   uint64_t seq_ = 0;
   int last_best_ = -1;
 };

@@ -59,12 +59,8 @@ TEST(LinkEstimator, FollowsALinkThatDropsWithinAFewTransfers) {
     if (std::abs(p - (200 + 24000)) < 0.2 * 24200) within = i + 1;
   }
   EXPECT_GE(within, 1);
-  // The window is cut after change_samples (3) surprises; the rate floor of the faster link's
-  // transfers lingers until they leave its history (floor_window transfers).
-  EXPECT_LE(within, LinkEstimator::Options{}.floor_window)
-      << "the estimate should follow the new link within floor_window transfers";
-  EXPECT_GE(est.changes(), 1);
-  EXPECT_LE(est.changes(), 2) << "one drop, detected once or twice while the floor lingers";
+  EXPECT_LE(within, 4) << "the estimate should follow the new link within change_samples (3) transfers";
+  EXPECT_EQ(est.changes(), 1);
 }
 
 TEST(LinkEstimator, NoiseIsNotAChange) {
@@ -126,59 +122,7 @@ TEST(LinkEstimator, ASharedLinkIsNotReadAsASlowOne) {
   }
   EXPECT_NEAR(with_ahead.Get().bits_per_us, rate, 0.5);
   EXPECT_NEAR(with_ahead.Get().rtt_us, rtt, 100);
-  // (The rate floor of the fastest transfer keeps even this reading from dropping further.)
-  EXPECT_LT(without.Get().bits_per_us, 0.85 * rate) << "the test should tell the two readings apart";
-}
-
-// Concurrency 8 on a loaded host (edge, cloud and client on two cores): 590 B payloads on a
-// 100 Mbit/s link (47 us each) whose measured transfers hold up to 2.5 ms of CPU scheduling
-// delay, more of it the more requests are in flight (and so the more bytes are counted ahead),
-// with now and then one that meets no delay. Without the floor the fit reads the delays as a link
-// of a few Mbit/s (the rerun in results/link.md saw 3.6 Mbit/s on a 100 Mbit/s link).
-TEST(LinkEstimator, CpuDelayIsNotReadAsASlowLink) {
-  const double rate = 100;  // Mbit/s
-  const uint64_t own = 590;
-  std::mt19937 rng(11);
-  std::uniform_int_distribution<int> in_flight(0, 7);
-  std::uniform_real_distribution<double> delay_per_request_us(500, 1500);
-  std::uniform_int_distribution<int> lucky(0, 3);
-  LinkEstimator::Options no_floor;
-  no_floor.floor_window = 0;
-  LinkEstimator with_floor, fit_only(no_floor);
-  std::vector<double> readings, readings_fit_only;
-  for (int i = 0; i < 400; ++i) {
-    const int k = in_flight(rng);
-    const uint64_t ahead = own * static_cast<uint64_t>(k);
-    double t = 100 + 8.0 * static_cast<double>(own) / rate;  // 100 us of stack, then the bytes
-    if (lucky(rng) != 0) t += (1 + k) * delay_per_request_us(rng);
-    with_floor.Add(own + ahead, static_cast<int64_t>(t), own);
-    fit_only.Add(own + ahead, static_cast<int64_t>(t), own);
-    if (i >= 16) {
-      readings.push_back(with_floor.Get().bits_per_us);
-      readings_fit_only.push_back(fit_only.Get().bits_per_us);
-      EXPECT_LE(readings.back(), 1.5 * rate) << "the floor never exceeds what a transfer showed";
-    }
-  }
-  std::sort(readings.begin(), readings.end());
-  std::sort(readings_fit_only.begin(), readings_fit_only.end());
-  const size_t tenth = readings.size() / 10;
-  EXPECT_GE(readings[tenth], 20.0) << "9 in 10 readings at least a fifth of the link's rate";
-  EXPECT_GE(readings[readings.size() / 2], 30.0);
-  EXPECT_LT(readings_fit_only[readings.size() / 2], 8.0) << "the test should reproduce the misreading it guards against";
-}
-
-// The floor follows a real drop, a floor window later (its history then holds only slow transfers).
-TEST(LinkEstimator, TheRateFloorFollowsALinkThatDrops) {
-  LinkEstimator est;
-  SimLink link{200, 100};
-  const uint64_t sizes[] = {600, 3000, 1200, 5000};
-  for (int i = 0; i < 32; ++i) est.Add(sizes[i % 4], link.Transfer(sizes[i % 4]), sizes[i % 4]);
-  EXPECT_NEAR(est.Get().bits_per_us, 100, 15);
-  link.bits_per_us = 1;
-  for (int i = 0; i < LinkEstimator::Options{}.floor_window; ++i) {
-    est.Add(sizes[i % 4], link.Transfer(sizes[i % 4]), sizes[i % 4]);
-  }
-  EXPECT_NEAR(est.Get().bits_per_us, 1, 0.15);
+  EXPECT_LT(without.Get().bits_per_us, rate / 2) << "the test should tell the two readings apart";
 }
 
 ModelManifest TwoSplitManifest(bool with_full) {
@@ -271,7 +215,6 @@ TEST(LatencyPolicy, CandidatesAreTheSmallestQThatMeetsTheFloor) {
 struct Cost {
   double compute, encode, cloud;
   uint64_t bytes;
-  double decode = 0;  // of cloud (the rest is the tail)
 };
 
 // Drives the policy as the edge does, one request at a time; returns the choices made.
@@ -286,7 +229,6 @@ std::vector<std::string> Drive(LatencyPolicy* p, SimLink* link, const std::map<s
     o.compute_us = static_cast<int64_t>(c.compute);
     o.encode_us = static_cast<int64_t>(c.encode);
     o.cloud_us = static_cast<int64_t>(c.cloud);
-    o.decode_us = static_cast<int64_t>(c.decode);
     o.bytes = c.bytes;
     o.transfer_us = link->Transfer(c.bytes);
     p->Record(o);
@@ -477,10 +419,10 @@ TEST(LatencyPolicy, NearTiesGoToOffloadThenDense) {
                 {"b/q4/dense", {900, 50, 400, 100}},
                 {"b/q4/auto", {900, 50, 400, 100}}});
   EXPECT_GE(counts["a/q4/dense"], 70);
-  // a/q4/auto is 20% faster than a/q4/dense (it decodes faster): auto wins.
+  // a/q4/auto is 20% faster than a/q4/dense: auto wins.
   counts = run({{"offload", {0, 0, 1000, 100}},
-                {"a/q4/dense", {400, 50, 300, 100, 150}},
-                {"a/q4/auto", {400, 20, 180, 100, 30}},
+                {"a/q4/dense", {400, 50, 300, 100}},
+                {"a/q4/auto", {400, 20, 180, 100}},
                 {"b/q4/dense", {900, 50, 400, 100}},
                 {"b/q4/auto", {900, 50, 400, 100}}});
   EXPECT_GE(counts["a/q4/auto"], 70);
@@ -493,37 +435,6 @@ TEST(LatencyPolicy, NearTiesGoToOffloadThenDense) {
                 {"b/q4/auto", {900, 50, 400, 2800}}},
                40000);
   EXPECT_GE(counts["a/q4/dense"], 70);
-}
-
-// Under load the head's time varies from request to request (here 0.3-3 ms, on a host whose
-// cores the cloud and the client share). Dense and auto of one split run the same head: timed
-// per split, their comparison rests on what differs (auto codes 180 us longer to save 91 B, 7 us
-// at 100 Mbit/s), so dense stays the choice; timed per candidate, a few fast heads in a row made
-// auto look faster for a while.
-TEST(LatencyPolicy, TheHeadIsTimedPerSplitNotPerLayout) {
-  const ModelManifest m = TwoSplitManifest(false);
-  LinkEstimator link_est;
-  auto p = LatencyPolicy::Create(m, nullptr, {}, &link_est);
-  ASSERT_TRUE(p.ok());
-  SimLink link{150, 100};
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<double> head(300, 3000);
-  std::map<std::string, int> counts;
-  for (int i = 0; i < 600; ++i) {
-    const LatencyPolicy::Decision d = (*p)->Choose();
-    const bool a = d.choice.split == "a", automode = d.choice.mode == codec::Mode::kAuto;
-    LatencyPolicy::Observation o;
-    o.index = d.index;
-    o.compute_us = static_cast<int64_t>(head(rng)) + (a ? 0 : 3000);  // split b: much slower
-    o.encode_us = automode ? 200 : 20;
-    o.cloud_us = automode ? 90 : 50;
-    o.decode_us = automode ? 60 : 20;
-    o.bytes = automode ? 499 : 590;
-    o.transfer_us = link.Transfer(o.bytes);
-    (*p)->Record(o);
-    if (i >= 50) ++counts[d.choice.Name()];
-  }
-  EXPECT_GE(counts["a/q4/dense"], 500) << "auto chosen " << counts["a/q4/auto"] << " times";
 }
 
 TEST(LatencyPolicy, MeasuresEachCandidateOnceWhileRequestsOverlap) {
