@@ -93,6 +93,16 @@ def prepare_imagenet(args):
     return repo, os.path.join(photos, "eval")
 
 
+def rounds(methods, repeat):
+    """(round, method) for --repeat rounds: the given order first (the policy last, so that the
+    others warm the servers for it), then rotated by one method per round, so that no method is
+    always measured right after the same one or at the same point of a link's run."""
+    for rep in range(max(repeat, 1)):
+        k = rep % len(methods)
+        for m in methods[k:] + methods[:k]:
+            yield rep, m
+
+
 def parse_links(s):
     links = []
     for part in s.split(","):
@@ -363,6 +373,11 @@ def main():
     ap.add_argument("--warmup", type=int, default=5,
                     help="every other method: requests sent on each link before it is measured (the "
                          "models' first runs are slow) [%(default)s]")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="measure every (method, concurrency) this many times per link, the methods in "
+                         "a rotated order each time (the c8 p50 of one configuration varies by up to "
+                         "+-40%% between runs on a 2-core host); link_report.py takes the median "
+                         "[%(default)s]")
     ap.add_argument("--edge-workers", type=int, default=1)
     ap.add_argument("--cloud-workers", type=int, default=1)
     ap.add_argument("--userspace-shaping", action="store_true",
@@ -428,8 +443,8 @@ def main():
                 print(f"link_bench: link {fmt_link(bw, rtt)} (shaping "
                       f"{'none' if bw is None else 'relay' if args.userspace_shaping else 'tc tbf'}, link port "
                       f"{stack.link_port})", file=sys.stderr)
-                for m in methods:
-                    if li == 0 and args.accuracy_images:
+                for rep, m in rounds(methods, args.repeat):
+                    if rep == 0 and li == 0 and args.accuracy_images:
                         s = stack.eval(m, 8, args.accuracy_images, unsplit=True)
                         est_bytes[m] = s["mean_feature_bytes"]
                         rec = {"kind": "accuracy", "method": m, "workload": args.workload,
@@ -439,7 +454,9 @@ def main():
                                "bytes": s["mean_feature_bytes"], "failed": s["failed_requests"]}
                         out.write(json.dumps(rec) + "\n")
                         out.flush()
-                    if m == "policy" and args.policy_warmup:
+                    if rep > 0:
+                        pass  # the servers and the policy are warm from the first round
+                    elif m == "policy" and args.policy_warmup:
                         # A deployed edge has measured its link already: let this fresh one learn it.
                         stack.eval(m, 1, args.policy_warmup, unsplit=warmup_unsplit)
                     elif m != "policy" and args.warmup:
@@ -457,7 +474,7 @@ def main():
                                "accuracy": s["accuracy"], "agreement": s.get("agreement"),
                                "stages_p50_ms": {k: v["p50"] for k, v in s["latency_ms"].items()},
                                "outage_transfer_ms": s["mean_feature_bytes"] * 8 / outage_bps * 1e3,
-                               "split": s.get("split"), "configs": s.get("configs"),
+                               "split": s.get("split"), "configs": s.get("configs"), "rep": rep,
                                "wall_s": round(time.monotonic() - t, 2)}
                         out.write(json.dumps(rec) + "\n")
                         out.flush()

@@ -18,9 +18,48 @@ import math
 import sys
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def merge_repeats(recs):
+    """link_bench --repeat N writes N latency records per (link, method, concurrency): one record
+    each, with the median of the runs' p50, p99 and throughput, the mean bytes, the choices summed
+    and the runs' p50s in p50_runs_ms."""
+    groups = collections.OrderedDict()
+    for r in recs:
+        groups.setdefault((r["bandwidth_mbit"], r["rtt_ms"], r["method"], r["concurrency"]), []).append(r)
+    out = []
+    for rs in groups.values():
+        if len(rs) == 1:
+            out.append(rs[0])
+            continue
+        m = dict(rs[0])
+        for k in ("p50_ms", "p99_ms", "mean_ms", "requests_per_s"):
+            m[k] = median([r[k] or 0 for r in rs])
+        m["bytes"] = sum(r["bytes"] for r in rs) / len(rs)
+        m["requests"] = sum(r["requests"] for r in rs)
+        m["failed"] = sum(r["failed"] for r in rs)
+        configs = collections.Counter()
+        for r in rs:
+            configs.update(r.get("configs") or {})
+        m["configs"] = dict(configs)
+        m["p50_runs_ms"] = [r["p50_ms"] for r in rs]
+        out.append(m)
+    return out
+
+
 def load(path):
     recs = [json.loads(line) for line in open(path) if line.strip()]
-    return [r for r in recs if r["kind"] == "latency"], [r for r in recs if r["kind"] == "accuracy"]
+    return merge_repeats([r for r in recs if r["kind"] == "latency"]), [r for r in recs if r["kind"] == "accuracy"]
+
+
+def runs(r):
+    """" (runs a-b)" where the record merges repeated runs."""
+    xs = r.get("p50_runs_ms")
+    return f" ({len(xs)} runs {min(xs):.2f}-{max(xs):.2f})" if xs else ""
 
 
 def bw_name(bw):
@@ -31,8 +70,8 @@ def policy_table(links, concs, methods, by, tolerance=0.15):
     """The adaptive policy against the best fixed method of the run (local excluded: it is not a
     use of the link) and against full offload, per link and concurrency."""
     fixed = [m for m in methods if m not in ("policy", "local")]
-    out = ["", f"Adaptive policy (p50) against the best fixed method of this run and full offload "
-               f"(pass: within {tolerance:.0%}):\n",
+    out = ["", f"Adaptive policy (p50; the median over the runs where --repeat made several) against the "
+               f"best fixed method of this run and full offload (pass: within {tolerance:.0%}):\n",
            "| link | c | policy (ms) | best fixed | its p50 (ms) | policy / best | offload (ms) | policy / offload "
            "| pass | policy's configurations |",
            "|---|---:|---:|---|---:|---:|---:|---:|---|---|"]
@@ -48,8 +87,8 @@ def policy_table(links, concs, methods, by, tolerance=0.15):
             r_off = pol["p50_ms"] / off["p50_ms"] if off else None
             ok = r_best <= 1 + tolerance and (r_off is None or r_off <= 1 + tolerance)
             cfg = ", ".join(f"{k} {v}" for k, v in sorted((pol.get("configs") or {}).items(), key=lambda kv: -kv[1])[:3])
-            out.append(f"| {bw_name(bw)}, RTT {rtt:g} ms | {c} | {pol['p50_ms']:.2f} | {best['method']} | "
-                       f"{best['p50_ms']:.2f} | {r_best:.2f} | {off['p50_ms'] if off else float('nan'):.2f} | "
+            out.append(f"| {bw_name(bw)}, RTT {rtt:g} ms | {c} | {pol['p50_ms']:.2f}{runs(pol)} | {best['method']} | "
+                       f"{best['p50_ms']:.2f}{runs(best)} | {r_best:.2f} | {off['p50_ms'] if off else float('nan'):.2f} | "
                        f"{'-' if r_off is None else f'{r_off:.2f}'} | {'yes' if ok else 'NO'} | {cfg} |")
     return out
 
