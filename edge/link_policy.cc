@@ -19,8 +19,8 @@ namespace splitrans::edge {
 namespace {
 
 constexpr double kMaxBitsPerUs = 1e6;  // 1 Tbit/s: "no measurable serialization time"
-constexpr double kAlpha = 0.25;         // weight of a new measurement in a candidate's averages
-constexpr double kSwitchMargin = 0.05;  // a new best must be predicted this much faster
+constexpr double kAlpha = 0.1;          // weight of a new measurement in a candidate's averages
+constexpr double kSwitchMargin = 0.10;  // a new best must be predicted this much faster
 constexpr double kOffloadMargin = 0.10; // a split must be predicted this much faster than offload
 constexpr double kAutoMargin = 0.05;    // auto a further this much (its coding time varies)
 // Each candidate is measured this often before its averages count; the first measurement is then
@@ -51,8 +51,9 @@ double LinkEstimate::PredictUs(uint64_t bytes) const {
 
 // ---- LinkEstimator ----
 
-void LinkEstimator::Add(uint64_t bytes, int64_t transfer_us) {
+void LinkEstimator::Add(uint64_t bytes, int64_t transfer_us, uint64_t own_bytes) {
   transfer_us = std::max<int64_t>(transfer_us, 0);
+  if (own_bytes == 0 || own_bytes > bytes) own_bytes = bytes;
   std::lock_guard<std::mutex> lock(mu_);
   if (estimate_.samples > 0) {
     const double predicted = estimate_.PredictUs(bytes);
@@ -67,7 +68,11 @@ void LinkEstimator::Add(uint64_t bytes, int64_t transfer_us) {
       surprise_sign_ = sign;
     }
   }
-  samples_.emplace_back(bytes, transfer_us);
+  samples_.push_back({bytes, own_bytes, transfer_us});
+  if (options_.floor_window > 0) {
+    floor_rates_.push_back(8.0 * static_cast<double>(own_bytes) / static_cast<double>(std::max<int64_t>(transfer_us, 1)));
+  }
+  while (static_cast<int>(floor_rates_.size()) > options_.floor_window) floor_rates_.pop_front();
   if (surprises_ >= options_.change_samples) {
     // The link is not what the window says any more: keep only the transfers that said so.
     while (static_cast<int>(samples_.size()) > surprises_) samples_.pop_front();
@@ -83,7 +88,9 @@ void LinkEstimator::Refit() {
   const double n = static_cast<double>(samples_.size());
   double sb = 0, st = 0, min_t = std::numeric_limits<double>::max();
   uint64_t min_b = std::numeric_limits<uint64_t>::max(), max_b = 0;
-  for (const auto& [b, t] : samples_) {
+  double floor_rate = 0;  // the fastest own bytes over time of the last floor_window (see Add)
+  for (double r : floor_rates_) floor_rate = std::max(floor_rate, r);
+  for (const auto& [b, own, t] : samples_) {
     sb += static_cast<double>(b);
     st += static_cast<double>(t);
     min_t = std::min(min_t, static_cast<double>(t));
@@ -96,7 +103,7 @@ void LinkEstimator::Refit() {
   if (samples_.size() >= 3 && max_b >= 1000 && static_cast<double>(max_b - min_b) >= 0.25 * static_cast<double>(max_b)) {
     const double mb = sb / n, mt = st / n;
     double sxy = 0, sxx = 0;
-    for (const auto& [b, t] : samples_) {
+    for (const auto& [b, own, t] : samples_) {
       sxy += (static_cast<double>(b) - mb) * (static_cast<double>(t) - mt);
       sxx += (static_cast<double>(b) - mb) * (static_cast<double>(b) - mb);
     }
@@ -105,10 +112,10 @@ void LinkEstimator::Refit() {
   rtt = std::clamp(rtt, 0.0, min_t);
   // rate: the bits sent over the time beyond rtt (a ratio of sums: large transfers weigh most).
   double beyond = 0;
-  for (const auto& [b, t] : samples_) beyond += std::max(static_cast<double>(t) - rtt, 0.0);
+  for (const auto& [b, own, t] : samples_) beyond += std::max(static_cast<double>(t) - rtt, 0.0);
   const double bits = 8.0 * sb;
   double rate = beyond > 0 ? bits / beyond : kMaxBitsPerUs;
-  rate = std::clamp(rate, 1e-6, kMaxBitsPerUs);
+  rate = std::clamp(std::max(rate, floor_rate), 1e-6, kMaxBitsPerUs);
   estimate_.rtt_us = rtt;
   estimate_.bits_per_us = rate;
   estimate_.samples = static_cast<int>(samples_.size());
@@ -355,7 +362,14 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
   const double best_us = PredictUs(stats_[best], link);
   d.changed = best != last_best_;
   last_best_ = best;
-  if (options_.explore_every > 0 && seq_ % static_cast<uint64_t>(options_.explore_every) == 0) {
+  // With k requests in flight an exploration delays the others (an expensive candidate holds the
+  // edge's worker or the link in front of them): explore k times less often, so that measuring
+  // costs the same share of the requests' time at any load.
+  int in_flight = 1;  // this one
+  for (const Stats& s : stats_) in_flight += s.pending;
+  ++since_explore_;
+  if (options_.explore_every > 0 &&
+      since_explore_ >= static_cast<uint64_t>(options_.explore_every) * static_cast<uint64_t>(in_flight)) {
     // Refresh the least recently measured candidate that could plausibly be the best, or one not
     // measured for long whatever it is predicted (its last measurement may have been unlucky).
     const uint64_t stale = kStaleExplorations * static_cast<uint64_t>(options_.explore_every);
@@ -366,7 +380,10 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
       if (!is_stale && PredictUs(stats_[i], link) > 2 * best_us) continue;
       if (pick < 0 || stats_[i].last_seq < stats_[pick].last_seq) pick = static_cast<int>(i);
     }
-    if (pick >= 0) return take(pick, true);
+    if (pick >= 0) {
+      since_explore_ = 0;
+      return take(pick, true);
+    }
   }
   return take(best, false);
 }
@@ -385,7 +402,7 @@ void LatencyPolicy::Record(const Observation& o) {
     ++s.samples;
     s.last_seq = seq_;
   }
-  link_->Add(o.bytes + o.ahead_bytes, o.transfer_us);
+  link_->Add(o.bytes + o.ahead_bytes, o.transfer_us, o.bytes);
 }
 
 void LatencyPolicy::Abandon(int index) {

@@ -54,6 +54,7 @@ class LinkEstimator {
     int change_samples = 3;
     double change_factor = 2.0;
     int64_t change_slack_us = 1000;
+    int floor_window = 8;  // 0: no floor
   };
   LinkEstimator() : LinkEstimator(Options{}) {}
   explicit LinkEstimator(const Options& options) : options_(options) {}
@@ -63,8 +64,15 @@ class LinkEstimator {
   // now_us: a steady clock in microseconds (< 0: the steady clock's now; tests pass their own).
   uint64_t Begin(uint64_t bytes, int64_t now_us = -1);
   void End(uint64_t bytes);
-  // A finished transfer: `bytes` crossed the link (its own and those ahead of it) in transfer_us.
-  void Add(uint64_t bytes, int64_t transfer_us);
+  // A finished transfer: `bytes` crossed the link (its own and those ahead of it) in transfer_us;
+  // `own_bytes` of them were its own payload (0: all of them). No transfer is faster than its own
+  // bytes' serialization, so the fastest of the last `floor_window` transfers (own bytes over
+  // time) bounds the rate from below: delays that are not the link's (CPU scheduling under load,
+  // on either end) make a transfer slower, never faster, so they cannot drag the estimate below
+  // what was seen. That history is not dropped when a change is detected (a run of delayed
+  // transfers looks like one), so after a real drop the old rate lingers for up to
+  // `floor_window` transfers.
+  void Add(uint64_t bytes, int64_t transfer_us, uint64_t own_bytes = 0);
   LinkEstimate Get(int64_t now_us = -1) const;
   int64_t changes() const;  // link changes detected so far
 
@@ -72,7 +80,13 @@ class LinkEstimator {
   void Refit();  // under mu_
   const Options options_;
   mutable std::mutex mu_;
-  std::deque<std::pair<uint64_t, int64_t>> samples_;
+  struct Sample {
+    uint64_t bytes;  // own + ahead
+    uint64_t own;
+    int64_t us;
+  };
+  std::deque<Sample> samples_;
+  std::deque<double> floor_rates_;  // own bytes' bits over time of the last floor_window transfers
   int surprises_ = 0, surprise_sign_ = 0;
   int64_t changes_ = 0;
   uint64_t in_flight_bytes_ = 0;
@@ -111,7 +125,9 @@ struct LatencyPolicyOptions {
   double accuracy_floor = -1;  // < 0: the calibration's
   std::vector<codec::Mode> modes = {codec::Mode::kDense, codec::Mode::kAuto};
   bool offload = true;   // full offload is a candidate (where the model has an unsplit model)
-  int explore_every = 16;  // every n-th request re-measures another plausible candidate (0: never)
+  // every n-th request (n times the requests in flight) re-measures another plausible candidate
+  // (0: never)
+  int explore_every = 16;
   int fallback_q = 4;    // Q of every split when the model has no calibration
 };
 
@@ -128,7 +144,9 @@ struct LatencyPolicyOptions {
 // and then another plausible one (or one not measured for long) so that estimates stay fresh.
 // What the prediction cannot see decides near-ties (the margins are on the prediction less the
 // link's RTT, which every candidate pays): a split must be predicted 10% faster than full offload (it also spends the edge's CPU, which under load delays the requests behind it),
-// and `auto` a further 5% (its coding time varies with the tensor and with load). The best changes only to a candidate predicted at least 5% faster.
+// and `auto` a further 5% (its coding time varies with the tensor and with load). The best changes
+// only to a candidate predicted at least 10% faster (a switch has a cost the prediction does not
+// see: the other model's weights and code are cold in the caches).
 class LatencyPolicy {
  public:
   // calibration: null when the model has none (every split at fallback_q, no floor).
@@ -194,6 +212,7 @@ class LatencyPolicy {
   std::mutex mu_;
   std::vector<Stats> stats_;
   uint64_t seq_ = 0;
+  uint64_t since_explore_ = 0;  // decisions since the last exploration
   int last_best_ = -1;
 };
 

@@ -59,8 +59,12 @@ TEST(LinkEstimator, FollowsALinkThatDropsWithinAFewTransfers) {
     if (std::abs(p - (200 + 24000)) < 0.2 * 24200) within = i + 1;
   }
   EXPECT_GE(within, 1);
-  EXPECT_LE(within, 4) << "the estimate should follow the new link within change_samples (3) transfers";
-  EXPECT_EQ(est.changes(), 1);
+  // The window is cut after change_samples (3) surprises; the rate floor of the faster link's
+  // transfers lingers until they leave its history (floor_window transfers).
+  EXPECT_LE(within, LinkEstimator::Options{}.floor_window)
+      << "the estimate should follow the new link within floor_window transfers";
+  EXPECT_GE(est.changes(), 1);
+  EXPECT_LE(est.changes(), 2) << "one drop, detected once or twice while the floor lingers";
 }
 
 TEST(LinkEstimator, NoiseIsNotAChange) {
@@ -122,7 +126,59 @@ TEST(LinkEstimator, ASharedLinkIsNotReadAsASlowOne) {
   }
   EXPECT_NEAR(with_ahead.Get().bits_per_us, rate, 0.5);
   EXPECT_NEAR(with_ahead.Get().rtt_us, rtt, 100);
-  EXPECT_LT(without.Get().bits_per_us, rate / 2) << "the test should tell the two readings apart";
+  // (The rate floor of the fastest transfer keeps even this reading from dropping further.)
+  EXPECT_LT(without.Get().bits_per_us, 0.85 * rate) << "the test should tell the two readings apart";
+}
+
+// Concurrency 8 on a loaded host (edge, cloud and client on two cores): 590 B payloads on a
+// 100 Mbit/s link (47 us each) whose measured transfers hold up to 2.5 ms of CPU scheduling
+// delay, more of it the more requests are in flight (and so the more bytes are counted ahead),
+// with now and then one that meets no delay. Without the floor the fit reads the delays as a link
+// of a few Mbit/s (the rerun in results/link.md saw 3.6 Mbit/s on a 100 Mbit/s link).
+TEST(LinkEstimator, CpuDelayIsNotReadAsASlowLink) {
+  const double rate = 100;  // Mbit/s
+  const uint64_t own = 590;
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> in_flight(0, 7);
+  std::uniform_real_distribution<double> delay_per_request_us(500, 1500);
+  std::uniform_int_distribution<int> lucky(0, 3);
+  LinkEstimator::Options no_floor;
+  no_floor.floor_window = 0;
+  LinkEstimator with_floor, fit_only(no_floor);
+  std::vector<double> readings, readings_fit_only;
+  for (int i = 0; i < 400; ++i) {
+    const int k = in_flight(rng);
+    const uint64_t ahead = own * static_cast<uint64_t>(k);
+    double t = 100 + 8.0 * static_cast<double>(own) / rate;  // 100 us of stack, then the bytes
+    if (lucky(rng) != 0) t += (1 + k) * delay_per_request_us(rng);
+    with_floor.Add(own + ahead, static_cast<int64_t>(t), own);
+    fit_only.Add(own + ahead, static_cast<int64_t>(t), own);
+    if (i >= 16) {
+      readings.push_back(with_floor.Get().bits_per_us);
+      readings_fit_only.push_back(fit_only.Get().bits_per_us);
+      EXPECT_LE(readings.back(), 1.5 * rate) << "the floor never exceeds what a transfer showed";
+    }
+  }
+  std::sort(readings.begin(), readings.end());
+  std::sort(readings_fit_only.begin(), readings_fit_only.end());
+  const size_t tenth = readings.size() / 10;
+  EXPECT_GE(readings[tenth], 20.0) << "9 in 10 readings at least a fifth of the link's rate";
+  EXPECT_GE(readings[readings.size() / 2], 30.0);
+  EXPECT_LT(readings_fit_only[readings.size() / 2], 8.0) << "the test should reproduce the misreading it guards against";
+}
+
+// The floor follows a real drop, a floor window later (its history then holds only slow transfers).
+TEST(LinkEstimator, TheRateFloorFollowsALinkThatDrops) {
+  LinkEstimator est;
+  SimLink link{200, 100};
+  const uint64_t sizes[] = {600, 3000, 1200, 5000};
+  for (int i = 0; i < 32; ++i) est.Add(sizes[i % 4], link.Transfer(sizes[i % 4]), sizes[i % 4]);
+  EXPECT_NEAR(est.Get().bits_per_us, 100, 15);
+  link.bits_per_us = 1;
+  for (int i = 0; i < LinkEstimator::Options{}.floor_window; ++i) {
+    est.Add(sizes[i % 4], link.Transfer(sizes[i % 4]), sizes[i % 4]);
+  }
+  EXPECT_NEAR(est.Get().bits_per_us, 1, 0.15);
 }
 
 ModelManifest TwoSplitManifest(bool with_full) {
@@ -217,11 +273,14 @@ struct Cost {
   uint64_t bytes;
 };
 
-// Drives the policy as the edge does, one request at a time; returns the choices made.
-std::vector<std::string> Drive(LatencyPolicy* p, SimLink* link, const std::map<std::string, Cost>& costs, int n) {
+// Drives the policy as the edge does, one request at a time; returns the choices made (and counts
+// the explorations among them in *explorations where given).
+std::vector<std::string> Drive(LatencyPolicy* p, SimLink* link, const std::map<std::string, Cost>& costs, int n,
+                               int* explorations = nullptr) {
   std::vector<std::string> chosen;
   for (int i = 0; i < n; ++i) {
     const LatencyPolicy::Decision d = p->Choose();
+    if (explorations) *explorations += d.exploring;
     EXPECT_GE(d.index, 0);
     const Cost& c = costs.at(d.choice.Name());
     LatencyPolicy::Observation o;
@@ -435,6 +494,33 @@ TEST(LatencyPolicy, NearTiesGoToOffloadThenDense) {
                 {"b/q4/auto", {900, 50, 400, 2800}}},
                40000);
   EXPECT_GE(counts["a/q4/dense"], 70);
+}
+
+// An exploration delays the requests in flight behind it: with 7 others in flight the policy
+// explores 8 times less often than alone.
+TEST(LatencyPolicy, ExploresLessOftenUnderLoad) {
+  const ModelManifest m = TwoSplitManifest(true);
+  auto explorations = [&](int held) {
+    LinkEstimator link_est;
+    auto p = LatencyPolicy::Create(m, nullptr, {}, &link_est);
+    EXPECT_TRUE(p.ok());
+    SimLink link{100, 1000};
+    const std::map<std::string, Cost> costs = {{"offload", {50, 0, 800, 800}},
+                                               {"a/q4/dense", {500, 50, 400, 600}},
+                                               {"a/q4/auto", {500, 200, 400, 500}},
+                                               {"b/q4/dense", {900, 50, 100, 300}},
+                                               {"b/q4/auto", {900, 150, 100, 250}}};
+    Drive(p->get(), &link, costs, 40);  // every candidate measured, a best chosen
+    for (int i = 0; i < held; ++i) (*p)->Choose();  // requests that stay in flight
+    int n = 0;
+    Drive(p->get(), &link, costs, 512, &n);
+    return n;
+  };
+  const int alone = explorations(0), loaded = explorations(7);
+  EXPECT_GE(alone, 28) << "about one in 16";
+  EXPECT_LE(alone, 34);
+  EXPECT_LE(loaded, 5) << "about one in 128";
+  EXPECT_GE(loaded, 3);
 }
 
 TEST(LatencyPolicy, MeasuresEachCandidateOnceWhileRequestsOverlap) {

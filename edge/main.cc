@@ -154,8 +154,8 @@ int main(int argc, char** argv) {
       ->envname("SPLITRANS_ACCURACY_FLOOR")
       ->check(CLI::Range(-1.0, 1.0));
   app.add_option("--policy-explore-every", opt.latency_policy.explore_every,
-                 "policy latency: every n-th request re-measures another configuration predicted within 2x of the "
-                 "best (0: never, after each has been measured once)")
+                 "policy latency: every n-th request (n times the requests in flight) re-measures another "
+                 "configuration predicted within 2x of the best (0: never, after each has been measured once)")
       ->check(CLI::Range(0, 1000000));
   app.add_flag("!--policy-no-offload", opt.latency_policy.offload,
                "policy latency: never choose full offload (the input to the cloud's unsplit model)");

@@ -275,7 +275,7 @@ class Stack:
         edge = self.ns.popen([os.path.join(b, "edge", "splitrans-edge"), "--model-repo", a.model_repo, "--listen",
                               f"127.0.0.1:{EDGE_PORT}", "--cloud", f"127.0.0.1:{link_port}", "--workers",
                               str(a.edge_workers), "--codec-device", "cpu", "--cloud-deadline-ms",
-                              str(a.cloud_deadline_ms)],
+                              str(a.cloud_deadline_ms)] + a.edge_arg,
                              self._log("edge"))
         self.procs.append(edge)
         self._wait_port(EDGE_PORT, edge, "splitrans-edge")
@@ -379,6 +379,8 @@ def main():
                          "+-40%% between runs on a 2-core host); link_report.py takes the median "
                          "[%(default)s]")
     ap.add_argument("--edge-workers", type=int, default=1)
+    ap.add_argument("--edge-arg", action="append", default=[],
+                    help="one more splitrans-edge flag, e.g. --edge-arg=--policy-explore-every=32 (repeatable)")
     ap.add_argument("--cloud-workers", type=int, default=1)
     ap.add_argument("--userspace-shaping", action="store_true",
                     help="pace bandwidth in the relay instead of tc (where tc or namespaces are unavailable "

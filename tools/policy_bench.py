@@ -189,7 +189,8 @@ def main():
     print(f"# candidates at accuracy floor {floor}: {', '.join(configs)}", flush=True)
     stack_args = argparse.Namespace(build=a.build, model_repo=a.model_repo, model=a.model, cloud_workers=1,
                                     edge_workers=1, userspace_shaping=False, cloud_deadline_ms=30000, image_dir="",
-                                    unsplit_cache="", split="", run_timeout_s=a.run_timeout_s, keep_logs=a.keep_logs)
+                                    unsplit_cache="", split="", run_timeout_s=a.run_timeout_s, keep_logs=a.keep_logs,
+                                    edge_arg=[])
     bench = Bench(a)
     stack = link_bench.Stack(stack_args, a.high, a.rtt_ms, "policy")
     try:
