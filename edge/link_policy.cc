@@ -68,7 +68,7 @@ void LinkEstimator::Add(uint64_t bytes, int64_t transfer_us, uint64_t own_bytes)
       surprise_sign_ = sign;
     }
   }
-  samples_.push_back({bytes, own_bytes, transfer_us});
+  samples_.emplace_back(bytes, transfer_us);
   if (options_.floor_window > 0) {
     floor_rates_.push_back(8.0 * static_cast<double>(own_bytes) / static_cast<double>(std::max<int64_t>(transfer_us, 1)));
   }
@@ -90,7 +90,7 @@ void LinkEstimator::Refit() {
   uint64_t min_b = std::numeric_limits<uint64_t>::max(), max_b = 0;
   double floor_rate = 0;  // the fastest own bytes over time of the last floor_window (see Add)
   for (double r : floor_rates_) floor_rate = std::max(floor_rate, r);
-  for (const auto& [b, own, t] : samples_) {
+  for (const auto& [b, t] : samples_) {
     sb += static_cast<double>(b);
     st += static_cast<double>(t);
     min_t = std::min(min_t, static_cast<double>(t));
@@ -103,7 +103,7 @@ void LinkEstimator::Refit() {
   if (samples_.size() >= 3 && max_b >= 1000 && static_cast<double>(max_b - min_b) >= 0.25 * static_cast<double>(max_b)) {
     const double mb = sb / n, mt = st / n;
     double sxy = 0, sxx = 0;
-    for (const auto& [b, own, t] : samples_) {
+    for (const auto& [b, t] : samples_) {
       sxy += (static_cast<double>(b) - mb) * (static_cast<double>(t) - mt);
       sxx += (static_cast<double>(b) - mb) * (static_cast<double>(b) - mb);
     }
@@ -112,7 +112,7 @@ void LinkEstimator::Refit() {
   rtt = std::clamp(rtt, 0.0, min_t);
   // rate: the bits sent over the time beyond rtt (a ratio of sums: large transfers weigh most).
   double beyond = 0;
-  for (const auto& [b, own, t] : samples_) beyond += std::max(static_cast<double>(t) - rtt, 0.0);
+  for (const auto& [b, t] : samples_) beyond += std::max(static_cast<double>(t) - rtt, 0.0);
   const double bits = 8.0 * sb;
   double rate = beyond > 0 ? bits / beyond : kMaxBitsPerUs;
   rate = std::clamp(std::max(rate, floor_rate), 1e-6, kMaxBitsPerUs);

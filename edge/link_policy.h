@@ -80,12 +80,7 @@ class LinkEstimator {
   void Refit();  // under mu_
   const Options options_;
   mutable std::mutex mu_;
-  struct Sample {
-    uint64_t bytes;  // own + ahead
-    uint64_t own;
-    int64_t us;
-  };
-  std::deque<Sample> samples_;
+  std::deque<std::pair<uint64_t, int64_t>> samples_;  // (own + ahead bytes, transfer us)
   std::deque<double> floor_rates_;  // own bytes' bits over time of the last floor_window transfers
   int surprises_ = 0, surprise_sign_ = 0;
   int64_t changes_ = 0;
