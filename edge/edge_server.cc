@@ -301,7 +301,9 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
                      "codes its features at q {} at every split, with no accuracy floor",
                      m->name, m->version, options_.latency_policy.fallback_q);
       }
-      auto policy = LatencyPolicy::Create(*m, calibration.ok() ? &*calibration : nullptr, options_.latency_policy, &link_);
+      LatencyPolicyOptions policy_options = options_.latency_policy;
+      policy_options.edge_workers = options_.workers;
+      auto policy = LatencyPolicy::Create(*m, calibration.ok() ? &*calibration : nullptr, policy_options, &link_);
       if (!policy.ok()) {
         policy_errors_[m] = policy.status();
         continue;
@@ -324,7 +326,7 @@ class EdgeServer::Service final : public inf::GRPCInferenceService::CallbackServ
           err != policy_errors_.end() ? err->second.message() : "no policy"));
     }
     st->policy = it->second.get();
-    st->decision = st->policy->Choose();
+    st->decision = st->policy->Choose(pool_.QueueDepth());  // on a worker: the requests queued behind this one
     const PolicyChoice& c = st->decision.choice;
     p.head.placement = c.placement;
     p.head.split = c.split;

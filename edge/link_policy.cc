@@ -98,7 +98,11 @@ void LinkEstimator::Refit() {
     max_b = std::max(max_b, b);
   }
   // rtt: the intercept of a least-squares line where the sizes differ enough to tell it from the
-  // serialization time, else the previous estimate's; never above the fastest transfer.
+  // serialization time, else the previous estimate's; never above the fastest transfer. Where the
+  // sizes differ and the larger ones are not slower (payloads within the link's burst, or a link
+  // much faster than the transfers' fixed costs), bytes cost no measurable time: the rtt is the
+  // fastest transfer, and the rate below is read from what the others took beyond it (reading
+  // all the time as serialization would make every byte look dear).
   double rtt = estimate_.samples > 0 ? estimate_.rtt_us : 0;
   if (samples_.size() >= 3 && max_b >= 1000 && static_cast<double>(max_b - min_b) >= 0.25 * static_cast<double>(max_b)) {
     const double mb = sb / n, mt = st / n;
@@ -107,7 +111,7 @@ void LinkEstimator::Refit() {
       sxy += (static_cast<double>(b) - mb) * (static_cast<double>(t) - mt);
       sxx += (static_cast<double>(b) - mb) * (static_cast<double>(b) - mb);
     }
-    if (sxx > 0 && sxy > 0) rtt = mt - (sxy / sxx) * mb;
+    if (sxx > 0) rtt = sxy > 0 ? mt - (sxy / sxx) * mb : min_t;
   }
   rtt = std::clamp(rtt, 0.0, min_t);
   // rate: the bits sent over the time beyond rtt (a ratio of sums: large transfers weigh most).
@@ -296,14 +300,19 @@ LatencyPolicy::LatencyPolicy(std::vector<PolicyChoice> choices, std::vector<doub
   for (size_t i = 0; i < stats_.size(); ++i) stats_[i].agreement = agreement[i];
 }
 
-double LatencyPolicy::PredictUs(const Stats& s, const LinkEstimate& link) const {
+double LatencyPolicy::PredictUs(const Stats& s, const LinkEstimate& link, size_t queued) const {
   // With k transfers in flight, a steady choice of this payload has k of them queued on the link
   // as far as they keep it busy (its utilization: 1 on a saturated link).
   const double shared_bytes = s.bytes.value * (1 + std::max(link.in_flight, 0) * link.utilization);
-  return s.compute.value + s.encode.value + link.PredictUs(static_cast<uint64_t>(shared_bytes)) + s.cloud.value;
+  // Likewise each of the requests queued for an edge worker waits behind this much edge work,
+  // shared by the workers.
+  const double edge_us = s.compute.value + s.encode.value;
+  const double edge_wait_us =
+      edge_us * static_cast<double>(queued) / static_cast<double>(std::max(options_.edge_workers, 1));
+  return edge_us + edge_wait_us + link.PredictUs(static_cast<uint64_t>(shared_bytes)) + s.cloud.value;
 }
 
-double LatencyPolicy::RankUs(int i, const LinkEstimate& link) const {
+double LatencyPolicy::RankUs(int i, const LinkEstimate& link, size_t queued) const {
   double factor = 1;
   if (choices_[i].placement == Placement::kSplit) {
     if (has_offload_) factor *= 1 + kOffloadMargin;
@@ -311,15 +320,15 @@ double LatencyPolicy::RankUs(int i, const LinkEstimate& link) const {
   }
   // The margins are on what differs between candidates: the link's RTT (and the waiting behind
   // other requests that its fit absorbs under load) is paid by every one of them.
-  return std::max(PredictUs(stats_[i], link) - link.rtt_us, 0.0) * factor;
+  return std::max(PredictUs(stats_[i], link, queued) - link.rtt_us, 0.0) * factor;
 }
 
-int LatencyPolicy::Best(const LinkEstimate& link) const {
+int LatencyPolicy::Best(const LinkEstimate& link, size_t queued) const {
   int best = -1;
   double best_rank = 0;
   for (int i = 0; i < static_cast<int>(stats_.size()); ++i) {
     if (stats_[i].samples == 0) continue;
-    const double r = RankUs(i, link);
+    const double r = RankUs(i, link, queued);
     if (best < 0 || r < best_rank) {
       best = i;
       best_rank = r;
@@ -328,7 +337,7 @@ int LatencyPolicy::Best(const LinkEstimate& link) const {
   return best;
 }
 
-LatencyPolicy::Decision LatencyPolicy::Choose() {
+LatencyPolicy::Decision LatencyPolicy::Choose(size_t queued) {
   const LinkEstimate link = link_->Get();
   std::lock_guard<std::mutex> lock(mu_);
   ++seq_;
@@ -337,7 +346,7 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
     d.index = i;
     d.choice = choices_[i];
     d.exploring = exploring;
-    d.predicted_us = stats_[i].samples > 0 ? PredictUs(stats_[i], link) : 0;
+    d.predicted_us = stats_[i].samples > 0 ? PredictUs(stats_[i], link, queued) : 0;
     ++stats_[i].pending;
     return d;
   };
@@ -345,7 +354,7 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
   for (size_t i = 0; i < stats_.size(); ++i) {
     if (stats_[i].samples < kWarmupSamples && stats_[i].pending == 0) return take(static_cast<int>(i), true);
   }
-  int best = Best(link);
+  int best = Best(link, queued);
   if (best < 0) {  // every candidate's first request is still in flight
     int least = 0;
     for (size_t i = 1; i < stats_.size(); ++i) {
@@ -356,10 +365,10 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
   // Hysteresis: the previous best stays unless another ranks clearly (kSwitchMargin) faster, so
   // near-equal candidates do not alternate (and the log says only what matters).
   if (last_best_ >= 0 && last_best_ != best && stats_[last_best_].samples > 0 &&
-      RankUs(last_best_, link) * (1 - kSwitchMargin) <= RankUs(best, link)) {
+      RankUs(last_best_, link, queued) * (1 - kSwitchMargin) <= RankUs(best, link, queued)) {
     best = last_best_;
   }
-  const double best_us = PredictUs(stats_[best], link);
+  const double best_us = PredictUs(stats_[best], link, queued);
   d.changed = best != last_best_;
   last_best_ = best;
   // With k requests in flight an exploration delays the others (an expensive candidate holds the
@@ -377,7 +386,7 @@ LatencyPolicy::Decision LatencyPolicy::Choose() {
     for (size_t i = 0; i < stats_.size(); ++i) {
       if (static_cast<int>(i) == best || stats_[i].pending > 0) continue;
       const bool is_stale = seq_ - stats_[i].last_seq > stale;
-      if (!is_stale && PredictUs(stats_[i], link) > 2 * best_us) continue;
+      if (!is_stale && PredictUs(stats_[i], link, queued) > 2 * best_us) continue;
       if (pick < 0 || stats_[i].last_seq < stats_[pick].last_seq) pick = static_cast<int>(i);
     }
     if (pick >= 0) {

@@ -124,6 +124,7 @@ struct LatencyPolicyOptions {
   // (0: never)
   int explore_every = 16;
   int fallback_q = 4;    // Q of every split when the model has no calibration
+  int edge_workers = 1;  // threads running preprocessing + head + encode (the edge's --workers)
 };
 
 // Per model version: the candidates (offload, and per split the smallest Q whose calibrated
@@ -134,7 +135,10 @@ struct LatencyPolicyOptions {
 // predicted latency of a
 // candidate is those plus the link's transfer time of its bytes, times the transfers in flight
 // (with k requests on the link, each one's bytes wait behind the others': choosing a larger
-// payload for all of them costs k times its bytes). Choose() returns the fastest, after trying
+// payload for all of them costs k times its bytes), plus its edge work (preprocess + head +
+// encode) times the requests queued for an edge worker over the workers (the same argument: a
+// steady choice has every queued request wait behind that much work; at concurrency 1 the queue
+// is empty and this adds nothing). Choose() returns the fastest, after trying
 // each candidate twice (the first measurement, a model's slow first run, is dropped), and now
 // and then another plausible one (or one not measured for long) so that estimates stay fresh.
 // What the prediction cannot see decides near-ties (the margins are on the prediction less the
@@ -158,7 +162,8 @@ class LatencyPolicy {
     bool exploring = false;   // not the predicted best (a first or a refreshing measurement)
     bool changed = false;     // a different best than the previous decision's
   };
-  Decision Choose();
+  // queued: requests waiting for an edge worker (behind this one) when it is chosen.
+  Decision Choose(size_t queued = 0);
 
   struct Observation {
     int index = -1;
@@ -193,11 +198,11 @@ class LatencyPolicy {
   };
   LatencyPolicy(std::vector<PolicyChoice> choices, std::vector<double> agreement, double floor,
                 const LatencyPolicyOptions& options, LinkEstimator* link);
-  double PredictUs(const Stats& s, const LinkEstimate& link) const;
+  double PredictUs(const Stats& s, const LinkEstimate& link, size_t queued) const;
   // PredictUs less the link's RTT (what every candidate pays), with the near-tie preferences: a
   // split's weighs 1 + kOffloadMargin (where offload is a candidate), auto's a further 1 + kAutoMargin.
-  double RankUs(int i, const LinkEstimate& link) const;
-  int Best(const LinkEstimate& link) const;  // the best ranked measured candidate; -1: none
+  double RankUs(int i, const LinkEstimate& link, size_t queued) const;
+  int Best(const LinkEstimate& link, size_t queued) const;  // the best ranked measured candidate; -1: none
 
   const std::vector<PolicyChoice> choices_;
   const bool has_offload_;

@@ -44,6 +44,20 @@ TEST(LinkEstimator, OneSizeOnlyPredictsThatSize) {
   EXPECT_EQ(LinkEstimate{}.PredictUs(1000), 0);  // nothing known: no transfer cost
 }
 
+// Payloads within the link's burst (tbf) or on a link much faster than the transfers' fixed cost:
+// larger ones are no slower, so bytes must not look dear. Reading all of the ~300 us as
+// serialization would give ~47 Mbit/s and charge the 3000 B payload 430 us more than the 500 B.
+TEST(LinkEstimator, SizesThatCostNoTimeAreNotReadAsASlowLink) {
+  LinkEstimator est;
+  const uint64_t sizes[] = {500, 3000, 800, 1500, 600, 2500};
+  const int64_t times[] = {310, 290, 305, 300, 308, 294};  // the larger ones a little faster, by chance
+  for (int i = 0; i < 16; ++i) est.Add(sizes[i % 6], times[i % 6]);
+  const LinkEstimate e = est.Get();
+  EXPECT_EQ(e.rtt_us, 290);
+  EXPECT_LT(e.PredictUs(3000) - e.PredictUs(500), 100) << e.bits_per_us << " Mbit/s";
+  EXPECT_NEAR(e.PredictUs(1500), 300, 60);
+}
+
 TEST(LinkEstimator, FollowsALinkThatDropsWithinAFewTransfers) {
   LinkEstimator est;
   SimLink link{200, 100};  // 100 Mbit/s
@@ -421,6 +435,31 @@ TEST(LatencyPolicy, OverlappingTransfersMakeLargePayloadsDear) {
   for (int i = 0; i < 7; ++i) link_est.End(4000);
   const LatencyPolicy::Decision again = (*p)->Choose();
   EXPECT_EQ(again.choice.Name(), "a/q4/dense");
+}
+
+// Requests queued for the edge's worker wait behind the edge work of the one chosen now: the
+// policy that picks the compute-heavy, small-payload split alone picks the light one when requests
+// queue, and goes back when the queue is empty.
+TEST(LatencyPolicy, QueuedRequestsMakeEdgeComputeDear) {
+  const ModelManifest m = TwoSplitManifest(false);
+  LinkEstimator link_est;
+  LatencyPolicyOptions o;
+  o.modes = {codec::Mode::kDense};
+  o.explore_every = 0;
+  o.edge_workers = 2;
+  auto p = LatencyPolicy::Create(m, nullptr, o, &link_est);
+  ASSERT_TRUE(p.ok());
+  SimLink link{200, 100};  // 100 Mbit/s
+  // a: 1000 us of head + encode, 500 B (1240 us alone); b: 200 us, 14000 B (1520 us alone).
+  const std::map<std::string, Cost> costs = {{"a/q4/dense", {900, 100, 0, 500}}, {"b/q4/dense", {150, 50, 0, 14000}}};
+  EXPECT_EQ(Drive(p->get(), &link, costs, 30).back(), "a/q4/dense");
+  // Six queued over two workers: a costs 3000 us more, b 600 us more.
+  const LatencyPolicy::Decision queued = (*p)->Choose(6);
+  EXPECT_EQ(queued.choice.Name(), "b/q4/dense");
+  EXPECT_NEAR(queued.predicted_us, 200 + 600 + 200 + 8.0 * 14000 / 100, 150);
+  (*p)->Abandon(queued.index);
+  const LatencyPolicy::Decision alone = (*p)->Choose(0);
+  EXPECT_EQ(alone.choice.Name(), "a/q4/dense");
 }
 
 // The same seven requests in flight on a link they keep mostly idle (their bytes over the last
