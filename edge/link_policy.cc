@@ -23,9 +23,11 @@ constexpr double kAlpha = 0.1;          // weight of a new measurement in a cand
 constexpr double kSwitchMargin = 0.10;  // a new best must be predicted this much faster
 constexpr double kOffloadMargin = 0.10; // a split must be predicted this much faster than offload
 constexpr double kAutoMargin = 0.05;    // auto a further this much (its coding time varies)
-// Each candidate is measured this often before its averages count; the first measurement is then
-// dropped (a model's first runs, TorchScript's profiling ones, are much slower than the rest).
-constexpr int64_t kWarmupSamples = 2;
+// Each candidate is measured this often before its averages count, and only the last of these
+// counts: a model's first runs (TorchScript's profiling ones, then cold caches) are slower than
+// the rest, by 2x for the first and still by ~40% for the second and third (the bundled model's
+// full offload, measured on this project's 2-core machines: 1995, 1444, 1440, then 1054-1156 us).
+constexpr int64_t kWarmupSamples = 4;
 // A candidate not measured for this many explorations is re-measured whatever its prediction.
 constexpr uint64_t kStaleExplorations = 8;
 
@@ -403,7 +405,12 @@ void LatencyPolicy::Record(const Observation& o) {
     std::lock_guard<std::mutex> lock(mu_);
     Stats& s = stats_[o.index];
     if (s.pending > 0) --s.pending;
-    const double alpha = s.samples < kWarmupSamples ? 1.0 : kAlpha;  // warm-up: the latest replaces
+    // Warm-up: the latest replaces; then the mean of the measurements since, until a new one's
+    // weight would fall below kAlpha (a candidate measured rarely is not held at its first value).
+    const double alpha =
+        s.samples < kWarmupSamples
+            ? 1.0
+            : std::max(kAlpha, 1.0 / static_cast<double>(s.samples - kWarmupSamples + 2));
     s.compute.Add(static_cast<double>(std::max<int64_t>(o.compute_us, 0)), alpha);
     s.encode.Add(static_cast<double>(std::max<int64_t>(o.encode_us, 0)), alpha);
     s.cloud.Add(static_cast<double>(std::max<int64_t>(o.cloud_us, 0)), alpha);

@@ -139,7 +139,7 @@ struct LatencyPolicyOptions {
 // encode) times the requests queued for an edge worker over the workers (the same argument: a
 // steady choice has every queued request wait behind that much work; at concurrency 1 the queue
 // is empty and this adds nothing). Choose() returns the fastest, after trying
-// each candidate twice (the first measurement, a model's slow first run, is dropped), and now
+// each candidate four times (the first three, a model's slow first runs, are dropped), and now
 // and then another plausible one (or one not measured for long) so that estimates stay fresh.
 // What the prediction cannot see decides near-ties (the margins are on the prediction less the
 // link's RTT, which every candidate pays): a split must be predicted 10% faster than full offload (it also spends the edge's CPU, which under load delays the requests behind it),
