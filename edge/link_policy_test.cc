@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -390,27 +391,35 @@ TEST(LatencyPolicy, NearEqualCandidatesDoNotAlternate) {
   EXPECT_LE(changes, 3) << "the best should not flip between candidates predicted within noise of each other";
 }
 
-TEST(LatencyPolicy, ASlowFirstRunDoesNotBanACandidate) {
+// Offload is the fastest (50 us on the edge, cloud_us(run) in the cloud, 800 B) against splits
+// of 700 us + 600 us in the cloud (600 B); cloud_us(n) is offload's n-th run (from 1). Returns
+// the n choices made.
+std::vector<std::string> DriveWithOffloadRuns(int n, const std::function<int64_t(int)>& cloud_us) {
   const ModelManifest m = TwoSplitManifest(true);
   LinkEstimator link_est;
   auto p = LatencyPolicy::Create(m, nullptr, {}, &link_est);
-  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE(p.ok());
   SimLink link{100, 1000};
   int offload_runs = 0;
   std::vector<std::string> chosen;
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < n; ++i) {
     const LatencyPolicy::Decision d = (*p)->Choose();
     LatencyPolicy::Observation ob;
     ob.index = d.index;
     const bool offload = d.choice.placement == Placement::kOffload;
-    // Offload is the fastest, but its first run (the cloud's first run of the unsplit model) is 50x slower.
-    ob.cloud_us = offload ? (offload_runs++ == 0 ? 50000 : 800) : 600;
+    ob.cloud_us = offload ? cloud_us(++offload_runs) : 600;
     ob.compute_us = offload ? 50 : 700;
     ob.bytes = offload ? 800 : 600;
     ob.transfer_us = link.Transfer(ob.bytes);
     (*p)->Record(ob);
     chosen.push_back(d.choice.Name());
   }
+  return chosen;
+}
+
+TEST(LatencyPolicy, ASlowFirstRunDoesNotBanACandidate) {
+  // Its first run (the cloud's first run of the unsplit model) is 50x slower.
+  const auto chosen = DriveWithOffloadRuns(200, [](int run) { return run == 1 ? 50000 : 800; });
   EXPECT_GE(std::count(chosen.begin() + 50, chosen.end(), std::string("offload")), 130);
 }
 
@@ -418,25 +427,7 @@ TEST(LatencyPolicy, ASlowFirstRunDoesNotBanACandidate) {
 // candidate, slow for its first three, is still found at once, and not only after the hundred
 // requests it would take before its one slow value went stale.
 TEST(LatencyPolicy, ASlowStartDoesNotBanACandidate) {
-  const ModelManifest m = TwoSplitManifest(true);
-  LinkEstimator link_est;
-  auto p = LatencyPolicy::Create(m, nullptr, {}, &link_est);
-  ASSERT_TRUE(p.ok());
-  SimLink link{100, 1000};
-  int offload_runs = 0;
-  std::vector<std::string> chosen;
-  for (int i = 0; i < 100; ++i) {
-    const LatencyPolicy::Decision d = (*p)->Choose();
-    LatencyPolicy::Observation ob;
-    ob.index = d.index;
-    const bool offload = d.choice.placement == Placement::kOffload;
-    ob.cloud_us = offload ? (offload_runs++ < 3 ? 20000 : 800) : 600;
-    ob.compute_us = offload ? 50 : 700;
-    ob.bytes = offload ? 800 : 600;
-    ob.transfer_us = link.Transfer(ob.bytes);
-    (*p)->Record(ob);
-    chosen.push_back(d.choice.Name());
-  }
+  const auto chosen = DriveWithOffloadRuns(100, [](int run) { return run <= 3 ? 20000 : 800; });
   EXPECT_GE(std::count(chosen.begin() + 30, chosen.end(), std::string("offload")), 60);
 }
 
@@ -444,27 +435,9 @@ TEST(LatencyPolicy, ASlowStartDoesNotBanACandidate) {
 // average is the mean of its measurements until it has ten, so two or three explorations bring
 // it back, not the dozen that an average weighing each new one by 0.1 would need.
 TEST(LatencyPolicy, ARarelyMeasuredCandidateRecoversFromOneSlowRun) {
-  const ModelManifest m = TwoSplitManifest(true);
-  LinkEstimator link_est;
-  auto p = LatencyPolicy::Create(m, nullptr, {}, &link_est);
-  ASSERT_TRUE(p.ok());
-  SimLink link{100, 1000};
-  int offload_runs = 0;
-  std::vector<std::string> chosen;
-  for (int i = 0; i < 240; ++i) {
-    const LatencyPolicy::Decision d = (*p)->Choose();
-    LatencyPolicy::Observation ob;
-    ob.index = d.index;
-    const bool offload = d.choice.placement == Placement::kOffload;
-    // Its last warm-up run (the one kept) takes 2000 us in the cloud instead of 800: within 2x of
-    // the best split's 1300 us, so explored, but slower.
-    ob.cloud_us = offload ? (++offload_runs == 4 ? 2000 : 800) : 600;
-    ob.compute_us = offload ? 50 : 700;
-    ob.bytes = offload ? 800 : 600;
-    ob.transfer_us = link.Transfer(ob.bytes);
-    (*p)->Record(ob);
-    chosen.push_back(d.choice.Name());
-  }
+  // Its last warm-up run (the one kept) takes 2000 us in the cloud instead of 800: within 2x of
+  // the best split's 1300 us, so explored, but slower.
+  const auto chosen = DriveWithOffloadRuns(240, [](int run) { return run == 4 ? 2000 : 800; });
   EXPECT_GE(std::count(chosen.begin() + 180, chosen.end(), std::string("offload")), 50);
 }
 
