@@ -441,27 +441,34 @@ TEST(LatencyPolicy, ARarelyMeasuredCandidateRecoversFromOneSlowRun) {
   EXPECT_GE(std::count(chosen.begin() + 180, chosen.end(), std::string("offload")), 50);
 }
 
-// With k transfers in flight a large payload costs k times its bytes: the policy that picks the
-// small-compute, large-payload split alone picks the small payload when requests overlap.
-TEST(LatencyPolicy, OverlappingTransfersMakeLargePayloadsDear) {
-  const ModelManifest m = TwoSplitManifest(false);
-  LinkEstimator link_est;
+// Two splits a and b (no offload), dense only, no exploration: decisions follow the prediction.
+std::unique_ptr<LatencyPolicy> DenseSplitsPolicy(LinkEstimator* link_est, int edge_workers = 1) {
   LatencyPolicyOptions o;
   o.modes = {codec::Mode::kDense};
   o.explore_every = 0;
-  auto p = LatencyPolicy::Create(m, nullptr, o, &link_est);
-  ASSERT_TRUE(p.ok());
+  o.edge_workers = edge_workers;
+  auto p = LatencyPolicy::Create(TwoSplitManifest(false), nullptr, o, link_est);
+  EXPECT_TRUE(p.ok()) << p.status();
+  return p.ok() ? std::move(*p) : nullptr;
+}
+
+// With k transfers in flight a large payload costs k times its bytes: the policy that picks the
+// small-compute, large-payload split alone picks the small payload when requests overlap.
+TEST(LatencyPolicy, OverlappingTransfersMakeLargePayloadsDear) {
+  LinkEstimator link_est;
+  auto p = DenseSplitsPolicy(&link_est);
+  ASSERT_NE(p, nullptr);
   SimLink link{200, 100};  // 100 Mbit/s
   // a: 300 us + 4000 B (820 us alone); b: 1500 us + 1000 B (1780 us alone).
   const std::map<std::string, Cost> costs = {{"a/q4/dense", {300, 0, 0, 4000}}, {"b/q4/dense", {1500, 0, 0, 1000}}};
-  const std::vector<std::string> alone = Drive(p->get(), &link, costs, 30);
+  const std::vector<std::string> alone = Drive(p.get(), &link, costs, 30);
   EXPECT_EQ(alone.back(), "a/q4/dense");
   for (int i = 0; i < 7; ++i) link_est.Begin(4000);  // seven more requests on the link
-  const LatencyPolicy::Decision shared = (*p)->Choose();
+  const LatencyPolicy::Decision shared = p->Choose();
   EXPECT_EQ(shared.choice.Name(), "b/q4/dense");
-  (*p)->Abandon(shared.index);
+  p->Abandon(shared.index);
   for (int i = 0; i < 7; ++i) link_est.End(4000);
-  const LatencyPolicy::Decision again = (*p)->Choose();
+  const LatencyPolicy::Decision again = p->Choose();
   EXPECT_EQ(again.choice.Name(), "a/q4/dense");
 }
 
@@ -469,24 +476,19 @@ TEST(LatencyPolicy, OverlappingTransfersMakeLargePayloadsDear) {
 // policy that picks the compute-heavy, small-payload split alone picks the light one when requests
 // queue, and goes back when the queue is empty.
 TEST(LatencyPolicy, QueuedRequestsMakeEdgeComputeDear) {
-  const ModelManifest m = TwoSplitManifest(false);
   LinkEstimator link_est;
-  LatencyPolicyOptions o;
-  o.modes = {codec::Mode::kDense};
-  o.explore_every = 0;
-  o.edge_workers = 2;
-  auto p = LatencyPolicy::Create(m, nullptr, o, &link_est);
-  ASSERT_TRUE(p.ok());
+  auto p = DenseSplitsPolicy(&link_est, 2);
+  ASSERT_NE(p, nullptr);
   SimLink link{200, 100};  // 100 Mbit/s
   // a: 1000 us of head + encode, 500 B (1240 us alone); b: 200 us, 14000 B (1520 us alone).
   const std::map<std::string, Cost> costs = {{"a/q4/dense", {900, 100, 0, 500}}, {"b/q4/dense", {150, 50, 0, 14000}}};
-  EXPECT_EQ(Drive(p->get(), &link, costs, 30).back(), "a/q4/dense");
+  EXPECT_EQ(Drive(p.get(), &link, costs, 30).back(), "a/q4/dense");
   // Six queued over two workers: a costs 3000 us more, b 600 us more.
-  const LatencyPolicy::Decision queued = (*p)->Choose(6);
+  const LatencyPolicy::Decision queued = p->Choose(6);
   EXPECT_EQ(queued.choice.Name(), "b/q4/dense");
   EXPECT_NEAR(queued.predicted_us, 200 + 600 + 200 + 8.0 * 14000 / 100, 150);
-  (*p)->Abandon(queued.index);
-  const LatencyPolicy::Decision alone = (*p)->Choose(0);
+  p->Abandon(queued.index);
+  const LatencyPolicy::Decision alone = p->Choose(0);
   EXPECT_EQ(alone.choice.Name(), "a/q4/dense");
 }
 
@@ -494,16 +496,12 @@ TEST(LatencyPolicy, QueuedRequestsMakeEdgeComputeDear) {
 // second are ~1% of its rate: most of their time in flight is the cloud's) do not make the large
 // payload dear: the fast-compute split stays the choice.
 TEST(LatencyPolicy, TransfersInFlightOnAnIdleLinkCostLittle) {
-  const ModelManifest m = TwoSplitManifest(false);
   LinkEstimator link_est;
-  LatencyPolicyOptions o;
-  o.modes = {codec::Mode::kDense};
-  o.explore_every = 0;
-  auto p = LatencyPolicy::Create(m, nullptr, o, &link_est);
-  ASSERT_TRUE(p.ok());
+  auto p = DenseSplitsPolicy(&link_est);
+  ASSERT_NE(p, nullptr);
   SimLink link{200, 100};  // 100 Mbit/s
   const std::map<std::string, Cost> costs = {{"a/q4/dense", {300, 0, 0, 4000}}, {"b/q4/dense", {1500, 0, 0, 1000}}};
-  EXPECT_EQ(Drive(p->get(), &link, costs, 30).back(), "a/q4/dense");
+  EXPECT_EQ(Drive(p.get(), &link, costs, 30).back(), "a/q4/dense");
   // 30 requests of 4000 B spread over the last 0.9 s (about 1 Mbit/s), the last 7 still in flight.
   const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now().time_since_epoch())
@@ -514,7 +512,7 @@ TEST(LatencyPolicy, TransfersInFlightOnAnIdleLinkCostLittle) {
   }
   ASSERT_EQ(link_est.Get().in_flight, 7);
   EXPECT_LT(link_est.Get().utilization, 0.05);
-  EXPECT_EQ((*p)->Choose().choice.Name(), "a/q4/dense");
+  EXPECT_EQ(p->Choose().choice.Name(), "a/q4/dense");
 }
 
 // Near ties go to full offload (a split spends the edge's CPU too), then to dense over auto;
